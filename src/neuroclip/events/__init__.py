@@ -1,0 +1,15 @@
+"""Event streams and the readers/writers of real sensor file formats."""
+
+from neuroclip.events.io import FORMATS, read_events, write_events
+from neuroclip.events.stream import EVENT_DTYPE, EventStream, as_events, check_events, make_events
+
+__all__ = [
+    "EVENT_DTYPE",
+    "FORMATS",
+    "EventStream",
+    "as_events",
+    "check_events",
+    "make_events",
+    "read_events",
+    "write_events",
+]

@@ -1,0 +1,100 @@
+"""Shared helpers of the readers: opening files, header parsing, atomic writes, chunked reads."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from neuroclip.errors import EventFileError
+
+# Readers go through the payload in chunks of this many bytes, so memory stays bounded by the output array plus
+# one chunk, never a second full copy of the file.
+CHUNK_BYTES = 1 << 24
+
+
+def require_file(path) -> Path:
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise EventFileError(path, "no such file")
+    if path.is_dir():
+        raise EventFileError(path, "is a directory, not a recording")
+    return path
+
+
+def read_text_header(fp, path, marker: bytes, *, max_bytes: int = 1 << 20) -> tuple[list[str], int]:
+    """Read the lines at the start of ``fp`` that begin with ``marker`` (e.g. ``b'%'`` or ``b'#'``).
+
+    Returns the decoded lines (marker stripped) and the byte offset of the payload. The header is capped at
+    ``max_bytes`` so that a garbage file never makes us scan it all.
+    """
+    lines: list[str] = []
+    fp.seek(0)
+    offset = 0
+    while True:
+        first = fp.read(1)
+        if first != marker:
+            break
+        line = fp.readline(max_bytes)
+        if not line.endswith(b"\n"):
+            raise EventFileError(path, "header line is unterminated: the file is truncated or not in this format")
+        offset += 1 + len(line)
+        if offset > max_bytes:
+            raise EventFileError(path, f"header is longer than {max_bytes} bytes: not a recording in this format")
+        lines.append(line.decode("latin-1").rstrip("\r\n"))
+    fp.seek(offset)
+    return lines, offset
+
+
+def iter_payload_words(fp, path, dtype: np.dtype, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[np.ndarray]:
+    """Yield the rest of ``fp`` as arrays of ``dtype`` words, chunk by chunk.
+
+    A trailing partial word is an error (a silently dropped half event is exactly what a truncated copy looks like).
+    """
+    dtype = np.dtype(dtype)
+    chunk_bytes -= chunk_bytes % dtype.itemsize
+    while True:
+        raw = fp.read(chunk_bytes)
+        if not raw:
+            return
+        if len(raw) % dtype.itemsize:
+            raise EventFileError(
+                path,
+                f"payload ends with {len(raw) % dtype.itemsize} stray byte(s) after the last complete "
+                f"{dtype.itemsize}-byte word: the file is truncated",
+            )
+        yield np.frombuffer(raw, dtype=dtype)
+
+
+def concatenate(parts: list[np.ndarray], dtype) -> np.ndarray:
+    if not parts:
+        return np.empty(0, dtype=dtype)
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts)
+
+
+def atomic_write(path, write_to) -> Path:
+    """Call ``write_to(file_object)`` on a temporary file beside ``path``, then rename it into place.
+
+    A crash or Ctrl-C mid-write leaves the old file (or none), never a half-written one.
+    """
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as fp:
+            write_to(fp)
+            fp.flush()
+            os.fsync(fp.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
