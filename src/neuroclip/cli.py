@@ -1,0 +1,121 @@
+"""The ``neuroclip`` command. Subcommands call the library; no logic lives here.
+
+A user mistake (a bad file, an impossible parameter) prints one line to stderr and exits with code 2, with no
+traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from neuroclip.errors import NeuroclipError
+
+app = typer.Typer(
+    name="neuroclip",
+    help="Event-camera recordings: read real sensor files, turn them into frames, recognise them with CLIP.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _format_number(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1e4 else f"{value:.3e}"
+    return str(value)
+
+
+@app.command()
+def info(
+    files: list[Path] = typer.Argument(..., help="Recordings to summarise (any supported format)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per file, as a JSON list."),
+    format: str | None = typer.Option(None, "--format", help="Force a reader instead of detecting the format."),
+):
+    """Print sensor size, event count, duration, event rate and ON fraction of each recording."""
+    from neuroclip.events import read_events
+
+    rows = []
+    for path in files:
+        stream = read_events(path, format=format)
+        rows.append({"file": str(path), "format": stream.metadata.get("format"), **stream.summary()})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    header = ("file", "format", "sensor", "events", "duration_ms", "rate_ev_per_s", "on_fraction")
+    table = [header]
+    for row in rows:
+        duration_ms = row["duration_us"] / 1000
+        table.append((row["file"], row["format"], f"{row['width']}x{row['height']}", str(row["events"]),
+                      f"{duration_ms:.1f}", _format_number(row["event_rate_hz"]),
+                      _format_number(row["on_fraction"])))
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for r in table:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+
+
+@app.command()
+def formats():
+    """List the file formats neuroclip reads and writes."""
+    from neuroclip.events.io import FORMATS
+
+    for name, (_reader, writer, description) in FORMATS.items():
+        typer.echo(f"{name:15s} {'read/write' if writer else 'read':10s} {description}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("neuroclip-demo"), "--out", help="Folder for the demo's recordings and pictures."),
+    seed: int = typer.Option(0, help="Random seed of the synthetic recordings."),
+):
+    """Run the offline demo: make N-MNIST-style recordings, write and re-read them, summarise and draw them."""
+    from neuroclip.demo import run_demo
+
+    run_demo(out, seed=seed, echo=typer.echo)
+
+
+def _register_optional_commands():
+    try:
+        from neuroclip.frames.command import frames_command
+    except ImportError:
+        return
+    app.command("frames")(frames_command)
+
+
+_register_optional_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning neuroclip errors into one line on stderr and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except NeuroclipError as error:
+        typer.echo(f"neuroclip: error: {error}", err=True)
+        return 2
+    except FileNotFoundError as error:
+        typer.echo(f"neuroclip: error: {error}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        typer.echo("neuroclip: interrupted", err=True)
+        return 130
+    except Exception as error:  # click's own usage errors
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            return error.exit_code
+        if isinstance(error, click.exceptions.Exit):
+            return error.exit_code
+        if isinstance(error, click.exceptions.Abort):
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

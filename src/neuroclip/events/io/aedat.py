@@ -1,0 +1,180 @@
+"""iniVation / jAER recordings: AEDAT 2.0 (DVS128, the original CIFAR10-DVS files), AEDAT 3.1 (DVS128 Gesture) and
+AEDAT 4 (DV software).
+
+AEDAT 2.0 and 3.1 are decoded by our own numpy code: both are flat arrays of fixed-size words, and no maintained
+package reads them with validation (tonic's reader asserts, and reads every AEDAT 3.1 packet as polarity events).
+AEDAT 4 is decoded by the ``aedat`` package (Rust), which we wrap so that its errors and panics become one
+:class:`EventFileError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import tempfile
+
+import numpy as np
+
+from neuroclip.errors import EventFileError, InvalidEventsError, MissingDependencyError
+from neuroclip.events.io._common import CHUNK_BYTES, concatenate, iter_payload_words, read_text_header, require_file
+from neuroclip.events.stream import EVENT_DTYPE, EventStream, check_events, make_events
+
+DVS128_SIZE = (128, 128)
+DAVIS346_SIZE = (346, 260)
+
+# AEDAT 2.0 address layouts: (x mask, x shift, y mask, y shift, polarity mask, mapping).
+#  - "cifar10dvs": the mapping spikingjelly's CIFAR10-DVS loader applies (spikingjelly/datasets/cifar10_dvs.py):
+#    x = 127 - raw_y, y = 127 - raw_x, ON = 1 - raw polarity bit. NeuroCLIP read CIFAR10-DVS through it, so this
+#    is our default: frames come out oriented as in that work.
+#  - "jaer": jAER's DVS128 extractor (net.sf.jaer.chip.retina.DVS128): x = 127 - raw_x, y = raw_y with the origin
+#    at the bottom left, ON = 1 - raw polarity bit.
+AEDAT2_LAYOUTS = ("cifar10dvs", "jaer")
+
+
+def _finish(path, events, sensor_size, metadata, sort: bool) -> EventStream:
+    if sort and events.size:
+        events = events[np.argsort(events["t"], kind="stable")]
+    stream = EventStream.unchecked(events, sensor_size, metadata)
+    try:
+        check_events(stream.events, stream.sensor_size)
+    except InvalidEventsError as error:
+        hint = " (pass sort=True to sort out-of-order timestamps)" if "sorted" in str(error) else ""
+        raise EventFileError(path, f"decoded events are invalid: {error}{hint}") from None
+    return stream
+
+
+def read_aedat2(path, sensor_size=None, *, layout: str = "cifar10dvs", sort: bool = False,
+                chunk_bytes: int = CHUNK_BYTES) -> EventStream:
+    """Read a jAER AEDAT 2.0 DVS128 recording: ``#`` header lines, then big-endian (uint32 address, uint32 µs)."""
+    if layout not in AEDAT2_LAYOUTS:
+        raise EventFileError(path, f"unknown AEDAT 2.0 layout {layout!r}; choose one of {AEDAT2_LAYOUTS}")
+    path = require_file(path)
+    with open(path, "rb") as fp:
+        lines, _ = read_text_header(fp, path, b"#")
+        if not lines or not lines[0].startswith("!AER-DAT2"):
+            raise EventFileError(path, "does not start with '#!AER-DAT2.0': not an AEDAT 2.0 file")
+        parts = []
+        for words in iter_payload_words(fp, path, np.dtype([("address", ">u4"), ("t", ">u4")]),
+                                        chunk_bytes=chunk_bytes):
+            address = words["address"]
+            raw_x = (address & 0xFE) >> 1
+            raw_y = (address & 0x7F00) >> 8
+            on = 1 - (address & 1)
+            if address.size and (address >> 16).any():
+                raise EventFileError(path, "addresses use bits above bit 15: not DVS128 events "
+                                           "(DAVIS files need the AEDAT 3.1/4 readers)")
+            # bit 15 marks jAER's special (external) events, which are not pixel events
+            is_pixel = (address & 0x8000) == 0
+            if not is_pixel.all():
+                words, address = words[is_pixel], address[is_pixel]
+                raw_x, raw_y, on = raw_x[is_pixel], raw_y[is_pixel], on[is_pixel]
+            if layout == "cifar10dvs":
+                x, y = 127 - raw_y, 127 - raw_x
+            else:
+                x, y = 127 - raw_x, raw_y
+            parts.append(make_events(words["t"], x, y, on))
+    events = concatenate(parts, EVENT_DTYPE)
+    metadata = {"format": "aedat2", "layout": layout, "header": lines}
+    return _finish(path, events, sensor_size or DVS128_SIZE, metadata, sort)
+
+
+_AEDAT3_PACKET = struct.Struct("<hhiiiiii")
+_POLARITY_EVENT = 1
+
+
+def read_aedat3(path, sensor_size=None, *, sort: bool = False) -> EventStream:
+    """Read an AEDAT 3.1 recording (cAER; DVS128 Gesture). Only polarity packets are decoded; invalid events (their
+    valid bit clear) are dropped, as the format asks."""
+    path = require_file(path)
+    file_size = path.stat().st_size
+    with open(path, "rb") as fp:
+        lines, offset = read_text_header(fp, path, b"#")
+        if not lines or not lines[0].startswith("!AER-DAT3"):
+            raise EventFileError(path, "does not start with '#!AER-DAT3.1': not an AEDAT 3.x file")
+        if lines[-1] != "!END-HEADER":
+            raise EventFileError(path, "header has no '#!END-HEADER' line: truncated or corrupt")
+        parts = []
+        position = offset
+        while position < file_size:
+            header = fp.read(_AEDAT3_PACKET.size)
+            if len(header) < _AEDAT3_PACKET.size:
+                raise EventFileError(path, f"truncated packet header at byte {position}")
+            kind, _source, size, _ts_offset, ts_overflow, capacity, number, _valid = _AEDAT3_PACKET.unpack(header)
+            body_bytes = capacity * size
+            if size <= 0 or capacity < 0 or not 0 <= number <= capacity or ts_overflow < 0 \
+                    or position + _AEDAT3_PACKET.size + body_bytes > file_size:
+                raise EventFileError(
+                    path, f"packet at byte {position} has an impossible header (event size {size}, capacity "
+                          f"{capacity}, number {number}) or runs past the end of the file: truncated or corrupt")
+            body = fp.read(body_bytes)
+            position += _AEDAT3_PACKET.size + body_bytes
+            if kind != _POLARITY_EVENT:
+                continue
+            if size != 8:
+                raise EventFileError(path, f"polarity packet at byte {position} declares {size}-byte events, not 8")
+            words = np.frombuffer(body, dtype=[("data", "<u4"), ("t", "<i4")], count=number)
+            words = words[(words["data"] & 1) == 1]
+            data = words["data"]
+            t = (np.int64(ts_overflow) << 31) | words["t"].astype(np.int64)
+            if (words["t"] < 0).any():
+                raise EventFileError(path, f"negative timestamp in the packet before byte {position}: corrupt")
+            parts.append(make_events(t, (data >> 17) & 0x7FFF, (data >> 2) & 0x7FFF, (data >> 1) & 1))
+    events = concatenate(parts, EVENT_DTYPE)
+    if sensor_size is None:
+        header_text = "\n".join(lines).lower()
+        fits_dvs128 = not events.size or (events["x"].max() < 128 and events["y"].max() < 128)
+        sensor_size = DVS128_SIZE if ("dvs128" in header_text or fits_dvs128) else DAVIS346_SIZE
+    return _finish(path, events, sensor_size, {"format": "aedat3", "header": lines}, sort)
+
+
+@contextlib.contextmanager
+def _captured_stderr():
+    """Send file descriptor 2 to a temporary file for the duration; yields a callable returning what was written.
+
+    The Rust decoder prints panic messages straight to fd 2; we turn them into an error message instead.
+    """
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lambda: (sink.seek(0), sink.read().decode("utf-8", "replace"))[1]
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def read_aedat4(path, sensor_size=None, *, sort: bool = False) -> EventStream:
+    """Read the first event stream of an AEDAT 4 file (DV software), using the ``aedat`` package."""
+    path = require_file(path)
+    with open(path, "rb") as fp:
+        if not fp.read(14).startswith(b"#!AER-DAT4.0"):
+            raise EventFileError(path, "does not start with '#!AER-DAT4.0': not an AEDAT 4 file")
+    try:
+        import aedat
+    except ImportError:
+        raise MissingDependencyError("aedat", "Reading AEDAT 4 files") from None
+    parts = []
+    with _captured_stderr() as stderr_text:
+        try:
+            decoder = aedat.Decoder(str(path))
+            streams = {sid: info for sid, info in decoder.id_to_stream().items() if info.get("type") == "events"}
+            if not streams:
+                raise EventFileError(path, "holds no event stream (only frames, IMU or triggers)")
+            stream_id = min(streams)
+            for packet in decoder:
+                if packet["stream_id"] == stream_id and "events" in packet:
+                    ev = packet["events"]
+                    parts.append(make_events(ev["t"].astype(np.int64), ev["x"], ev["y"], ev["on"]))
+        except EventFileError:
+            raise
+        except BaseException as error:  # the Rust side raises RuntimeError, or pyo3's PanicException on a panic
+            if isinstance(error, (KeyboardInterrupt, SystemExit, MemoryError)):
+                raise
+            detail = (str(error).strip() or stderr_text().strip() or type(error).__name__).splitlines()[0]
+            raise EventFileError(path, f"AEDAT 4 decoding failed ({detail}): the file is truncated or corrupt") \
+                from None
+    events = concatenate(parts, EVENT_DTYPE)
+    info = streams[stream_id]
+    size = sensor_size or (int(info["width"]), int(info["height"]))
+    return _finish(path, events, size, {"format": "aedat4", "stream_id": stream_id}, sort)

@@ -1,0 +1,186 @@
+"""Event arrays stored as numpy (``.npy``, ``.npz``) or HDF5 files: ours (written by neuroclip), spikingjelly's
+``.npz`` (keys t, x, y, p), ES-ImageNet's ``.npz`` (keys pos, neg) and common HDF5 layouts.
+
+Our files keep the sensor size and metadata beside the events, so a round trip is exact:
+
+* ``.npz``: ``events`` (structured array), ``sensor_size`` (int64 [2]) and ``metadata_json``;
+* ``.h5``/``.hdf5``: dataset ``events`` (compound t, x, y, p) with attributes ``sensor_size`` and ``metadata_json``;
+* ``.npy``: the structured array alone (the sensor size is inferred on reading unless given).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+
+from neuroclip.errors import EventFileError, InvalidEventsError, MissingDependencyError
+from neuroclip.events.io._common import atomic_write, require_file
+from neuroclip.events.stream import EVENT_DTYPE, EventStream, as_events, check_events, make_events
+
+ES_IMAGENET_SIZE = (224, 224)
+_H5_CHUNK_EVENTS = 1 << 22
+
+
+def _checked(path, events, sensor_size, metadata, *, sort: bool = False) -> EventStream:
+    try:
+        events = as_events(events)
+        if sort and events.size:
+            events = events[np.argsort(events["t"], kind="stable")]
+        if sensor_size is None:
+            if not events.size:
+                raise EventFileError(path, "holds no events and no sensor size; pass sensor_size")
+            sensor_size = (int(events["x"].max()) + 1, int(events["y"].max()) + 1)
+            metadata["sensor_size_inferred"] = True
+        stream = EventStream.unchecked(events, sensor_size, metadata)
+        check_events(stream.events, stream.sensor_size)
+    except InvalidEventsError as error:
+        raise EventFileError(path, f"holds invalid events: {error}") from None
+    return stream
+
+
+def _metadata_from_json(path, text) -> dict:
+    try:
+        value = json.loads(str(text))
+    except json.JSONDecodeError:
+        raise EventFileError(path, "metadata_json is not valid JSON: the file is corrupt") from None
+    if not isinstance(value, dict):
+        raise EventFileError(path, "metadata_json is not a JSON object")
+    return value
+
+
+def _sensor_from_array(path, value) -> tuple[int, int]:
+    value = np.asarray(value)
+    if value.shape not in ((2,), (3,)) or value.dtype.kind not in "iu":
+        raise EventFileError(path, f"sensor_size must be 2 (or 3) integers, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def read_numpy(path, sensor_size=None, *, sort: bool = False) -> EventStream:
+    """Read ``.npy`` (a structured array) or ``.npz`` (ours, spikingjelly's, or ES-ImageNet's)."""
+    path = require_file(path)
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except ValueError as error:
+        if "pickle" in str(error).lower():
+            raise EventFileError(path, "holds Python objects (pickled); neuroclip only loads plain arrays") from None
+        raise EventFileError(path, f"is not a readable numpy file ({error})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        raise EventFileError(path, f"is not a readable numpy file ({error}): truncated or corrupt") from None
+    if isinstance(loaded, np.ndarray):
+        return _checked(path, loaded, sensor_size, {"format": "npy"}, sort=sort)
+    try:
+        with loaded as archive:
+            keys = set(archive.files)
+            if "events" in keys:
+                metadata = _metadata_from_json(path, archive["metadata_json"]) if "metadata_json" in keys else {}
+                size = sensor_size or (_sensor_from_array(path, archive["sensor_size"])
+                                       if "sensor_size" in keys else None)
+                metadata.setdefault("format", "npz")
+                return _checked(path, archive["events"], size, metadata, sort=sort)
+            if {"t", "x", "y", "p"} <= keys:  # spikingjelly's events_np files
+                events = {name: archive[name] for name in "txyp"}
+                return _checked(path, events, sensor_size, {"format": "spikingjelly_npz"}, sort=sort)
+            if {"pos", "neg"} <= keys:
+                return _read_es_imagenet(path, archive["pos"], archive["neg"], sensor_size)
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as error:
+        raise EventFileError(path, f"could not read an array from the archive ({error}): truncated or corrupt") \
+            from None
+    raise EventFileError(path, f"has arrays {sorted(keys)}; expected 'events', or t/x/y/p, or pos/neg")
+
+
+def _read_es_imagenet(path, positive, negative, sensor_size) -> EventStream:
+    """ES-ImageNet samples: ``pos`` and ``neg`` arrays of rows (y, x, t), t the frame index 0..7.
+
+    Row layout as in spikingjelly's ES-ImageNet loader. Events are merged and stably sorted by t (ON before OFF
+    within a frame index); ``t`` stays the frame index, not microseconds, as in the dataset.
+    """
+    parts = []
+    for rows, polarity in ((positive, 1), (negative, 0)):
+        rows = np.asarray(rows)
+        if rows.ndim != 2 or rows.shape[1] != 3 or rows.dtype.kind not in "iuf":
+            raise EventFileError(path, f"ES-ImageNet arrays must be [N, 3] numbers, got {rows.shape} {rows.dtype}")
+        if rows.size and (rows.min() < 0 or not np.all(np.mod(rows, 1) == 0)):
+            raise EventFileError(path, "ES-ImageNet rows hold negative or fractional values: corrupt")
+        parts.append(make_events(rows[:, 2], rows[:, 1], rows[:, 0], np.full(rows.shape[0], polarity)))
+    events = np.concatenate(parts)
+    events = events[np.argsort(events["t"], kind="stable")]
+    metadata = {"format": "es_imagenet_npz", "time_unit": "frame index"}
+    return _checked(path, events, sensor_size or ES_IMAGENET_SIZE, metadata)
+
+
+def write_npz(path, stream: EventStream):
+    def write(fp):
+        np.savez(fp, events=stream.events.astype(EVENT_DTYPE), sensor_size=np.asarray(stream.sensor_size, np.int64),
+                 metadata_json=np.asarray(json.dumps(stream.metadata, default=str)))
+    return atomic_write(path, write)
+
+
+def write_npy(path, stream: EventStream):
+    return atomic_write(path, lambda fp: np.save(fp, stream.events.astype(EVENT_DTYPE)))
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:
+        raise MissingDependencyError("h5py", "Reading and writing HDF5 event files") from None
+    return h5py
+
+
+def read_hdf5(path, sensor_size=None, *, sort: bool = False) -> EventStream:
+    """Read HDF5: ours (compound dataset ``events``), Metavision's uncompressed ``CD/events``, or a group ``events``
+    with datasets t, x, y, p (with an optional top-level ``t_offset``, as in DSEC)."""
+    h5py = _h5py()
+    path = require_file(path)
+    try:
+        with h5py.File(path, "r") as h5:
+            metadata = {"format": "hdf5"}
+            if "metadata_json" in h5.attrs:
+                metadata.update(_metadata_from_json(path, h5.attrs["metadata_json"]))
+            size = sensor_size
+            if size is None and "sensor_size" in h5.attrs:
+                size = _sensor_from_array(path, h5.attrs["sensor_size"])
+            if size is None and "width" in h5.attrs and "height" in h5.attrs:
+                size = (int(h5.attrs["width"]), int(h5.attrs["height"]))
+            node = h5.get("events", None)
+            if node is None and "CD" in h5 and "events" in h5["CD"]:
+                node = h5["CD"]["events"]
+            if isinstance(node, h5py.Dataset) and node.dtype.names:
+                parts = [as_events(node[i:i + _H5_CHUNK_EVENTS]) for i in range(0, node.shape[0], _H5_CHUNK_EVENTS)]
+                events = np.concatenate(parts) if parts else np.empty(0, EVENT_DTYPE)
+            elif isinstance(node, h5py.Group) and all(name in node for name in "txyp"):
+                length = node["t"].shape[0]
+                offset = int(h5["t_offset"][()]) if "t_offset" in h5 else 0
+                parts = []
+                for i in range(0, length, _H5_CHUNK_EVENTS):
+                    part = {name: node[name][i:i + _H5_CHUNK_EVENTS] for name in "txyp"}
+                    part["t"] = part["t"].astype(np.int64) + offset
+                    parts.append(as_events(part))
+                events = np.concatenate(parts) if parts else np.empty(0, EVENT_DTYPE)
+            else:
+                raise EventFileError(path, "has no 'events' dataset (compound t,x,y,p) or 'events' group "
+                                           "(datasets t, x, y, p), nor 'CD/events'")
+    except EventFileError:
+        raise
+    except InvalidEventsError as error:
+        raise EventFileError(path, f"holds invalid events: {error}") from None
+    except (OSError, KeyError, ValueError, TypeError) as error:
+        message = str(error)
+        if "filter" in message.lower():
+            message += "; the file uses a compression plugin: pip install hdf5plugin and import it first"
+        raise EventFileError(path, f"is not a readable HDF5 event file ({message})") from None
+    return _checked(path, events, size, metadata, sort=sort)
+
+
+def write_hdf5(path, stream: EventStream):
+    h5py = _h5py()
+
+    def write(fp):
+        with h5py.File(fp, "w") as h5:
+            h5.create_dataset("events", data=stream.events.astype(EVENT_DTYPE), compression="gzip",
+                              chunks=True if stream.events.size else None)
+            h5.attrs["sensor_size"] = np.asarray(stream.sensor_size, np.int64)
+            h5.attrs["metadata_json"] = json.dumps(stream.metadata, default=str)
+    return atomic_write(path, write)
