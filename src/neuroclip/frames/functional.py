@@ -1,0 +1,687 @@
+"""The event-frame module as pure functions: split a stream, count events per pixel, encode the counts as images.
+
+The stages, each a function of arrays only:
+
+1. **split** the time-sorted stream into segments, given as ``(starts, stops)`` event-index arrays
+   (:func:`segment_bounds`);
+2. **count** events per segment, polarity and pixel into ``[T, 2, H, W]`` (:func:`integrate_segments`, or
+   :func:`count_frames` for both steps, or :func:`batch_count_frames` for a whole batch in one torch call);
+3. **encode** the counts (or the events) as images (:func:`discrimination`, :func:`eventclip_histogram`,
+   :func:`eventbind_colour`, :func:`time_surface`, :func:`voxel_grid`);
+4. **to CLIP input**: resize, replicate to 3 channels, normalise (:func:`to_clip_input`).
+
+Conventions:
+
+* ``sensor_size`` is ``(width, height)``, as in :class:`~neuroclip.events.EventStream`; frames are ``[..., H, W]``.
+* Count channel 0 holds the events with ``p == 0`` (OFF), channel 1 those with ``p != 0`` (ON). This is
+  spikingjelly's convention, which NeuroCLIP inherits.
+* Images are ``[..., C, H, W]`` with ``C = 1`` (grey) or ``C = 3`` (RGB), values on the 0..255 scale.
+
+Defaults reproduce the released NeuroCLIP code: ``T = 10`` frames of equal event count, threshold 0, bilinear resize
+to 224 and ``x/255 - 0.5``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from neuroclip.errors import ConfigError, InvalidEventsError
+from neuroclip.events.stream import EventStream, _sensor_size, as_events, check_events
+
+# NeuroCLIP configs: MODEL.PROJECT.NUM_TIMES = 10 in every shipped config.
+NEUROCLIP_FRAMES = 10
+# CLIP's input resolution, which NeuroCLIP uses for every backbone.
+CLIP_INPUT_SIZE = 224
+# OpenAI CLIP preprocessing (clip/clip.py, _transform: Normalize(mean, std)).
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+# NeuroCLIP's discrimination threshold per dataset: "> 0" in mv_proj; its comment asks for th = 1 on CIFAR10-DVS.
+DISCRIMINATION_THRESHOLDS = {"nmnist": 0, "esimagenet": 0, "cifar10dvs": 1}
+# NeuroCLIP's grey levels: background, polarity-0 (OFF) pixels, polarity-1 (ON) pixels.
+GREY, OFF_LEVEL, ON_LEVEL = 127, 255, 0
+
+SPLIT_METHODS = ("number", "time", "count", "window")
+NORMALIZATIONS = ("neuroclip", "clip", "none")
+
+
+# --------------------------------------------------------------------------------------------------- parameters
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral | Real):
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if isinstance(value, Real) and not isinstance(value, Integral):
+        if not math.isfinite(value) or value != int(value):
+            raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if int(value) < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_real(name: str, value, *, positive: bool = False) -> float:
+    kind = "> 0" if positive else ">= 0"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ConfigError(f"{name} must be a finite number {kind}, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ConfigError(f"{name} must be a finite number {kind}, got {value!r}")
+    return value
+
+
+def check_split_by(split_by: str) -> str:
+    """Return ``split_by`` if it names a split method, else raise :class:`ConfigError` listing them."""
+    if split_by not in SPLIT_METHODS:
+        raise ConfigError(f"split_by must be one of {', '.join(SPLIT_METHODS)}; got {split_by!r}")
+    return split_by
+
+
+# --------------------------------------------------------------------------------------------------- events in
+
+
+def event_array(events, sensor_size=None) -> tuple[np.ndarray, tuple[int, int]]:
+    """The event array and ``(width, height)`` of ``events``: an :class:`EventStream`, a structured array or a dict.
+
+    An EventStream was validated when it was built and is taken as it is. A raw array needs ``sensor_size`` and is
+    validated here (coordinates inside the sensor, timestamps sorted), because every split assumes sorted time and
+    an event outside the sensor would otherwise be counted at the wrong pixel.
+    """
+    if isinstance(events, EventStream):
+        if sensor_size is None or _sensor_size(sensor_size) == events.sensor_size:
+            return events.events, events.sensor_size
+        array, size = events.events, _sensor_size(sensor_size)
+    else:
+        if sensor_size is None:
+            raise ConfigError(
+                "sensor_size is needed to turn a raw event array into frames; pass sensor_size=(width, height) "
+                "or an EventStream"
+            )
+        array, size = as_events(events), _sensor_size(sensor_size)
+    check_events(array, size)
+    return array, size
+
+
+# --------------------------------------------------------------------------------------------------- split
+
+
+def split_by_number(n_events: int, n_frames: int = NEUROCLIP_FRAMES) -> tuple[np.ndarray, np.ndarray]:
+    """Segments of equal event count, spikingjelly's ``split_by='number'``.
+
+    With ``di = n_events // n_frames``, segment ``j`` is events ``[j*di, (j+1)*di)`` and the last segment runs to
+    ``n_events``. When ``n_frames > n_events`` (so ``di = 0``) the first ``n_frames - 1`` segments are empty and the
+    last holds every event, as in spikingjelly.
+    """
+    n_events = _check_int("n_events", n_events, 0)
+    n_frames = _check_int("n_frames", n_frames, 1)
+    di = n_events // n_frames
+    starts = np.arange(n_frames, dtype=np.int64) * di
+    stops = starts + di
+    stops[-1] = n_events
+    return starts, stops
+
+
+def split_by_time(t: np.ndarray, n_frames: int = NEUROCLIP_FRAMES) -> tuple[np.ndarray, np.ndarray]:
+    """Segments of equal duration, as spikingjelly's ``integrate_events_by_fixed_frames_number(split_by='time')``.
+
+    With ``dt = (t[-1] - t[0]) // n_frames`` (integer division), segment ``j < n_frames - 1`` holds the events with
+    ``t[0] + j*dt <= t < t[0] + (j+1)*dt`` and the last segment holds every event from ``t[0] + (n_frames-1)*dt`` on.
+    Where spikingjelly fails (a segment with no events, or ``dt = 0``), this gives empty segments instead; with
+    ``dt = 0`` every event falls in the last segment. Needs ``t`` sorted.
+    """
+    n_frames = _check_int("n_frames", n_frames, 1)
+    t = np.asarray(t)
+    if t.size == 0:
+        return np.zeros(n_frames, np.int64), np.zeros(n_frames, np.int64)
+    t0 = int(t[0])
+    dt = (int(t[-1]) - t0) // n_frames
+    starts = np.searchsorted(t, t0 + dt * np.arange(n_frames, dtype=np.int64), side="left").astype(np.int64)
+    stops = np.empty_like(starts)
+    stops[:-1] = starts[1:]
+    stops[-1] = t.size
+    return starts, stops
+
+
+def split_by_count(n_events: int, events_per_frame: int, overlap: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of ``events_per_frame`` events, stepping by ``events_per_frame - overlap``; the last is partial.
+
+    The windows are those of :meth:`EventStream.count_windows`: their number depends on the recording
+    (``ceil(n_events / step)``; none for an empty stream). For long recordings.
+    """
+    n_events = _check_int("n_events", n_events, 0)
+    events_per_frame = _check_int("events_per_frame", events_per_frame, 1)
+    overlap = _check_int("overlap", overlap, 0)
+    if overlap >= events_per_frame:
+        raise ConfigError(f"overlap must be smaller than events_per_frame ({events_per_frame}), got {overlap}")
+    starts = np.arange(0, n_events, events_per_frame - overlap, dtype=np.int64)
+    return starts, np.minimum(starts + events_per_frame, n_events)
+
+
+def split_by_window(t: np.ndarray, window_us: int, overlap_us: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of ``window_us`` microseconds from the first event, stepping by ``window_us - overlap_us``.
+
+    The windows are those of :meth:`EventStream.time_windows`: window ``k`` holds the events with
+    ``t[0] + k*step <= t < t[0] + k*step + window_us``, for every ``k`` whose start is not after the last event (the
+    last window may be partial; none for an empty stream). For long recordings. Needs ``t`` sorted.
+    """
+    window_us = _check_int("window_us", window_us, 1)
+    overlap_us = _check_int("overlap_us", overlap_us, 0)
+    if overlap_us >= window_us:
+        raise ConfigError(f"overlap_us must be smaller than window_us ({window_us}), got {overlap_us}")
+    t = np.asarray(t)
+    if t.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    step = window_us - overlap_us
+    t0 = int(t[0])
+    left = t0 + step * np.arange((int(t[-1]) - t0) // step + 1, dtype=np.int64)
+    starts = np.searchsorted(t, left, side="left").astype(np.int64)
+    stops = np.searchsorted(t, left + window_us, side="left").astype(np.int64)
+    return starts, stops
+
+
+def segment_bounds(
+    t: np.ndarray,
+    split_by: str = "number",
+    n_frames: int = NEUROCLIP_FRAMES,
+    *,
+    events_per_frame: int | None = None,
+    window_us: int | None = None,
+    overlap: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(starts, stops)`` event-index arrays of the segments of a stream with sorted timestamps ``t``.
+
+    ``split_by``: ``'number'`` (T segments of equal event count, the NeuroCLIP default), ``'time'`` (T segments of
+    equal duration), ``'count'`` (windows of ``events_per_frame`` events) or ``'window'`` (windows of ``window_us``
+    microseconds). ``overlap`` (events or microseconds) applies to ``'count'`` and ``'window'``.
+    """
+    check_split_by(split_by)
+    if split_by == "number":
+        return split_by_number(len(t), n_frames)
+    if split_by == "time":
+        return split_by_time(t, n_frames)
+    if split_by == "count":
+        if events_per_frame is None:
+            raise ConfigError("split_by='count' needs events_per_frame, the number of events in each frame")
+        return split_by_count(len(t), events_per_frame, overlap)
+    if window_us is None:
+        raise ConfigError("split_by='window' needs window_us, the length of each frame in microseconds")
+    return split_by_window(t, window_us, overlap)
+
+
+# --------------------------------------------------------------------------------------------------- count
+
+
+def _pixel_index(events: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``(p*H + y)*W + x`` for every event: the position in a flattened ``[2, H, W]`` frame."""
+    dtype = np.int32 if 2 * width * height < 2**31 else np.int64
+    index = np.not_equal(events["p"], 0).astype(dtype)
+    index *= height
+    index += events["y"]
+    index *= width
+    index += events["x"]
+    return index
+
+
+def _segment_gather(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The event index and segment number of every (event, segment) pair; overlapping segments repeat events."""
+    lengths = stops - starts
+    segment = np.repeat(np.arange(len(starts), dtype=np.int64), lengths)
+    first_of_segment = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    event = np.arange(int(lengths.sum()), dtype=np.int64) - first_of_segment + np.repeat(starts, lengths)
+    return event, segment
+
+
+def _check_bounds(starts, stops, n_events: int) -> tuple[np.ndarray, np.ndarray]:
+    starts = np.asarray(starts, dtype=np.int64).reshape(-1)
+    stops = np.asarray(stops, dtype=np.int64).reshape(-1)
+    if starts.shape != stops.shape:
+        raise ConfigError(f"starts and stops must be equally long, got {starts.size} and {stops.size}")
+    if starts.size and (starts.min() < 0 or stops.max() > n_events or np.any(stops < starts)):
+        raise ConfigError(f"segment bounds must satisfy 0 <= start <= stop <= {n_events} (the number of events)")
+    return starts, stops
+
+
+# Above this many segments one flat np.add.at beats a per-segment loop (measured with benchmarks/frames.py).
+_LOOP_SEGMENTS = 32
+
+
+def integrate_segments(events, sensor_size, starts, stops, dtype=np.int32) -> np.ndarray:
+    """Count the events of each segment per polarity and pixel: ``[T, 2, H, W]`` with ``T = len(starts)``.
+
+    ``frames[j, c, y, x]`` is the number of events with index in ``[starts[j], stops[j])`` at ``(x, y)`` whose
+    polarity is OFF (``c = 0``, ``p == 0``) or ON (``c = 1``). Segments may overlap or be empty (an empty segment
+    gives a zero frame). ``dtype`` is int32 by default; a smaller integer type is allowed and raises
+    :class:`ConfigError` if a count does not fit.
+
+    Speed: one ``np.add.at`` per segment on an int32 view (numpy >= 1.25 runs it as a tight loop), over a pixel
+    index computed once in int32; no per-event Python and no float copies.
+    """
+    array, (width, height) = event_array(events, sensor_size)
+    starts, stops = _check_bounds(starts, stops, len(array))
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iuf":
+        raise ConfigError(f"dtype must be a numeric type such as np.int32, got {dtype}")
+    lengths = stops - starts
+    longest = int(lengths.max()) if lengths.size else 0
+    if dtype.kind in "iu" and longest > np.iinfo(dtype).max:
+        # A count could overflow: count in int64, then check the largest count really fits.
+        wide = integrate_segments(array, (width, height), starts, stops, np.int64)
+        if wide.size and wide.max() > np.iinfo(dtype).max:
+            raise ConfigError(
+                f"a pixel receives {int(wide.max())} events in one frame, more than {dtype} holds; "
+                "pass dtype=np.int32"
+            )
+        return wide.astype(dtype)
+
+    n_frames, frame_size = len(starts), 2 * width * height
+    frames = np.zeros((n_frames, frame_size), dtype)
+    if longest == 0:
+        return frames.reshape(n_frames, 2, height, width)
+    first, last = int(starts.min()), int(stops.max())
+    pixel = _pixel_index(array[first:last], width, height)
+    one = dtype.type(1)
+    if n_frames <= _LOOP_SEGMENTS:
+        for j in range(n_frames):
+            if lengths[j]:
+                np.add.at(frames[j], pixel[starts[j] - first : stops[j] - first], one)
+    else:
+        event, segment = _segment_gather(starts - first, stops - first)
+        np.add.at(frames.reshape(-1), segment * frame_size + pixel[event], one)
+    return frames.reshape(n_frames, 2, height, width)
+
+
+def count_frames(
+    events,
+    sensor_size=None,
+    n_frames: int = NEUROCLIP_FRAMES,
+    split_by: str = "number",
+    *,
+    events_per_frame: int | None = None,
+    window_us: int | None = None,
+    overlap: int = 0,
+    dtype=np.int32,
+) -> np.ndarray:
+    """Split a stream and count its events: ``[T, 2, H, W]`` per-polarity counts (NeuroCLIP's step 1).
+
+    ``events`` is an :class:`EventStream` or a structured array / dict with fields t, x, y, p (then ``sensor_size``
+    ``(width, height)`` is required). With the defaults (``n_frames=10, split_by='number'``) this equals
+    spikingjelly's ``integrate_events_by_fixed_frames_number(events, 'number', 10, H, W)`` (which returns float64; we
+    return int32). See :func:`segment_bounds` for the split methods. An empty stream gives zero frames (``T`` of them
+    for ``'number'``/``'time'``, none for ``'count'``/``'window'``).
+    """
+    array, size = event_array(events, sensor_size)
+    starts, stops = segment_bounds(
+        array["t"], split_by, n_frames, events_per_frame=events_per_frame, window_us=window_us, overlap=overlap
+    )
+    return integrate_segments(EventStream.unchecked(array, size), size, starts, stops, dtype)
+
+
+# --------------------------------------------------------------------------------------------------- batched (torch)
+
+
+@dataclasses.dataclass(frozen=True)
+class EventBatch:
+    """Several streams' events concatenated into 1-D torch tensors, with each stream's event count.
+
+    ``t`` is int64 microseconds; ``x``, ``y`` int32; ``p`` uint8; ``lengths`` int64 ``[B]``. Events of sample ``b``
+    are ``[offsets[b], offsets[b] + lengths[b])``, each sample sorted by time. Build one with :func:`stack_events`.
+    """
+
+    t: torch.Tensor
+    x: torch.Tensor
+    y: torch.Tensor
+    p: torch.Tensor
+    lengths: torch.Tensor
+    sensor_size: tuple[int, int]
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+    def __len__(self) -> int:
+        return int(self.lengths.numel())
+
+    def to(self, device) -> EventBatch:
+        return dataclasses.replace(
+            self, **{name: getattr(self, name).to(device) for name in ("t", "x", "y", "p", "lengths")}
+        )
+
+
+def stack_events(streams: Sequence, sensor_size=None, device=None) -> EventBatch:
+    """Concatenate EventStreams (or validated structured arrays, with ``sensor_size``) into an :class:`EventBatch`.
+
+    All streams must share one sensor size (frames of a batch have one shape); pass ``sensor_size`` to choose it
+    (every event must lie inside it).
+    """
+    if len(streams) == 0:
+        raise ConfigError("stack_events needs at least one stream")
+    arrays, sizes = zip(*(event_array(stream, sensor_size) for stream in streams), strict=True)
+    if len(set(sizes)) != 1:
+        raise ConfigError(
+            f"the streams have different sensor sizes {sorted(set(sizes))}; pass sensor_size=(width, height) "
+            "large enough for all of them"
+        )
+    events = np.concatenate(arrays)
+    return EventBatch(
+        t=torch.from_numpy(np.ascontiguousarray(events["t"])).to(device),
+        x=torch.from_numpy(events["x"].astype(np.int32)).to(device),
+        y=torch.from_numpy(events["y"].astype(np.int32)).to(device),
+        p=torch.from_numpy(np.ascontiguousarray(events["p"])).to(device),
+        lengths=torch.tensor([len(a) for a in arrays], dtype=torch.int64, device=device),
+        sensor_size=sizes[0],
+    )
+
+
+def batch_count_frames(
+    batch: EventBatch | Sequence,
+    n_frames: int = NEUROCLIP_FRAMES,
+    split_by: str = "number",
+    *,
+    sensor_size=None,
+    dtype: torch.dtype = torch.int32,
+    device=None,
+    validate: bool = True,
+) -> torch.Tensor:
+    """Per-polarity counts of a whole batch at once: ``[B, T, 2, H, W]``, on the batch's device.
+
+    Equal to :func:`count_frames` on each stream (``split_by`` ``'number'`` or ``'time'``, same edge cases), done with
+    one ``index_add_`` over a flat index ``((b*T + segment)*2 + polarity)*H*W + y*W + x``. The segment of each event
+    is computed directly: ``min(i // (N_b // T), T-1)`` for ``'number'`` (``i`` its index within sample ``b``) and
+    ``min((t - t_0) // ((t_last - t_0) // T), T-1)`` for ``'time'``; a zero divisor puts every event in the last
+    segment, as the numpy path does. Runs on CUDA when the batch lives there (``batch.to('cuda')`` or ``device=``).
+
+    ``validate`` checks coordinates (and, for ``'time'``, time order) on the device; it costs one synchronisation.
+    """
+    if not isinstance(batch, EventBatch):
+        batch = stack_events(batch, sensor_size, device)
+    elif device is not None:
+        batch = batch.to(device)
+    n_frames = _check_int("n_frames", n_frames, 1)
+    if split_by not in ("number", "time"):
+        raise ConfigError(f"batch_count_frames splits by 'number' or 'time' (a fixed T per sample); got {split_by!r}")
+    width, height = batch.sensor_size
+    n_samples, total = len(batch), int(batch.x.numel())
+    device = batch.device
+    frames = torch.zeros(n_samples * n_frames * 2 * height * width, dtype=dtype, device=device)
+    if total == 0:
+        return frames.reshape(n_samples, n_frames, 2, height, width)
+    lengths = batch.lengths.to(device=device, dtype=torch.int64)
+    sample = torch.repeat_interleave(torch.arange(n_samples, device=device), lengths, output_size=total)
+    offsets = torch.cumsum(lengths, 0) - lengths
+    x, y, t = batch.x.to(torch.int64), batch.y.to(torch.int64), batch.t
+    if validate:
+        bad = (x < 0) | (x >= width) | (y < 0) | (y >= height)
+        if split_by == "time":
+            backwards = torch.zeros_like(bad)
+            backwards[1:] = (t[1:] < t[:-1]) & (sample[1:] == sample[:-1])
+            bad = bad | backwards
+        if bool(bad.any()):
+            raise InvalidEventsError(
+                f"{int(bad.sum())} event(s) lie outside the {width}x{height} sensor or break time order; pass the "
+                "right sensor_size, drop them with EventStream.crop_to_sensor(), or sort with EventStream.sorted()"
+            )
+    if split_by == "number":
+        position = torch.arange(total, device=device) - offsets[sample]
+        step = torch.div(lengths, n_frames, rounding_mode="floor")[sample]
+    else:
+        first = t[offsets.clamp(max=total - 1)]
+        last = t[(offsets + lengths - 1).clamp(min=0, max=total - 1)]
+        position = t - first[sample]
+        step = torch.div(last - first, n_frames, rounding_mode="floor")[sample]
+    segment = torch.where(
+        step > 0, torch.div(position, step.clamp(min=1), rounding_mode="floor"), n_frames - 1
+    ).clamp(max=n_frames - 1)
+    index = ((sample * n_frames + segment) * 2 + (batch.p != 0).to(torch.int64)) * (height * width) + y * width + x
+    frames.index_add_(0, index, torch.ones(1, dtype=dtype, device=device).expand(total))
+    return frames.reshape(n_samples, n_frames, 2, height, width)
+
+
+# --------------------------------------------------------------------------------------------------- encode counts
+
+
+def _split_channels(counts, name: str):
+    if counts.ndim < 3 or counts.shape[-3] != 2:
+        raise ConfigError(f"{name} needs per-polarity counts [..., 2, H, W]; got shape {tuple(counts.shape)}")
+    return counts[..., 0:1, :, :], counts[..., 1:2, :, :]
+
+
+def discrimination(counts, threshold: float = 0):
+    """NeuroCLIP's "discrimination" map of per-polarity counts ``[..., 2, H, W]``: uint8 ``[..., 1, H, W]``.
+
+    Start from grey 127; pixels whose channel-0 (OFF) count exceeds ``threshold`` become 255 (white); then pixels
+    whose channel-1 (ON) count exceeds ``threshold`` become 0 (black), so ON wins where both fired::
+
+        img = 127;  img[counts[0] > th] = 255;  img[counts[1] > th] = 0
+
+    ``threshold`` is 0 for N-MNIST and ES-ImageNet and 1 for CIFAR10-DVS (:data:`DISCRIMINATION_THRESHOLDS`). Works on
+    numpy arrays and torch tensors (on any device); the magnitude of the counts is discarded.
+    """
+    threshold = _check_real("threshold", threshold)
+    off, on = _split_channels(counts, "discrimination")
+    if isinstance(counts, torch.Tensor):
+        grey = torch.full(off.shape, GREY, dtype=torch.uint8, device=counts.device)
+        grey = torch.where(off > threshold, torch.tensor(OFF_LEVEL, dtype=torch.uint8, device=counts.device), grey)
+        return grey.masked_fill_(on > threshold, ON_LEVEL)
+    grey = np.where(off > threshold, np.uint8(OFF_LEVEL), np.uint8(GREY))
+    grey[on > threshold] = ON_LEVEL
+    return grey
+
+
+def eventclip_histogram(counts, hot_pixel_sigmas: float = 10.0, nonzero_statistics: bool = False):
+    """EventCLIP's grey event histogram on a white background (Wu et al. 2023): uint8 ``[..., 1, H, W]``.
+
+    Per frame, with ``h`` its ``[2, H, W]`` counts:
+
+    1. hot pixels: entries with ``h > mean(h) + hot_pixel_sigmas * std(h)`` are set to 0 (statistics over all 2HW
+       entries, or over the non-zero ones if ``nonzero_statistics``; ``hot_pixel_sigmas = 0`` disables this);
+    2. ``n = h / max(h)`` and ``s = n_OFF + n_ON`` (in float32);
+    3. grey ``= round(127*s*w + 255*(1 - w))`` with ``w = min(s, 1)``: white where nothing fired, darker with more
+       events (127 at ``s = 1``).
+
+    These are the defaults of EventCLIP's ``make_event_histogram`` (thresh=10, grayscale colour 127 for both
+    polarities, background_mask=True). A frame with no events is white. Works on numpy arrays and torch tensors.
+    """
+    hot_pixel_sigmas = _check_real("hot_pixel_sigmas", hot_pixel_sigmas)
+    _split_channels(counts, "eventclip_histogram")
+    is_torch = isinstance(counts, torch.Tensor)
+    xp_counts = counts if is_torch else np.asarray(counts)
+    axes = (-3, -2, -1)
+    hist = xp_counts.to(torch.float64) if is_torch else xp_counts.astype(np.float64)
+    if hot_pixel_sigmas > 0:
+        if nonzero_statistics:
+            nonzero = hist > 0
+            n = nonzero.sum(axes, keepdims=True) if not is_torch else nonzero.sum(axes, keepdim=True)
+            n = n.clip(1) if not is_torch else n.clamp(min=1)
+            total = hist.sum(axes, keepdims=True) if not is_torch else hist.sum(axes, keepdim=True)
+            mean = total / n
+            centred = (hist - mean) * nonzero
+            var = (centred**2).sum(axes, keepdims=True) / n if not is_torch else (centred**2).sum(axes, keepdim=True) / n
+        elif is_torch:
+            mean = hist.mean(axes, keepdim=True)
+            var = ((hist - mean) ** 2).mean(axes, keepdim=True)
+        else:
+            mean = hist.mean(axes, keepdims=True)
+            var = ((hist - mean) ** 2).mean(axes, keepdims=True)
+        hot = hist > hot_pixel_sigmas * var**0.5 + mean
+        hist = hist * ~hot
+    if is_torch:
+        hist = hist.to(torch.float32)
+        peak = hist.amax(axes, keepdim=True)
+        norm = torch.where(peak > 0, hist / torch.where(peak > 0, peak, 1), 0)
+        s = norm[..., 0:1, :, :] * 127 + norm[..., 1:2, :, :] * 127
+        w = (norm[..., 0:1, :, :] + norm[..., 1:2, :, :]).clamp(0, 1)
+        grey = s * w + torch.full_like(s, 255) * (1 - w)
+        return torch.round(grey).to(torch.uint8)
+    hist = hist.astype(np.float32)
+    peak = hist.max(axis=axes, keepdims=True)
+    norm = np.divide(hist, peak, out=np.zeros_like(hist), where=peak > 0)
+    s = norm[..., 0:1, :, :] * np.float32(127) + norm[..., 1:2, :, :] * np.float32(127)
+    w = np.clip(norm[..., 0:1, :, :] + norm[..., 1:2, :, :], 0, 1)
+    grey = s * w + np.float32(255) * (np.float32(1) - w)
+    return np.round(grey).astype(np.uint8)
+
+
+def eventbind_colour(counts):
+    """EventBind's two-colour histogram (Zhou et al. 2023, representation 'rgb'): uint8 RGB ``[..., 3, H, W]``.
+
+    With ``on``/``off`` the per-pixel counts, EventBind computes ``clip(1 - (on*(0,1,1) + off*(1,1,0)), 0, 1)``
+    per (R, G, B); since counts are integers this is binary: white background, ON-only pixels red (255, 0, 0),
+    OFF-only pixels blue (0, 0, 255), pixels with both black. Works on numpy arrays and torch tensors.
+    """
+    off, on = _split_channels(counts, "eventbind_colour")
+    if isinstance(counts, torch.Tensor):
+        off_fired, on_fired = off > 0, on > 0
+        rgb = torch.cat([~off_fired, ~(off_fired | on_fired), ~on_fired], dim=-3)
+        return rgb.to(torch.uint8) * 255
+    off_fired, on_fired = np.asarray(off) > 0, np.asarray(on) > 0
+    rgb = np.concatenate([~off_fired, ~(off_fired | on_fired), ~on_fired], axis=-3)
+    return rgb.astype(np.uint8) * np.uint8(255)
+
+
+# --------------------------------------------------------------------------------------------------- encode events
+
+
+def time_surface(events, sensor_size=None, starts=None, stops=None, decay_us: float = 50_000.0) -> np.ndarray:
+    """Exponential time surface at the end of each segment: float32 ``[T, 2, H, W]`` in [0, 1].
+
+    ``S_j(c, y, x) = exp(-(t_ref_j - t_last(c, y, x)) / decay_us)``, where ``t_last`` is the time of the latest event of
+    polarity ``c`` at ``(x, y)`` with index below ``stops[j]`` (a memory of all earlier events, as in HOTS, Lagorce et
+    al. 2017, and tonic's ToTimesurface) and ``t_ref_j`` the time of event ``stops[j] - 1``; 0 where no event happened
+    yet. Defaults to NeuroCLIP's split (``starts``/``stops`` from :func:`split_by_number` with T = 10). ``decay_us``
+    (50 ms, a typical HOTS-scale constant) should be set per dataset.
+    """
+    array, (width, height) = event_array(events, sensor_size)
+    decay_us = _check_real("decay_us", decay_us, positive=True)
+    if starts is None or stops is None:
+        starts, stops = split_by_number(len(array))
+    starts, stops = _check_bounds(starts, stops, len(array))
+    n_frames, frame_size = len(stops), 2 * width * height
+    surface = np.zeros((n_frames, 2, height, width), np.float32)
+    if len(array) == 0 or n_frames == 0:
+        return surface
+    # Latest timestamp per pixel before each segment end: the events are sorted, so cut the stream at the sorted
+    # stops, take the per-pixel maximum of each piece, then a running maximum over pieces.
+    order = np.argsort(stops, kind="stable")
+    cuts = stops[order]
+    piece = np.searchsorted(cuts, np.arange(len(array)), side="right")
+    keep = piece < n_frames
+    latest = np.full((n_frames, frame_size), -1, np.int64)
+    pixel = _pixel_index(array, width, height)
+    np.maximum.at(latest.reshape(-1), piece[keep] * frame_size + pixel[keep], array["t"][keep])
+    np.maximum.accumulate(latest, axis=0, out=latest)
+    t_ref = np.where(cuts > 0, array["t"][np.maximum(cuts - 1, 0)], -1)
+    age = (t_ref[:, None] - latest).astype(np.float64)
+    values = np.where((latest >= 0) & (cuts[:, None] > 0), np.exp(-age / decay_us), 0.0).astype(np.float32)
+    surface.reshape(n_frames, frame_size)[order] = values
+    return surface
+
+
+def voxel_grid(events, sensor_size=None, n_bins: int = NEUROCLIP_FRAMES) -> np.ndarray:
+    """Event voxel grid with bilinear interpolation in time (Zhu et al. 2019): float32 ``[n_bins, 1, H, W]``.
+
+    Each event adds its polarity ``+1`` (ON) / ``-1`` (OFF) to the two bins nearest to its normalised time
+    ``tau = (n_bins - 1) * (t - t_first) / (t_last - t_first)``, with weights ``max(0, 1 - |b - tau|)``. This is the
+    E2VID/Zhu normalisation, in which the first and last events sit on the first and last bin; tonic's
+    ``ToVoxelGrid`` scales by ``n_bins`` instead and drops the last event. A stream spanning zero time puts every
+    event in bin 0. The voxel grid uses the whole stream; split it first (:meth:`EventStream.slice_time`) for windows.
+    """
+    array, (width, height) = event_array(events, sensor_size)
+    n_bins = _check_int("n_bins", n_bins, 1)
+    grid = np.zeros(n_bins * height * width, np.float32)
+    if len(array):
+        t = array["t"]
+        span = int(t[-1]) - int(t[0])
+        tau = (t - t[0]).astype(np.float64) * ((n_bins - 1) / span) if span > 0 else np.zeros(len(t))
+        left = np.minimum(np.floor(tau).astype(np.int64), n_bins - 1)
+        right_weight = tau - left
+        sign = np.where(array["p"] != 0, 1.0, -1.0)
+        pixel = array["y"].astype(np.int64) * width + array["x"]
+        plane = height * width
+        np.add.at(grid, left * plane + pixel, (sign * (1.0 - right_weight)).astype(np.float32))
+        has_right = (right_weight > 0) & (left + 1 < n_bins)
+        np.add.at(
+            grid,
+            (left[has_right] + 1) * plane + pixel[has_right],
+            (sign[has_right] * right_weight[has_right]).astype(np.float32),
+        )
+    return grid.reshape(n_bins, 1, height, width)
+
+
+# --------------------------------------------------------------------------------------------------- surfaces to images
+
+
+def time_surface_image(surface):
+    """A time surface ``[..., 2, H, W]`` (values in [0, 1]) as uint8 RGB on black: ON in red, OFF in blue."""
+    off, on = _split_channels(surface, "time_surface_image")
+    if isinstance(surface, torch.Tensor):
+        return torch.cat([on, torch.zeros_like(on), off], dim=-3).clamp(0, 1).mul(255).round().to(torch.uint8)
+    rgb = np.concatenate([on, np.zeros_like(on), off], axis=-3)
+    return np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+
+
+def voxel_grid_image(grid):
+    """A voxel grid ``[..., 1, H, W]`` as uint8 grey: ``round(128 + 127 * v / max|v|)`` (128 where nothing happened).
+
+    One scale for the whole grid, so the bins keep their relative strength; ON is brighter, OFF darker.
+    """
+    if isinstance(grid, torch.Tensor):
+        peak = grid.abs().amax() if grid.numel() else grid.new_tensor(0.0)
+        scale = 127.0 / peak if peak > 0 else 0.0
+        return (128 + grid * scale).round().clamp(0, 255).to(torch.uint8)
+    grid = np.asarray(grid)
+    peak = float(np.abs(grid).max()) if grid.size else 0.0
+    scale = np.float32(127.0 / peak) if peak > 0 else np.float32(0)
+    return np.clip(np.round(128 + grid * scale), 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------------- to CLIP
+
+
+def to_clip_input(
+    images,
+    size: int = CLIP_INPUT_SIZE,
+    normalization: str = "neuroclip",
+    dtype: torch.dtype = torch.float32,
+    device=None,
+) -> torch.Tensor:
+    """Images ``[..., C, H, W]`` (C = 1 or 3, values 0..255) to CLIP input ``[..., 3, size, size]`` (torch).
+
+    The steps of NeuroCLIP's ``mv_proj``: bilinear resize to ``size`` x ``size`` (``align_corners=False``, after the
+    discrete mapping, so edges get intermediate greys), grey replicated to 3 channels, then normalised:
+
+    * ``'neuroclip'``: ``x/255 - 0.5`` (NeuroCLIP's and PointCLIP's; CLIP's mean/std is not applied);
+    * ``'clip'``: ``(x/255 - CLIP_MEAN) / CLIP_STD`` per channel, CLIP's own preprocessing;
+    * ``'none'``: ``x/255``.
+
+    Computed in float32 on the images' device (or ``device``), returned as ``dtype``.
+    """
+    size = _check_int("size", size, 1)
+    if normalization not in NORMALIZATIONS:
+        raise ConfigError(f"normalization must be one of {', '.join(NORMALIZATIONS)}; got {normalization!r}")
+    tensor = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
+    if device is not None:
+        tensor = tensor.to(device)
+    if tensor.ndim < 3 or tensor.shape[-3] not in (1, 3):
+        hint = " (per-polarity counts are not an image: encode them first, e.g. with discrimination())" if (
+            tensor.ndim >= 3 and tensor.shape[-3] == 2
+        ) else ""
+        raise ConfigError(f"to_clip_input needs images [..., C, H, W] with C = 1 or 3; got {tuple(tensor.shape)}{hint}")
+    leading, (channels, height, width) = tensor.shape[:-3], tensor.shape[-3:]
+    flat = tensor.reshape(-1, channels, height, width).to(torch.float32)
+    if flat.shape[0] and (height, width) != (size, size):
+        flat = F.interpolate(flat, size=(size, size), mode="bilinear", align_corners=False)
+    flat = flat.expand(-1, 3, -1, -1) if channels == 1 else flat
+    if normalization == "neuroclip":
+        flat = flat / 255.0 - 0.5
+    elif normalization == "clip":
+        mean = torch.tensor(CLIP_MEAN, device=flat.device).view(1, 3, 1, 1)
+        std = torch.tensor(CLIP_STD, device=flat.device).view(1, 3, 1, 1)
+        flat = (flat / 255.0 - mean) / std
+    else:
+        flat = flat / 255.0
+    return flat.to(dtype).reshape(*leading, 3, size, size)
