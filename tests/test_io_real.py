@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from conftest import nmnist_files, real_file
 
 from neuroclip import read_events
 from neuroclip.events.io.atis_bin import encode_atis_bin
+
+from conftest import nmnist_files, real_file
 
 EVT2 = "formats/prophesee/sparklers_evt2.raw"
 EVT3 = "formats/prophesee/pedestrians_evt3.raw"

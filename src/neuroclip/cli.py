@@ -103,17 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("neuroclip: interrupted", err=True)
         return 130
-    except Exception as error:  # click's own usage errors
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            return error.exit_code
-        if isinstance(error, click.exceptions.Exit):
-            return error.exit_code
-        if isinstance(error, click.exceptions.Abort):
+    except Exception as error:  # the command-line parser's own errors (typer ships its own copy of click)
+        if type(error).__name__ == "Abort":
             return 1
-        raise
+        exit_code = getattr(error, "exit_code", None)
+        if exit_code is None:
+            raise
+        if hasattr(error, "show"):
+            error.show()
+        return exit_code
     return 0
 
 

@@ -11,7 +11,6 @@ Our files keep the sensor size and metadata beside the events, so a round trip i
 from __future__ import annotations
 
 import json
-import zipfile
 
 import numpy as np
 
@@ -66,8 +65,9 @@ def read_numpy(path, sensor_size=None, *, sort: bool = False) -> EventStream:
         if "pickle" in str(error).lower():
             raise EventFileError(path, "holds Python objects (pickled); neuroclip only loads plain arrays") from None
         raise EventFileError(path, f"is not a readable numpy file ({error})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as error:
-        raise EventFileError(path, f"is not a readable numpy file ({error}): truncated or corrupt") from None
+    except Exception as error:  # numpy's parser raises many kinds (OSError, EOFError, tokenize errors...) on garbage
+        raise EventFileError(path, f"is not a readable numpy file ({type(error).__name__}: {error}): truncated "
+                                   "or corrupt") from None
     if isinstance(loaded, np.ndarray):
         return _checked(path, loaded, sensor_size, {"format": "npy"}, sort=sort)
     try:
@@ -84,9 +84,11 @@ def read_numpy(path, sensor_size=None, *, sort: bool = False) -> EventStream:
                 return _checked(path, events, sensor_size, {"format": "spikingjelly_npz"}, sort=sort)
             if {"pos", "neg"} <= keys:
                 return _read_es_imagenet(path, archive["pos"], archive["neg"], sensor_size)
-    except (OSError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as error:
-        raise EventFileError(path, f"could not read an array from the archive ({error}): truncated or corrupt") \
-            from None
+    except EventFileError:
+        raise
+    except Exception as error:  # zipfile and numpy raise many kinds on a damaged archive
+        raise EventFileError(path, f"could not read an array from the archive ({type(error).__name__}: {error}): "
+                                   "truncated or corrupt") from None
     raise EventFileError(path, f"has arrays {sorted(keys)}; expected 'events', or t/x/y/p, or pos/neg")
 
 
@@ -166,8 +168,8 @@ def read_hdf5(path, sensor_size=None, *, sort: bool = False) -> EventStream:
         raise
     except InvalidEventsError as error:
         raise EventFileError(path, f"holds invalid events: {error}") from None
-    except (OSError, KeyError, ValueError, TypeError) as error:
-        message = str(error)
+    except Exception as error:  # h5py raises many kinds on a damaged file
+        message = f"{type(error).__name__}: {error}"
         if "filter" in message.lower():
             message += "; the file uses a compression plugin: pip install hdf5plugin and import it first"
         raise EventFileError(path, f"is not a readable HDF5 event file ({message})") from None

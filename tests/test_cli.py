@@ -1,0 +1,47 @@
+import json
+import subprocess
+import sys
+
+from neuroclip.cli import main
+
+from conftest import real_file
+
+
+def test_info_prints_a_table(capsys):
+    path = real_file("nmnist/Train/0/00002.bin")
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["file", "format", "sensor", "events", "duration_ms", "rate_ev_per_s", "on_fraction"]
+    assert "34x34" in out[1] and "atis_bin" in out[1]
+
+
+def test_info_json_is_machine_readable(capsys):
+    paths = [real_file("nmnist/Train/0/00002.bin"), real_file("formats/ncars/obj_004397_td.dat")]
+    assert main(["info", "--json", *map(str, paths)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["events"] for row in rows][1] == 4407
+    assert rows[0]["width"] == 34 and 0 < rows[0]["on_fraction"] < 1
+    assert rows[1]["duration_us"] == 99_937
+
+
+def test_user_mistake_is_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "broken.bin"
+    bad.write_bytes(b"\x00" * 7)
+    result = subprocess.run([sys.executable, "-m", "neuroclip.cli", "info", str(bad)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "broken.bin" in result.stderr and "multiple of 5" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_missing_file_and_bad_option_exit_2(tmp_path, capsys):
+    assert main(["info", str(tmp_path / "missing.raw")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["info", "--no-such-option", "x"]) == 2
+
+
+def test_formats_lists_every_reader(capsys):
+    assert main(["formats"]) == 0
+    out = capsys.readouterr().out
+    for name in ("atis_bin", "aedat2", "aedat3", "aedat4", "prophesee_raw", "prophesee_dat", "npz", "hdf5"):
+        assert name in out
