@@ -97,3 +97,20 @@ def test_small_chunks_give_the_same_events(relative):
     whole = read_events(path)
     chunked = read_events(path, chunk_bytes=4096 + 8)
     assert_same_events(chunked.events, whole.events)
+
+
+def test_memory_is_bounded_by_the_output_not_the_file():
+    """Decoding chunk by chunk: peak memory is the decoded events (twice, while parts are joined) plus a few
+    chunk-sized temporaries, however long the file."""
+    import tracemalloc
+
+    path = real_file(EVT2)
+    chunk = 1 << 16
+    tracemalloc.start()
+    try:
+        stream = read_events(path, chunk_bytes=chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    output = stream.events.nbytes
+    assert peak < 2 * output + 64 * chunk, (peak, output)

@@ -129,7 +129,7 @@ def check_events(events: np.ndarray, sensor_size: tuple[int, int], *, allow_empt
     t = events["t"]
     if t[0] < 0:
         raise InvalidEventsError(f"timestamps must be non-negative microseconds; the first is {t[0]}")
-    backwards = np.flatnonzero(np.diff(t) < 0)
+    backwards = np.flatnonzero(t[1:] < t[:-1])  # a bool temporary, not an int64 diff
     if backwards.size:
         i = int(backwards[0])
         raise InvalidEventsError(

@@ -70,11 +70,12 @@ def iter_payload_words(fp, path, dtype: np.dtype, *, chunk_bytes: int = CHUNK_BY
 
 
 def concatenate(parts: list[np.ndarray], dtype) -> np.ndarray:
+    """Join decoded chunks and empty the list, so the chunks are freed as soon as the joined array exists."""
     if not parts:
         return np.empty(0, dtype=dtype)
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate(parts)
+    joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    parts.clear()
+    return joined
 
 
 def atomic_write(path, write_to) -> Path:

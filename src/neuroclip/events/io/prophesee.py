@@ -163,28 +163,38 @@ def _decode_evt3_chunk(words: np.ndarray, state: _Evt3State, path) -> np.ndarray
     consumed_before = np.cumsum(width) - width  # exclusive running sum within the chunk
     base_index = np.where(is_base, np.arange(words.size), -1)
     np.maximum.accumulate(base_index, out=base_index)
-    has_base = base_index >= 0
-    safe = np.maximum(base_index, 0)
-    x_start = np.where(
-        has_base,
-        (value[safe] & 0x7FF) + consumed_before - consumed_before[safe],
-        state.base_x + state.consumed + consumed_before,
-    )
-    vector_polarity = np.where(has_base, (value[safe] >> 11) & 1, state.base_polarity)
 
-    is_single = kind == _EVT3_ADDR_X
-    is_vector = width > 0
-    rows = np.flatnonzero(is_single | is_vector)
-    # one row of 12 candidate columns per event word; a single event uses column 0 only
-    bits = np.where(is_vector[rows, None], (value[rows, None] >> np.arange(12)) & 1, 0).astype(bool)
-    bits[:, 8:] &= (width[rows] == 12)[:, None]
-    single = is_single[rows]
-    bits[single, 0] = True
-    row_x = np.where(single, value[rows] & 0x7FF, x_start[rows])
-    row_p = np.where(single, (value[rows] >> 11) & 1, vector_polarity[rows])
-    row_of_event, column = np.nonzero(bits)
-    x = row_x[row_of_event] + column
-    source = rows[row_of_event]
+    vectors = np.flatnonzero(width)
+    vector_base = base_index[vectors]
+    has_base = vector_base >= 0
+    safe = np.maximum(vector_base, 0)
+    x_start = np.where(has_base, (value[safe] & 0x7FF) + consumed_before[vectors] - consumed_before[safe],
+                       state.base_x + state.consumed + consumed_before[vectors])
+    vector_polarity = np.where(has_base, (value[safe] >> 11) & 1, state.base_polarity)
+    bits = ((value[vectors, None] >> np.arange(12)) & 1).astype(bool)
+    bits[width[vectors] == 8, 8:] = False
+
+    # output slots in word order: one per single event (ADDR_X), one per set bit of a vector word
+    singles = np.flatnonzero(kind == _EVT3_ADDR_X)
+    per_word = np.zeros(words.size, np.int64)
+    per_word[singles] = 1
+    per_vector = bits.sum(axis=1)
+    per_word[vectors] = per_vector
+    first_slot = np.cumsum(per_word) - per_word
+    total = int(per_word.sum())
+    source = np.empty(total, np.int64)
+    x = np.empty(total, np.int64)
+    polarity = np.empty(total, np.int64)
+    slots = first_slot[singles]
+    source[slots] = singles
+    x[slots] = value[singles] & 0x7FF
+    polarity[slots] = (value[singles] >> 11) & 1
+    row, column = np.nonzero(bits)
+    rank = np.arange(row.size) - (np.cumsum(per_vector) - per_vector)[row]
+    slots = first_slot[vectors[row]] + rank
+    source[slots] = vectors[row]
+    x[slots] = x_start[row] + column
+    polarity[slots] = vector_polarity[row]
     if x.size and x.max() > 0xFFFF:
         raise EventFileError(path, "a vector event runs past x = 65535: the file is corrupt")
 
@@ -199,7 +209,7 @@ def _decode_evt3_chunk(words: np.ndarray, state: _Evt3State, path) -> np.ndarray
         state.consumed = int(width[last:].sum())
     else:
         state.consumed += int(width.sum())
-    return make_events(t[source], x, y[source], row_p[row_of_event])
+    return make_events(t[source], x, y[source], polarity)
 
 
 def _read_evt3_payload(fp, path, chunk_bytes):
