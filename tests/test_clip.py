@@ -78,7 +78,8 @@ def test_fusions_match_their_formulas():
     weights = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     assert fuse_logits(features, weights, "mean_cosine", 1.0).tolist() == [[0.5, 0.5]]
     assert fuse_logits(features, weights, "max", 1.0).tolist() == [[1.0, 1.0]]
-    torch.testing.assert_close(fuse_logits(features, weights, "weighted", 1.0, [3.0, 1.0]), torch.tensor([[0.75, 0.25]]))
+    weighted = fuse_logits(features, weights, "weighted", 1.0, [3.0, 1.0])
+    torch.testing.assert_close(weighted, torch.tensor([[0.75, 0.25]]))
     torch.testing.assert_close(fuse_logits(features, weights, "mean_feature", 1.0),
                                torch.tensor([[2 ** -0.5, 2 ** -0.5]]))
     with pytest.raises(ConfigError, match="frame_weights"):

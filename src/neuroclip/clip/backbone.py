@@ -89,7 +89,8 @@ def check_spec(spec: BackboneSpec) -> None:
         raise ConfigError(f"unknown CLIP model {spec.model!r}{hint}")
     if spec.pretrained is None or Path(spec.pretrained).expanduser().is_file():
         return
-    if any(sep in spec.pretrained for sep in ("/", os.sep)) or spec.pretrained.endswith((".pt", ".bin", ".safetensors")):
+    looks_like_path = any(sep in spec.pretrained for sep in ("/", os.sep))
+    if looks_like_path or spec.pretrained.endswith((".pt", ".bin", ".safetensors")):
         raise ModelNotFoundError(f"checkpoint file {spec.pretrained!r} does not exist")
     tags = open_clip.list_pretrained_tags_by_model(spec.model)
     if spec.pretrained not in tags:

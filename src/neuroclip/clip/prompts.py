@@ -46,7 +46,9 @@ def resolve_templates(spec: str | list[str] | None, dataset: str | None = None) 
         if dataset in NEUROCLIP_TEMPLATES:
             return list(NEUROCLIP_TEMPLATES[dataset])
         if spec == "neuroclip":
-            raise ConfigError(f"NeuroCLIP has no template for dataset {dataset!r}; it has {sorted(NEUROCLIP_TEMPLATES)}")
+            raise ConfigError(
+                f"NeuroCLIP has no template for dataset {dataset!r}; it has {sorted(NEUROCLIP_TEMPLATES)}"
+            )
         return simple_templates()
     if isinstance(spec, (list, tuple)):
         templates = list(spec)
