@@ -19,6 +19,20 @@ Conventions:
 
 Defaults reproduce the released NeuroCLIP code: ``T = 10`` frames of equal event count, threshold 0, bilinear resize
 to 224 and ``x/255 - 0.5``.
+
+Edge cases (each has a test):
+
+* more frames than events (``'number'``): ``N // T = 0``, so the first ``T - 1`` frames are zero and the last holds
+  every event, exactly as spikingjelly does;
+* a ``'time'`` segment with no events (a pause, or a span shorter than ``T`` µs): a zero frame, where spikingjelly
+  raises ``IndexError``;
+* no events at all: zero frames of the usual shape (``[T, 2, H, W]`` for ``'number'``/``'time'``, none for
+  ``'count'``/``'window'``), so the discrimination map is uniform grey. The library does not raise here, so that a
+  dataset with one empty sample still batches; the ``neuroclip frames`` command refuses an empty recording
+  (:class:`~neuroclip.errors.EmptyStreamError`);
+* events outside the declared sensor: :class:`~neuroclip.errors.InvalidEventsError` naming ``sensor_size`` and
+  ``EventStream.crop_to_sensor()``;
+* NaN, negative or non-integer counts and sizes: :class:`~neuroclip.errors.ConfigError`.
 """
 
 from __future__ import annotations
@@ -246,7 +260,13 @@ def _check_bounds(starts, stops, n_events: int) -> tuple[np.ndarray, np.ndarray]
     return starts, stops
 
 
-# Above this many segments one flat np.add.at beats a per-segment loop (measured with benchmarks/frames.py).
+# Strategy thresholds, measured with benchmarks/frames.py-style timings on one core (numpy 2.x):
+# - few events into a small frame: one np.bincount over a combined index is cheapest (fewest Python calls);
+# - otherwise one np.add.at per segment on an int32 view (numpy >= 1.25 runs it as a tight loop; 2-3x faster than
+#   bincount there, which also needs an int64 output and a cast);
+# - many segments: one np.add.at over the flat output, to avoid a Python call per segment.
+_BINCOUNT_MAX_EVENTS = 8192
+_BINCOUNT_MAX_BINS = 1 << 16
 _LOOP_SEGMENTS = 32
 
 
@@ -258,32 +278,40 @@ def integrate_segments(events, sensor_size, starts, stops, dtype=np.int32) -> np
     gives a zero frame). ``dtype`` is int32 by default; a smaller integer type is allowed and raises
     :class:`ConfigError` if a count does not fit.
 
-    Speed: one ``np.add.at`` per segment on an int32 view (numpy >= 1.25 runs it as a tight loop), over a pixel
-    index computed once in int32; no per-event Python and no float copies.
+    Speed: a pixel index ``(p*H + y)*W + x`` is computed once in int32, then counted with ``np.add.at`` per segment
+    (or one ``np.bincount`` for small inputs); no per-event Python and no float copies.
     """
     array, (width, height) = event_array(events, sensor_size)
     starts, stops = _check_bounds(starts, stops, len(array))
     dtype = np.dtype(dtype)
     if dtype.kind not in "iuf":
         raise ConfigError(f"dtype must be a numeric type such as np.int32, got {dtype}")
+    return _integrate(array, width, height, starts, stops, dtype)
+
+
+def _integrate(array: np.ndarray, width: int, height: int, starts, stops, dtype: np.dtype) -> np.ndarray:
     lengths = stops - starts
     longest = int(lengths.max()) if lengths.size else 0
     if dtype.kind in "iu" and longest > np.iinfo(dtype).max:
-        # A count could overflow: count in int64, then check the largest count really fits.
-        wide = integrate_segments(array, (width, height), starts, stops, np.int64)
+        # A count could overflow: count in int64, then check that the largest count really fits.
+        wide = _integrate(array, width, height, starts, stops, np.dtype(np.int64))
         if wide.size and wide.max() > np.iinfo(dtype).max:
             raise ConfigError(
-                f"a pixel receives {int(wide.max())} events in one frame, more than {dtype} holds; "
-                "pass dtype=np.int32"
+                f"a pixel receives {int(wide.max())} events in one frame, more than {dtype} holds; pass dtype=np.int32"
             )
         return wide.astype(dtype)
 
     n_frames, frame_size = len(starts), 2 * width * height
-    frames = np.zeros((n_frames, frame_size), dtype)
     if longest == 0:
-        return frames.reshape(n_frames, 2, height, width)
+        return np.zeros((n_frames, 2, height, width), dtype)
     first, last = int(starts.min()), int(stops.max())
     pixel = _pixel_index(array[first:last], width, height)
+    contiguous = first == starts[0] and np.array_equal(starts[1:], stops[:-1])
+    if contiguous and last - first <= _BINCOUNT_MAX_EVENTS and n_frames * frame_size <= _BINCOUNT_MAX_BINS:
+        pixel += np.repeat(np.arange(n_frames, dtype=pixel.dtype) * frame_size, lengths)
+        counts = np.bincount(pixel, minlength=n_frames * frame_size)
+        return counts.astype(dtype, copy=False).reshape(n_frames, 2, height, width)
+    frames = np.zeros((n_frames, frame_size), dtype)
     one = dtype.type(1)
     if n_frames <= _LOOP_SEGMENTS:
         for j in range(n_frames):
@@ -318,7 +346,10 @@ def count_frames(
     starts, stops = segment_bounds(
         array["t"], split_by, n_frames, events_per_frame=events_per_frame, window_us=window_us, overlap=overlap
     )
-    return integrate_segments(EventStream.unchecked(array, size), size, starts, stops, dtype)
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iuf":
+        raise ConfigError(f"dtype must be a numeric type such as np.int32, got {dtype}")
+    return _integrate(array, size[0], size[1], starts, stops, dtype)
 
 
 # --------------------------------------------------------------------------------------------------- batched (torch)
@@ -329,7 +360,8 @@ class EventBatch:
     """Several streams' events concatenated into 1-D torch tensors, with each stream's event count.
 
     ``t`` is int64 microseconds; ``x``, ``y`` int32; ``p`` uint8; ``lengths`` int64 ``[B]``. Events of sample ``b``
-    are ``[offsets[b], offsets[b] + lengths[b])``, each sample sorted by time. Build one with :func:`stack_events`.
+    are ``[offsets[b], offsets[b] + lengths[b])``, each sample sorted by time. Build one with :func:`stack_events`,
+    which sets ``checked`` (its events were validated already, so :func:`batch_count_frames` need not check again).
     """
 
     t: torch.Tensor
@@ -338,6 +370,7 @@ class EventBatch:
     p: torch.Tensor
     lengths: torch.Tensor
     sensor_size: tuple[int, int]
+    checked: bool = False
 
     @property
     def device(self) -> torch.device:
@@ -368,12 +401,14 @@ def stack_events(streams: Sequence, sensor_size=None, device=None) -> EventBatch
         )
     events = np.concatenate(arrays)
     return EventBatch(
-        t=torch.from_numpy(np.ascontiguousarray(events["t"])).to(device),
+        # astype copies: a field of a structured array is a strided view torch cannot wrap.
+        t=torch.from_numpy(events["t"].astype(np.int64)).to(device),
         x=torch.from_numpy(events["x"].astype(np.int32)).to(device),
         y=torch.from_numpy(events["y"].astype(np.int32)).to(device),
-        p=torch.from_numpy(np.ascontiguousarray(events["p"])).to(device),
+        p=torch.from_numpy(events["p"].astype(np.uint8)).to(device),
         lengths=torch.tensor([len(a) for a in arrays], dtype=torch.int64, device=device),
         sensor_size=sizes[0],
+        checked=True,
     )
 
 
@@ -389,13 +424,17 @@ def batch_count_frames(
 ) -> torch.Tensor:
     """Per-polarity counts of a whole batch at once: ``[B, T, 2, H, W]``, on the batch's device.
 
-    Equal to :func:`count_frames` on each stream (``split_by`` ``'number'`` or ``'time'``, same edge cases), done with
-    one ``index_add_`` over a flat index ``((b*T + segment)*2 + polarity)*H*W + y*W + x``. The segment of each event
-    is computed directly: ``min(i // (N_b // T), T-1)`` for ``'number'`` (``i`` its index within sample ``b``) and
-    ``min((t - t_0) // ((t_last - t_0) // T), T-1)`` for ``'time'``; a zero divisor puts every event in the last
-    segment, as the numpy path does. Runs on CUDA when the batch lives there (``batch.to('cuda')`` or ``device=``).
+    Equal to :func:`count_frames` on each stream (``split_by`` ``'number'`` or ``'time'``, with the same edge cases),
+    computed without a loop over samples:
 
-    ``validate`` checks coordinates (and, for ``'time'``, time order) on the device; it costs one synchronisation.
+    1. the ``B*T`` segment lengths: for ``'number'`` from the event counts; for ``'time'`` by one ``searchsorted`` of
+       the segment edges in a key ``t - t_first(b) + b*M`` that is sorted across the whole batch (``M`` > any span);
+    2. every event's global segment ``b*T + j`` by one ``repeat_interleave`` of those lengths;
+    3. one ``index_add_`` of ones at ``(segment*2 + polarity)*H*W + y*W + x`` into a flat int32 tensor.
+
+    Runs on CUDA when the batch lives there (``batch.to('cuda')`` or ``device=``). ``validate`` checks that
+    coordinates lie inside the sensor and that each sample is sorted by time (one synchronisation); a batch from
+    :func:`stack_events` was checked already and is not checked again.
     """
     if not isinstance(batch, EventBatch):
         batch = stack_events(batch, sensor_size, device)
@@ -411,34 +450,68 @@ def batch_count_frames(
     if total == 0:
         return frames.reshape(n_samples, n_frames, 2, height, width)
     lengths = batch.lengths.to(device=device, dtype=torch.int64)
-    sample = torch.repeat_interleave(torch.arange(n_samples, device=device), lengths, output_size=total)
-    offsets = torch.cumsum(lengths, 0) - lengths
-    x, y, t = batch.x.to(torch.int64), batch.y.to(torch.int64), batch.t
-    if validate:
-        bad = (x < 0) | (x >= width) | (y < 0) | (y >= height)
-        if split_by == "time":
-            backwards = torch.zeros_like(bad)
-            backwards[1:] = (t[1:] < t[:-1]) & (sample[1:] == sample[:-1])
-            bad = bad | backwards
-        if bool(bad.any()):
-            raise InvalidEventsError(
-                f"{int(bad.sum())} event(s) lie outside the {width}x{height} sensor or break time order; pass the "
-                "right sensor_size, drop them with EventStream.crop_to_sensor(), or sort with EventStream.sorted()"
-            )
+    if validate and not batch.checked:
+        _check_batch(batch, width, height, lengths)
     if split_by == "number":
-        position = torch.arange(total, device=device) - offsets[sample]
-        step = torch.div(lengths, n_frames, rounding_mode="floor")[sample]
+        step = torch.div(lengths, n_frames, rounding_mode="floor")
+        segment_lengths = step[:, None].repeat(1, n_frames)
+        segment_lengths[:, -1] = lengths - step * (n_frames - 1)
     else:
-        first = t[offsets.clamp(max=total - 1)]
-        last = t[(offsets + lengths - 1).clamp(min=0, max=total - 1)]
-        position = t - first[sample]
-        step = torch.div(last - first, n_frames, rounding_mode="floor")[sample]
-    segment = torch.where(
-        step > 0, torch.div(position, step.clamp(min=1), rounding_mode="floor"), n_frames - 1
-    ).clamp(max=n_frames - 1)
-    index = ((sample * n_frames + segment) * 2 + (batch.p != 0).to(torch.int64)) * (height * width) + y * width + x
+        segment_lengths = _time_segment_lengths(batch.t, lengths, n_frames)
+    segment = torch.repeat_interleave(
+        torch.arange(n_samples * n_frames, device=device), segment_lengths.reshape(-1), output_size=total
+    )
+    pixel = batch.y.to(torch.int32) * width
+    pixel += batch.x
+    pixel += (batch.p != 0).to(torch.int32) * (height * width)
+    index = segment * (2 * height * width)
+    index += pixel
     frames.index_add_(0, index, torch.ones(1, dtype=dtype, device=device).expand(total))
     return frames.reshape(n_samples, n_frames, 2, height, width)
+
+
+def _check_batch(batch: EventBatch, width: int, height: int, lengths: torch.Tensor) -> None:
+    x_min, x_max = torch.aminmax(batch.x)
+    y_min, y_max = torch.aminmax(batch.y)
+    offsets = torch.cumsum(lengths, 0) - lengths
+    steps = batch.t[1:] < batch.t[:-1]
+    # A step back in time across two samples is allowed: clear the positions where a sample starts.
+    steps[(offsets[(offsets > 0) & (lengths > 0)] - 1)] = False
+    bad = torch.stack([x_min < 0, x_max >= width, y_min < 0, y_max >= height, steps.any()]).tolist()
+    if any(bad[:4]):
+        raise InvalidEventsError(
+            f"events lie outside the {width}x{height} sensor (x in [{int(x_min)}, {int(x_max)}], y in "
+            f"[{int(y_min)}, {int(y_max)}]); pass the right sensor_size, or drop them with EventStream.crop_to_sensor()"
+        )
+    if bad[4]:
+        raise InvalidEventsError("a sample's timestamps are not sorted; sort it with EventStream.sorted() first")
+
+
+def _time_segment_lengths(t: torch.Tensor, lengths: torch.Tensor, n_frames: int) -> torch.Tensor:
+    """``[B, T]`` event counts of spikingjelly's equal-duration segments, for every sample at once."""
+    n_samples, total = lengths.numel(), t.numel()
+    offsets = torch.cumsum(lengths, 0) - lengths
+    nonempty = lengths > 0
+    first = torch.where(nonempty, t[offsets.clamp(max=total - 1)], 0)
+    last = torch.where(nonempty, t[(offsets + lengths - 1).clamp(min=0)], 0)
+    span = last - first
+    stride = int(span.max()) + 1
+    if n_samples * stride >= 2**62:
+        raise ConfigError(
+            f"the batch's recordings span up to {stride - 1} us, too long to split {n_samples} at once; "
+            "pass fewer streams per batch"
+        )
+    # Sorted over the whole batch: sample b's keys lie in [b*stride, b*stride + span_b].
+    base = torch.arange(n_samples, device=t.device) * stride
+    key = t + torch.repeat_interleave(base - first, lengths, output_size=total)
+    step = torch.div(span, n_frames, rounding_mode="floor")
+    edges = base[:, None] + step[:, None] * torch.arange(n_frames, device=t.device)
+    starts = torch.searchsorted(key, edges.reshape(-1)).reshape(n_samples, n_frames)
+    starts[:, 0] = offsets
+    stops = torch.empty_like(starts)
+    stops[:, :-1] = starts[:, 1:]
+    stops[:, -1] = offsets + lengths
+    return stops - starts
 
 
 # --------------------------------------------------------------------------------------------------- encode counts
@@ -477,53 +550,59 @@ def eventclip_histogram(counts, hot_pixel_sigmas: float = 10.0, nonzero_statisti
 
     Per frame, with ``h`` its ``[2, H, W]`` counts:
 
-    1. hot pixels: entries with ``h > mean(h) + hot_pixel_sigmas * std(h)`` are set to 0 (statistics over all 2HW
-       entries, or over the non-zero ones if ``nonzero_statistics``; ``hot_pixel_sigmas = 0`` disables this);
-    2. ``n = h / max(h)`` and ``s = n_OFF + n_ON`` (in float32);
+    1. hot pixels: entries with ``h > mean(h) + hot_pixel_sigmas * std(h)`` are set to 0 (population statistics over
+       all 2HW entries, or over the non-zero ones if ``nonzero_statistics``; ``hot_pixel_sigmas = 0`` disables it);
+    2. ``n = h / max(h)`` and ``s = n_OFF + n_ON``, in float32;
     3. grey ``= round(127*s*w + 255*(1 - w))`` with ``w = min(s, 1)``: white where nothing fired, darker with more
        events (127 at ``s = 1``).
 
     These are the defaults of EventCLIP's ``make_event_histogram`` (thresh=10, grayscale colour 127 for both
-    polarities, background_mask=True). A frame with no events is white. Works on numpy arrays and torch tensors.
+    polarities, background_mask=True; datasets/vis.py). A frame with no events is white. Works on numpy arrays and
+    torch tensors.
     """
     hot_pixel_sigmas = _check_real("hot_pixel_sigmas", hot_pixel_sigmas)
     _split_channels(counts, "eventclip_histogram")
-    is_torch = isinstance(counts, torch.Tensor)
-    xp_counts = counts if is_torch else np.asarray(counts)
-    axes = (-3, -2, -1)
-    hist = xp_counts.to(torch.float64) if is_torch else xp_counts.astype(np.float64)
-    if hot_pixel_sigmas > 0:
-        if nonzero_statistics:
-            nonzero = hist > 0
-            n = nonzero.sum(axes, keepdims=True) if not is_torch else nonzero.sum(axes, keepdim=True)
-            n = n.clip(1) if not is_torch else n.clamp(min=1)
-            total = hist.sum(axes, keepdims=True) if not is_torch else hist.sum(axes, keepdim=True)
-            mean = total / n
-            centred = (hist - mean) * nonzero
-            var = (centred**2).sum(axes, keepdims=True) / n if not is_torch else (centred**2).sum(axes, keepdim=True) / n
-        elif is_torch:
-            mean = hist.mean(axes, keepdim=True)
-            var = ((hist - mean) ** 2).mean(axes, keepdim=True)
-        else:
-            mean = hist.mean(axes, keepdims=True)
-            var = ((hist - mean) ** 2).mean(axes, keepdims=True)
-        hot = hist > hot_pixel_sigmas * var**0.5 + mean
-        hist = hist * ~hot
-    if is_torch:
-        hist = hist.to(torch.float32)
-        peak = hist.amax(axes, keepdim=True)
-        norm = torch.where(peak > 0, hist / torch.where(peak > 0, peak, 1), 0)
-        s = norm[..., 0:1, :, :] * 127 + norm[..., 1:2, :, :] * 127
-        w = (norm[..., 0:1, :, :] + norm[..., 1:2, :, :]).clamp(0, 1)
-        grey = s * w + torch.full_like(s, 255) * (1 - w)
-        return torch.round(grey).to(torch.uint8)
+    if isinstance(counts, torch.Tensor):
+        return _eventclip_torch(counts, hot_pixel_sigmas, nonzero_statistics)
+    return _eventclip_numpy(np.asarray(counts), hot_pixel_sigmas, nonzero_statistics)
+
+
+_FRAME_AXES = (-3, -2, -1)
+
+
+def _eventclip_numpy(counts: np.ndarray, sigmas: float, nonzero_statistics: bool) -> np.ndarray:
+    hist = counts.astype(np.float64)
+    if sigmas > 0:
+        weight = (hist > 0) if nonzero_statistics else np.ones(hist.shape, bool)
+        n = np.maximum(weight.sum(_FRAME_AXES, keepdims=True), 1)
+        mean = (hist * weight).sum(_FRAME_AXES, keepdims=True) / n
+        std = np.sqrt((((hist - mean) * weight) ** 2).sum(_FRAME_AXES, keepdims=True) / n)
+        hist[hist > sigmas * std + mean] = 0
     hist = hist.astype(np.float32)
-    peak = hist.max(axis=axes, keepdims=True)
+    peak = hist.max(axis=_FRAME_AXES, keepdims=True)
     norm = np.divide(hist, peak, out=np.zeros_like(hist), where=peak > 0)
-    s = norm[..., 0:1, :, :] * np.float32(127) + norm[..., 1:2, :, :] * np.float32(127)
-    w = np.clip(norm[..., 0:1, :, :] + norm[..., 1:2, :, :], 0, 1)
-    grey = s * w + np.float32(255) * (np.float32(1) - w)
+    off, on = norm[..., 0:1, :, :], norm[..., 1:2, :, :]
+    level = np.float32(127)
+    weight = np.clip(on + off, 0, 1)
+    grey = (on * level + off * level) * weight + np.float32(255) * (np.float32(1) - weight)
     return np.round(grey).astype(np.uint8)
+
+
+def _eventclip_torch(counts: torch.Tensor, sigmas: float, nonzero_statistics: bool) -> torch.Tensor:
+    hist = counts.to(torch.float64)
+    if sigmas > 0:
+        weight = (hist > 0).to(torch.float64) if nonzero_statistics else torch.ones_like(hist)
+        n = weight.sum(_FRAME_AXES, keepdim=True).clamp(min=1)
+        mean = (hist * weight).sum(_FRAME_AXES, keepdim=True) / n
+        std = ((((hist - mean) * weight) ** 2).sum(_FRAME_AXES, keepdim=True) / n).sqrt()
+        hist = hist.masked_fill(hist > sigmas * std + mean, 0)
+    hist = hist.to(torch.float32)
+    peak = hist.amax(_FRAME_AXES, keepdim=True)
+    norm = torch.where(peak > 0, hist / torch.where(peak > 0, peak, torch.ones_like(peak)), torch.zeros_like(hist))
+    off, on = norm[..., 0:1, :, :], norm[..., 1:2, :, :]
+    weight = (on + off).clamp(0, 1)
+    grey = (on * 127 + off * 127) * weight + 255 * (1 - weight)
+    return torch.round(grey).to(torch.uint8)
 
 
 def eventbind_colour(counts):
@@ -546,20 +625,20 @@ def eventbind_colour(counts):
 # --------------------------------------------------------------------------------------------------- encode events
 
 
-def time_surface(events, sensor_size=None, starts=None, stops=None, decay_us: float = 50_000.0) -> np.ndarray:
+def time_surface(events, sensor_size=None, stops=None, decay_us: float = 50_000.0) -> np.ndarray:
     """Exponential time surface at the end of each segment: float32 ``[T, 2, H, W]`` in [0, 1].
 
     ``S_j(c, y, x) = exp(-(t_ref_j - t_last(c, y, x)) / decay_us)``, where ``t_last`` is the time of the latest event of
     polarity ``c`` at ``(x, y)`` with index below ``stops[j]`` (a memory of all earlier events, as in HOTS, Lagorce et
     al. 2017, and tonic's ToTimesurface) and ``t_ref_j`` the time of event ``stops[j] - 1``; 0 where no event happened
-    yet. Defaults to NeuroCLIP's split (``starts``/``stops`` from :func:`split_by_number` with T = 10). ``decay_us``
-    (50 ms, a typical HOTS-scale constant) should be set per dataset.
+    yet. ``stops`` are segment ends from any split (default: NeuroCLIP's, :func:`split_by_number` with T = 10).
+    ``decay_us`` (50 ms, a typical HOTS-scale constant) should be set per dataset.
     """
     array, (width, height) = event_array(events, sensor_size)
     decay_us = _check_real("decay_us", decay_us, positive=True)
-    if starts is None or stops is None:
-        starts, stops = split_by_number(len(array))
-    starts, stops = _check_bounds(starts, stops, len(array))
+    if stops is None:
+        stops = split_by_number(len(array))[1]
+    _, stops = _check_bounds(np.zeros_like(np.asarray(stops)), stops, len(array))
     n_frames, frame_size = len(stops), 2 * width * height
     surface = np.zeros((n_frames, 2, height, width), np.float32)
     if len(array) == 0 or n_frames == 0:
@@ -575,8 +654,9 @@ def time_surface(events, sensor_size=None, starts=None, stops=None, decay_us: fl
     np.maximum.at(latest.reshape(-1), piece[keep] * frame_size + pixel[keep], array["t"][keep])
     np.maximum.accumulate(latest, axis=0, out=latest)
     t_ref = np.where(cuts > 0, array["t"][np.maximum(cuts - 1, 0)], -1)
-    age = (t_ref[:, None] - latest).astype(np.float64)
-    values = np.where((latest >= 0) & (cuts[:, None] > 0), np.exp(-age / decay_us), 0.0).astype(np.float32)
+    age = (t_ref[:, None] - latest).astype(np.float32)
+    values = np.exp(age / np.float32(-decay_us))
+    values[(latest < 0) | (cuts[:, None] == 0)] = 0
     surface.reshape(n_frames, frame_size)[order] = values
     return surface
 
@@ -667,9 +747,11 @@ def to_clip_input(
     if device is not None:
         tensor = tensor.to(device)
     if tensor.ndim < 3 or tensor.shape[-3] not in (1, 3):
-        hint = " (per-polarity counts are not an image: encode them first, e.g. with discrimination())" if (
-            tensor.ndim >= 3 and tensor.shape[-3] == 2
-        ) else ""
+        hint = (
+            " (per-polarity counts are not an image: encode them first, e.g. with discrimination())"
+            if (tensor.ndim >= 3 and tensor.shape[-3] == 2)
+            else ""
+        )
         raise ConfigError(f"to_clip_input needs images [..., C, H, W] with C = 1 or 3; got {tuple(tensor.shape)}{hint}")
     leading, (channels, height, width) = tensor.shape[:-3], tensor.shape[-3:]
     flat = tensor.reshape(-1, channels, height, width).to(torch.float32)
@@ -685,3 +767,63 @@ def to_clip_input(
     else:
         flat = flat / 255.0
     return flat.to(dtype).reshape(*leading, 3, size, size)
+
+
+# --------------------------------------------------------------------------------------------------- named encodings
+
+ENCODINGS = {
+    "discrimination": "NeuroCLIP: grey 127, OFF pixels white (255), ON pixels black (0); uint8 [T, 1, H, W]",
+    "counts": "raw per-polarity event counts, channel 0 OFF and 1 ON; int32 [T, 2, H, W] (not an image)",
+    "eventclip": "EventCLIP: grey event histogram on white, hot pixels removed; uint8 [T, 1, H, W]",
+    "eventbind": "EventBind: white background, ON red, OFF blue, both black; uint8 [T, 3, H, W]",
+    "time_surface": "exponential time surface at each frame's end, ON red and OFF blue on black; uint8 [T, 3, H, W]",
+    "voxel_grid": "voxel grid with T time bins over the whole stream, grey 128 = no change; uint8 [T, 1, H, W]",
+}
+
+
+def check_encoding(encoding: str) -> str:
+    """The canonical name of an encoding (hyphens accepted for underscores), or :class:`ConfigError` listing them."""
+    name = str(encoding).strip().lower().replace("-", "_")
+    if name not in ENCODINGS:
+        raise ConfigError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
+    return name
+
+
+def encode(
+    events,
+    encoding: str = "discrimination",
+    n_frames: int = NEUROCLIP_FRAMES,
+    split_by: str = "number",
+    *,
+    sensor_size=None,
+    events_per_frame: int | None = None,
+    window_us: int | None = None,
+    overlap: int = 0,
+    threshold: float = 0,
+    hot_pixel_sigmas: float = 10.0,
+    decay_us: float = 50_000.0,
+) -> np.ndarray:
+    """A stream as the frames of a named encoding (see :data:`ENCODINGS` for each one's dtype and shape).
+
+    Every encoding but ``'voxel_grid'`` splits the stream as :func:`segment_bounds` does; the voxel grid has its own
+    time bins (``n_frames`` of them over the whole stream) and ignores ``split_by``. Per encoding, the parameters used
+    are ``threshold`` (discrimination), ``hot_pixel_sigmas`` (eventclip) and ``decay_us`` (time_surface).
+    """
+    encoding = check_encoding(encoding)
+    array, size = event_array(events, sensor_size)
+    stream = EventStream.unchecked(array, size)
+    if encoding == "voxel_grid":
+        return voxel_grid_image(voxel_grid(stream, n_bins=n_frames))
+    starts, stops = segment_bounds(
+        array["t"], split_by, n_frames, events_per_frame=events_per_frame, window_us=window_us, overlap=overlap
+    )
+    if encoding == "time_surface":
+        return time_surface_image(time_surface(stream, stops=stops, decay_us=decay_us))
+    counts = integrate_segments(stream, size, starts, stops)
+    if encoding == "counts":
+        return counts
+    if encoding == "discrimination":
+        return discrimination(counts, threshold)
+    if encoding == "eventclip":
+        return eventclip_histogram(counts, hot_pixel_sigmas)
+    return eventbind_colour(counts)
