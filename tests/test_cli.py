@@ -45,3 +45,16 @@ def test_formats_lists_every_reader(capsys):
     out = capsys.readouterr().out
     for name in ("atis_bin", "aedat2", "aedat3", "aedat4", "prophesee_raw", "prophesee_dat", "npz", "hdf5"):
         assert name in out
+
+
+def test_classify_prints_top_k_per_file(capsys):
+    files = [real_file("nmnist/Train/3/00011.bin"), real_file("nmnist/Train/7/00016.bin")]
+    code = main(["classify", *map(str, files), "--classes", "nmnist", "--model", "neuroclip-tiny-vit",
+                 "--pretrained", "none", "--top-k", "2", "--device", "cpu"])
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(str(files[0]))
+    ranked = lines[1].split(": ", 1)[1].split(", ")
+    assert len(ranked) == 2 and all(entry.split()[0] in [str(d) for d in range(10)] for entry in ranked)
+    probabilities = [float(entry.split()[1]) for entry in ranked]
+    assert probabilities[0] >= probabilities[1] > 0

@@ -69,6 +69,42 @@ def formats():
 
 
 @app.command()
+def classify(
+    files: list[Path] = typer.Argument(..., help="Recordings to recognise."),
+    classes: str = typer.Option(..., "--classes", help="Comma-separated class names, or a dataset name "
+                                                       "(nmnist, nmnist-words, cifar10dvs, ncaltech101, ...)."),
+    template: str | None = typer.Option(None, "--template", help="A template with {}, a template set "
+                                                                 "(neuroclip, clip-imagenet, simple) or a file."),
+    dataset: str | None = typer.Option(None, "--dataset", help="Dataset whose NeuroCLIP template to use."),
+    model: str = typer.Option("ViT-B-32", "--model", help="open_clip model name, hf-hub:..., or local-dir:..."),
+    pretrained: str | None = typer.Option("openai", "--pretrained", help="Pretrained tag or checkpoint file."),
+    top: int = typer.Option(3, "--top-k", min=1, help="How many classes to print per file."),
+    frames: int = typer.Option(10, "--frames", min=1, help="Number of frames T."),
+    encoding: str = typer.Option("discrimination", "--encoding", help="Event-frame encoding."),
+    fusion: str = typer.Option("mean_cosine", "--fusion", help="How frame scores are fused."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if present)."),
+):
+    """Zero-shot: print the top-k classes of each recording."""
+    from neuroclip.clip import ZeroShotClassifier, load_backbone, resolve_templates
+    from neuroclip.clip.features import FrameConfig, frame_features
+    from neuroclip.datasets import CLASSNAME_SETS, classnames_for
+    from neuroclip.events import read_events
+
+    if classes in CLASSNAME_SETS:
+        dataset = dataset or classes.split("-")[0]
+        names = classnames_for(classes)
+    else:
+        names = [name.strip() for name in classes.split(",") if name.strip()]
+    config = FrameConfig(encoding=encoding, n_frames=frames)
+    streams = [read_events(path).require_events() for path in files]
+    backbone = load_backbone(model, pretrained, device=device)
+    classifier = ZeroShotClassifier(backbone, names, resolve_templates(template, dataset), fusion=fusion)
+    for path, prediction in zip(files, classifier.predict(frame_features(streams, backbone, config), k=top)):
+        ranked = ", ".join(f"{name} {p:.3f}" for name, p in zip(prediction.classnames, prediction.probabilities))
+        typer.echo(f"{path}: {ranked}")
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("neuroclip-demo"), "--out", help="Folder for the demo's recordings and pictures."),
     seed: int = typer.Option(0, help="Random seed of the synthetic recordings."),

@@ -191,10 +191,8 @@ def load_backbone(model: str = "ViT-B-32", pretrained: str | None = "openai", de
 
     ``amp`` (default: on for CUDA) runs the towers under autocast in bfloat16 where supported, else float16.
     """
-    if model == "neuroclip-mini":
-        from neuroclip.clip.bundled import bundled_model_dir
-
-        model, pretrained = f"local-dir:{bundled_model_dir()}", None
+    if isinstance(pretrained, str) and pretrained.strip().lower() in ("", "none", "random"):
+        pretrained = None  # the command line's way to ask for random weights
     spec = BackboneSpec(model, pretrained, precision)
     check_spec(spec)
     open_clip = _open_clip()
