@@ -1,0 +1,193 @@
+"""An on-disk cache of per-frame CLIP features, so few-shot experiments and re-runs take seconds.
+
+Layout under the cache root (``$NEUROCLIP_CACHE``, default ``~/.cache/neuroclip``)::
+
+    features/<key>/manifest.json        written last: its presence marks a complete entry
+    features/<key>/shard-00000.npz      features [n, T, C], labels [n], indices [n] of one shard of samples
+    features/<key>.partial/...          an extraction in progress (resumed shard by shard after an interruption)
+
+The key is a hash of everything the features depend on: dataset, split, the sample list, framing and encoding
+parameters, backbone and weights, feature dtype and the package version. Every shard is written to a temporary
+file and renamed into place, and a finished entry is renamed from ``.partial`` in one step, so a crash never
+leaves a half-written entry that looks complete. A stale (other key contents), partial or corrupt entry is
+detected on loading, reported, and rebuilt; it is never silently reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neuroclip.errors import NeuroclipError
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+class CacheError(NeuroclipError):
+    """A cache entry is unusable (corrupt, partial or stale); it will be rebuilt."""
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("NEUROCLIP_CACHE", Path.home() / ".cache" / "neuroclip")).expanduser()
+
+
+def canonical_json(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def cache_key(config: dict) -> str:
+    from neuroclip import __version__
+
+    return hashlib.sha256(canonical_json({"config": config, "version": __version__,
+                                          "format": FORMAT_VERSION}).encode()).hexdigest()[:24]
+
+
+def samples_digest(samples) -> str:
+    """A hash of the (path, label) list, so an added, removed or relabelled file changes the key."""
+    digest = hashlib.sha256()
+    for path, label in samples:
+        digest.update(f"{path}\t{label}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class CachedFeatures:
+    """Features [N, T, C] (float32), labels [N] and the sample indices [N] they belong to, plus the config."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    indices: np.ndarray
+    config: dict
+    path: Path
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fp:
+        for block in iter(lambda: fp.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_shard(folder: Path, shard: int, features: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> Path:
+    """Write one shard atomically (temporary file, then rename)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"shard-{shard:05d}.npz"
+    temporary = folder / f".shard-{shard:05d}.{os.getpid()}.tmp"
+    with open(temporary, "wb") as fp:
+        np.savez(fp, features=features, labels=labels, indices=indices)
+        fp.flush()
+        os.fsync(fp.fileno())
+    os.replace(temporary, final)
+    return final
+
+
+def read_shard(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return archive["features"], archive["labels"], archive["indices"]
+    except Exception as error:  # a damaged zip or array raises many kinds
+        raise CacheError(f"cache shard {path} is unreadable ({type(error).__name__}: {error})") from None
+
+
+class FeatureCache:
+    """Feature cache entries keyed by their full configuration."""
+
+    def __init__(self, root=None):
+        self.root = Path(root).expanduser() if root is not None else default_root()
+        self.features_root = self.root / "features"
+
+    def entry(self, config: dict) -> Path:
+        return self.features_root / cache_key(config)
+
+    def partial(self, config: dict) -> Path:
+        return self.features_root / (cache_key(config) + ".partial")
+
+    def completed_shards(self, config: dict) -> set[int]:
+        """Shards an interrupted extraction already finished (their files are complete: they were renamed)."""
+        folder = self.partial(config)
+        if not folder.is_dir():
+            return set()
+        done = set()
+        for path in folder.glob("shard-*.npz"):
+            try:
+                read_shard(path)
+            except CacheError:
+                path.unlink()
+                continue
+            done.add(int(path.stem.split("-")[1]))
+        return done
+
+    def finalize(self, config: dict, n_shards: int) -> Path:
+        """Write the manifest of a finished extraction and move it into place."""
+        folder = self.partial(config)
+        shards = [folder / f"shard-{i:05d}.npz" for i in range(n_shards)]
+        missing = [p.name for p in shards if not p.exists()]
+        if missing:
+            raise CacheError(f"cannot finish the cache entry: shards {missing[:5]} are missing")
+        manifest = {
+            "config": config,
+            "key": cache_key(config),
+            "shards": [{"file": p.name, "sha256": _file_sha256(p), "bytes": p.stat().st_size} for p in shards],
+        }
+        temporary = folder / f".{MANIFEST}.tmp"
+        temporary.write_text(json.dumps(manifest, indent=1, default=str))
+        os.replace(temporary, folder / MANIFEST)
+        final = self.entry(config)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(folder, final)
+        return final
+
+    def load(self, config: dict, verify: str = "size") -> CachedFeatures | None:
+        """The cached features for ``config``, or None if there are none or the entry is unusable (then it is
+        removed, with a warning saying why). ``verify`` is ``'size'`` (fast) or ``'sha256'`` (reads every byte)."""
+        folder = self.entry(config)
+        if not folder.exists():
+            return None
+        try:
+            return self._load(folder, config, verify)
+        except CacheError as error:
+            warnings.warn(f"discarding the feature cache entry {folder}: {error}; it will be rebuilt", stacklevel=2)
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+
+    def _load(self, folder: Path, config: dict, verify: str) -> CachedFeatures:
+        manifest_path = folder / MANIFEST
+        if not manifest_path.is_file():
+            raise CacheError("it has no manifest (an unfinished write)")
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise CacheError("its manifest is not valid JSON") from None
+        if json.loads(canonical_json(manifest.get("config"))) != json.loads(canonical_json(config)):
+            raise CacheError("its manifest describes another configuration (stale entry)")
+        parts = []
+        for shard in manifest.get("shards", []):
+            path = folder / shard["file"]
+            if not path.is_file() or path.stat().st_size != shard["bytes"]:
+                raise CacheError(f"shard {shard['file']} is missing or has the wrong size")
+            if verify == "sha256" and _file_sha256(path) != shard["sha256"]:
+                raise CacheError(f"shard {shard['file']} fails its checksum")
+            parts.append(read_shard(path))
+        if not parts:
+            raise CacheError("it holds no shards")
+        features = np.concatenate([p[0] for p in parts]).astype(np.float32, copy=False)
+        labels = np.concatenate([p[1] for p in parts])
+        indices = np.concatenate([p[2] for p in parts])
+        order = np.argsort(indices, kind="stable")
+        features, labels, indices = features[order], labels[order], indices[order]
+        if np.any(np.diff(indices) <= 0):
+            raise CacheError("its shards repeat samples")
+        return CachedFeatures(features, labels, indices, manifest["config"], folder)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.features_root, ignore_errors=True)

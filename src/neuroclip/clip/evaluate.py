@@ -1,0 +1,95 @@
+"""Zero-shot evaluation of a dataset split, with a result record that carries its whole configuration."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuroclip.cache import FeatureCache
+from neuroclip.clip.extract import extract_features
+from neuroclip.clip.features import FrameConfig
+from neuroclip.clip.zeroshot import ZeroShotClassifier
+from neuroclip.events.io._common import atomic_write
+
+
+def accuracy_top_k(logits: torch.Tensor, labels: np.ndarray, k: int) -> float:
+    k = min(k, logits.shape[-1])
+    top = logits.topk(k, dim=-1).indices.numpy()
+    return float(np.mean([label in row for label, row in zip(labels, top)]))
+
+
+def zeroshot_evaluate(dataset, backbone, classnames: list[str], templates: list[str],
+                      frame_config: FrameConfig = FrameConfig(), fusion: str = "mean_cosine",
+                      cache: FeatureCache | None = None, batch_size: int = 32, num_workers: int = 0,
+                      progress: bool = True) -> dict:
+    """Top-1/top-5 accuracy of NeuroCLIP zero-shot on ``dataset``; returns the result record (JSON-ready)."""
+    started = time.time()
+    cached = extract_features(dataset, backbone, frame_config, cache, batch_size=batch_size,
+                              num_workers=num_workers, progress=progress)
+    classifier = ZeroShotClassifier(backbone, classnames, templates, fusion=fusion)
+    logits = classifier.logits(torch.from_numpy(cached.features))
+    labels = cached.labels
+    predictions = logits.argmax(dim=-1).numpy()
+    per_class = {classnames[k]: float(np.mean(predictions[labels == k] == k)) if np.any(labels == k) else None
+                 for k in range(len(classnames))}
+    from neuroclip import __version__
+
+    return {
+        "top1": float(np.mean(predictions == labels)),
+        "top5": accuracy_top_k(logits, labels, 5),
+        "n_samples": int(labels.size),
+        "per_class_top1": per_class,
+        "config": {
+            "method": "neuroclip-zeroshot",
+            "dataset": getattr(dataset, "name", None),
+            "root": str(getattr(dataset, "root", "")),
+            "split": getattr(dataset, "split", None),
+            "classnames": list(classnames),
+            "templates": list(templates),
+            "fusion": fusion,
+            "frames": dataclasses.asdict(frame_config),
+            "backbone": backbone.spec.identity() | {"weights_fingerprint": backbone.fingerprint(),
+                                                   "image_size": backbone.image_size,
+                                                   "logit_scale": backbone.logit_scale},
+            "feature_cache": str(cached.path) if cache is not None else None,
+        },
+        "neuroclip_version": __version__,
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "seconds": round(time.time() - started, 2),
+        "_predictions": {"indices": cached.indices, "labels": labels, "predictions": predictions,
+                         "paths": [str(dataset.samples[i][0]) for i in cached.indices]
+                         if hasattr(dataset, "samples") else None},
+    }
+
+
+def write_result(result: dict, json_path: Path, csv_path: Path | None = None) -> None:
+    """Write the record as JSON (and the per-sample predictions as CSV), atomically."""
+    record = {key: value for key, value in result.items() if not key.startswith("_")}
+    text = json.dumps(record, indent=2, default=str)
+    atomic_write(json_path, lambda fp: fp.write(text.encode()))
+    if csv_path is None:
+        return
+    rows = result["_predictions"]
+    classnames = result["config"]["classnames"]
+
+    def write_rows(fp):
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["index", "path", "label", "label_name", "prediction", "prediction_name", "correct"])
+        paths = rows["paths"] or [""] * len(rows["indices"])
+        for index, path, label, prediction in zip(rows["indices"], paths, rows["labels"], rows["predictions"]):
+            writer.writerow([int(index), path, int(label), classnames[int(label)], int(prediction),
+                             classnames[int(prediction)], int(label == prediction)])
+        fp.write(buffer.getvalue().encode())
+
+    atomic_write(csv_path, write_rows)

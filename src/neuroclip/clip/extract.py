@@ -1,0 +1,133 @@
+"""Per-frame CLIP features of a whole dataset split: batched, sharded, cached on disk, resumable, and split across
+processes under ``torchrun`` (one share of the shards per rank, merged by rank 0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuroclip.cache import CachedFeatures, FeatureCache, samples_digest, write_shard
+from neuroclip.clip.features import FrameConfig, clip_frames
+from neuroclip.errors import ConfigError
+
+FEATURE_DTYPES = {"float32": np.float32, "float16": np.float16}
+
+
+def distributed_rank_and_size() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _barrier():
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
+def feature_config(dataset, frame_config: FrameConfig, backbone, feature_dtype: str = "float32") -> dict:
+    """Everything the cached features depend on (the package version is added by the cache key)."""
+    return {
+        "dataset": getattr(dataset, "name", type(dataset).__name__),
+        "root": str(Path(getattr(dataset, "root", "")).resolve()) if getattr(dataset, "root", None) else None,
+        "split": getattr(dataset, "split", None),
+        "n_samples": len(dataset),
+        "samples": samples_digest(dataset.samples) if hasattr(dataset, "samples") else None,
+        "frames": dataclasses.asdict(frame_config) | {"image_size": backbone.image_size},
+        "backbone": backbone.spec.identity() | {"weights": backbone.fingerprint()},
+        "amp": str(backbone.amp_dtype),
+        "feature_dtype": feature_dtype,
+    }
+
+
+class _FramesOf(torch.utils.data.Dataset):
+    """Dataset items as CLIP input: (images [T, 3, S, S], label, index); read and framed in the worker."""
+
+    def __init__(self, dataset, indices, frame_config: FrameConfig, image_size: int):
+        self.dataset, self.indices, self.frame_config, self.image_size = dataset, list(indices), frame_config, image_size
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, position):
+        index = self.indices[position]
+        stream, label = self.dataset[index]
+        return clip_frames(stream, self.frame_config, self.image_size), label, index
+
+
+def _encode_indices(dataset, indices, backbone, frame_config, batch_size, num_workers, progress):
+    loader = torch.utils.data.DataLoader(
+        _FramesOf(dataset, indices, frame_config, backbone.image_size), batch_size=batch_size,
+        num_workers=num_workers, pin_memory=backbone.device.type == "cuda",
+        persistent_workers=False,
+    )
+    features, labels, order = [], [], []
+    for images, batch_labels, batch_indices in loader:
+        encoded = backbone.encode_images(images.flatten(0, 1))
+        features.append(encoded.reshape(images.shape[0], images.shape[1], -1).cpu().numpy())
+        labels.append(np.asarray(batch_labels))
+        order.append(np.asarray(batch_indices))
+        if progress is not None:
+            progress.update(images.shape[0])
+    return np.concatenate(features), np.concatenate(labels), np.concatenate(order)
+
+
+def extract_features(dataset, backbone, frame_config: FrameConfig = FrameConfig(), cache: FeatureCache | None = None,
+                     *, batch_size: int = 32, num_workers: int = 0, shard_size: int = 4096,
+                     feature_dtype: str = "float32", refresh: bool = False, progress: bool = True) -> CachedFeatures:
+    """Features [N, T, C] of every sample of ``dataset`` (``dataset[i] -> (EventStream, label)``).
+
+    With a cache, a complete entry is returned at once; otherwise shards are extracted (skipping shards an
+    interrupted run already wrote), each rank of a ``torch.distributed`` job taking shards rank, rank + world, ...,
+    and rank 0 finishes the entry. All ranks return the merged features.
+    """
+    if feature_dtype not in FEATURE_DTYPES:
+        raise ConfigError(f"feature_dtype must be one of {', '.join(FEATURE_DTYPES)}; got {feature_dtype!r}")
+    if batch_size < 1 or shard_size < 1 or num_workers < 0:
+        raise ConfigError("need batch_size >= 1, shard_size >= 1 and num_workers >= 0")
+    if len(dataset) == 0:
+        raise ConfigError("the dataset is empty")
+    rank, world = distributed_rank_and_size()
+    config = feature_config(dataset, frame_config, backbone, feature_dtype)
+    if cache is None:
+        if world > 1:
+            raise ConfigError("a multi-process extraction needs a feature cache on a shared file system")
+        features, labels, indices = _encode_indices(dataset, range(len(dataset)), backbone, frame_config,
+                                                    batch_size, num_workers, _progress_bar(progress, len(dataset)))
+        return CachedFeatures(features.astype(np.float32), labels, indices, config, Path())
+    if not refresh:
+        hit = cache.load(config)
+        if hit is not None:
+            return hit
+    n_shards = math.ceil(len(dataset) / shard_size)
+    done = cache.completed_shards(config) if not refresh else set()
+    mine = [s for s in range(rank, n_shards, world) if s not in done]
+    todo_samples = sum(min(len(dataset), (s + 1) * shard_size) - s * shard_size for s in mine)
+    bar = _progress_bar(progress and rank == 0, todo_samples)
+    for shard in mine:
+        indices = range(shard * shard_size, min(len(dataset), (shard + 1) * shard_size))
+        features, labels, order = _encode_indices(dataset, indices, backbone, frame_config, batch_size,
+                                                  num_workers, bar)
+        write_shard(cache.partial(config), shard, features.astype(FEATURE_DTYPES[feature_dtype]), labels, order)
+    if bar is not None:
+        bar.close()
+    _barrier()
+    if rank == 0:
+        cache.finalize(config, n_shards)
+    _barrier()
+    result = cache.load(config)
+    if result is None:
+        raise ConfigError(f"the feature cache entry under {cache.features_root} vanished after it was written")
+    return result
+
+
+def _progress_bar(enabled: bool, total: int):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="rec", desc="CLIP features", leave=False)

@@ -1,0 +1,118 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.small_nmnist import FirstSamples
+from neuroclip.cache import FeatureCache, cache_key
+from neuroclip.clip import load_backbone
+from neuroclip.clip.extract import extract_features, feature_config
+from neuroclip.clip.features import FrameConfig, frame_features
+
+from conftest import NMNIST_ROOT, nmnist_files
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    torch.manual_seed(0)
+    return load_backbone("neuroclip-tiny-vit", None, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    nmnist_files()
+    return FirstSamples(NMNIST_ROOT, per_class=2)
+
+
+class CountingBackbone:
+    """Wraps a backbone and counts the images it encodes."""
+
+    def __init__(self, backbone, fail_after=None):
+        self.inner, self.images, self.fail_after = backbone, 0, fail_after
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def encode_images(self, images, batch_size=256):
+        if self.fail_after is not None and self.images >= self.fail_after:
+            raise KeyboardInterrupt
+        self.images += images.shape[0]
+        return self.inner.encode_images(images, batch_size)
+
+
+def test_features_equal_direct_computation_and_second_run_hits_the_cache(backbone, dataset, tmp_path):
+    cache = FeatureCache(tmp_path)
+    first = extract_features(dataset, backbone, cache=cache, shard_size=7, batch_size=4, progress=False)
+    direct = frame_features([dataset[i][0] for i in range(len(dataset))], backbone)
+    np.testing.assert_allclose(first.features, direct.numpy(), rtol=1e-5, atol=1e-5)
+    assert first.features.shape == (20, 10, 64) and first.labels.tolist() == [d for d in range(10) for _ in (0, 1)]
+    counting = CountingBackbone(backbone)
+    second = extract_features(dataset, counting, cache=cache, progress=False)
+    assert counting.images == 0
+    np.testing.assert_array_equal(second.features, first.features)
+
+
+def test_interrupted_extraction_resumes_with_the_remaining_shards(backbone, dataset, tmp_path):
+    cache = FeatureCache(tmp_path)
+    failing = CountingBackbone(backbone, fail_after=2 * 10 * 4)  # stops inside the third shard of 4 recordings
+    with pytest.raises(KeyboardInterrupt):
+        extract_features(dataset, failing, cache=cache, shard_size=4, batch_size=2, progress=False)
+    config = feature_config(dataset, FrameConfig(), backbone)
+    assert cache.load(config) is None and cache.completed_shards(config) == {0, 1}
+    resuming = CountingBackbone(backbone)
+    resumed = extract_features(dataset, resuming, cache=cache, shard_size=4, batch_size=2, progress=False)
+    assert resuming.images == (20 - 8) * 10  # only the three unfinished shards are encoded
+    reference = extract_features(dataset, backbone, cache=None, progress=False)
+    np.testing.assert_allclose(resumed.features, reference.features, rtol=1e-5, atol=1e-5)
+
+
+def test_corrupt_and_stale_entries_are_detected_and_rebuilt(backbone, dataset, tmp_path):
+    cache = FeatureCache(tmp_path)
+    first = extract_features(dataset, backbone, cache=cache, shard_size=10, progress=False)
+    shard = first.path / "shard-00001.npz"
+    shard.write_bytes(shard.read_bytes()[:-50])  # truncated
+    counting = CountingBackbone(backbone)
+    with pytest.warns(UserWarning, match="wrong size.*rebuilt"):
+        rebuilt = extract_features(dataset, counting, cache=cache, shard_size=10, progress=False)
+    assert counting.images == 200
+    np.testing.assert_array_equal(rebuilt.features, first.features)
+    manifest = rebuilt.path / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"nmnist"', '"cifar10dvs"'))
+    with pytest.warns(UserWarning, match="another configuration"):
+        extract_features(dataset, CountingBackbone(backbone), cache=cache, shard_size=10, progress=False)
+
+
+def test_the_key_covers_every_parameter(backbone, dataset):
+    base = feature_config(dataset, FrameConfig(), backbone)
+    variants = [
+        feature_config(dataset, FrameConfig(n_frames=8), backbone),
+        feature_config(dataset, FrameConfig(threshold=1), backbone),
+        feature_config(dataset, FrameConfig(encoding="eventclip"), backbone),
+        feature_config(dataset, FrameConfig(split_by="time"), backbone),
+        feature_config(dataset, FrameConfig(normalization="clip"), backbone),
+        feature_config(dataset, FrameConfig(), backbone, feature_dtype="float16"),
+        feature_config(FirstSamples(NMNIST_ROOT, per_class=3), FrameConfig(), backbone),
+    ]
+    keys = {cache_key(base)} | {cache_key(v) for v in variants}
+    assert len(keys) == len(variants) + 1
+    torch.manual_seed(1)
+    other_weights = load_backbone("neuroclip-tiny-vit", None, device="cpu")
+    assert cache_key(feature_config(dataset, FrameConfig(), other_weights)) != cache_key(base)
+
+
+def test_two_gloo_processes_give_exactly_the_one_process_result(backbone, dataset, tmp_path):
+    script = Path(__file__).parent / "helpers" / "distributed_extract.py"
+    out = tmp_path / "two.npz"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+               str(script), str(NMNIST_ROOT), str(tmp_path / "cache2"), str(out), str(Path(__file__).parent)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    two = np.load(out)
+    one = extract_features(dataset, backbone, cache=FeatureCache(tmp_path / "cache1"), shard_size=3, batch_size=2,
+                           progress=False)
+    np.testing.assert_array_equal(two["indices"], one.indices)
+    np.testing.assert_array_equal(two["labels"], one.labels)
+    np.testing.assert_array_equal(two["features"], one.features)

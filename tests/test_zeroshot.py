@@ -1,0 +1,53 @@
+"""Regression of the whole zero-shot path on real recordings, and the zeroshot command."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.seeded_clip import seeded_tiny_clip
+from neuroclip.clip import ZeroShotClassifier, resolve_templates
+from neuroclip.clip.features import FrameConfig, frame_features
+from neuroclip.events import read_events
+
+from conftest import NMNIST_ROOT, nmnist_files
+
+REFERENCE = Path(__file__).parent / "data" / "zeroshot_nmnist_tiny.npz"
+
+
+def regression_files() -> list[str]:
+    """Five real recordings per digit, named relative to the N-MNIST root."""
+    files = nmnist_files()
+    return [str(p.relative_to(NMNIST_ROOT)) for d in range(10) for p in [f for f in files if f.parent.name == str(d)][:5]]
+
+
+def regression_logits():
+    files = regression_files()
+    backbone = seeded_tiny_clip(0)
+    classifier = ZeroShotClassifier(backbone, [str(d) for d in range(10)], resolve_templates(None, "nmnist"))
+    features = frame_features([read_events(NMNIST_ROOT / f) for f in files], backbone, FrameConfig())
+    return files, classifier.logits(features)
+
+
+def test_zero_shot_logits_on_real_nmnist_match_the_stored_reference():
+    if not REFERENCE.exists():
+        pytest.fail(f"{REFERENCE} is missing; run python tests/make_regression_reference.py")
+    stored = np.load(REFERENCE)
+    files, logits = regression_logits()
+    assert files == stored["files"].tolist()
+    np.testing.assert_allclose(logits.numpy(), stored["logits"], rtol=1e-4, atol=1e-3)
+    assert np.array_equal(logits.argmax(-1).numpy(), stored["logits"].argmax(-1))
+    # the reference is not degenerate: the scores vary across recordings and classes
+    assert stored["logits"].std(axis=0).min() > 0 and stored["logits"].std(axis=1).min() > 0
+
+
+def test_concat_formulation_gives_identical_predictions_on_real_features():
+    files = regression_files()[::2]
+    backbone = seeded_tiny_clip(0)
+    features = frame_features([read_events(NMNIST_ROOT / f) for f in files], backbone)
+    names, templates = [str(d) for d in range(10)], resolve_templates(None, "nmnist")
+    mean_cosine = ZeroShotClassifier(backbone, names, templates, fusion="mean_cosine").logits(features)
+    concat = ZeroShotClassifier(backbone, names, templates, fusion="concat").logits(features)
+    assert torch.equal(mean_cosine.argmax(-1), concat.argmax(-1))
+    torch.testing.assert_close(concat, mean_cosine * np.sqrt(10), rtol=1e-5, atol=1e-4)
