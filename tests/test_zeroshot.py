@@ -19,7 +19,8 @@ REFERENCE = Path(__file__).parent / "data" / "zeroshot_nmnist_tiny.npz"
 def regression_files() -> list[str]:
     """Five real recordings per digit, named relative to the N-MNIST root."""
     files = nmnist_files()
-    return [str(p.relative_to(NMNIST_ROOT)) for d in range(10) for p in [f for f in files if f.parent.name == str(d)][:5]]
+    per_digit = [[f for f in files if f.parent.name == str(d)][:5] for d in range(10)]
+    return [str(p.relative_to(NMNIST_ROOT)) for group in per_digit for p in group]
 
 
 def regression_logits():

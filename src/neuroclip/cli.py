@@ -105,6 +105,59 @@ def classify(
 
 
 @app.command()
+def zeroshot(
+    dataset: str = typer.Option(..., "--dataset", help="Dataset name (nmnist, cifar10dvs, ...) or 'folder'."),
+    root: Path = typer.Option(..., "--root", help="Dataset folder (N-MNIST: Train/<digit>/*.bin, Test/<digit>/...)."),
+    split: str = typer.Option("test", "--split", help="Split to evaluate."),
+    model: str = typer.Option("ViT-B-32", "--model", help="open_clip model name, hf-hub:..., or local-dir:..."),
+    pretrained: str | None = typer.Option("openai", "--pretrained", help="Pretrained tag, checkpoint file, or none."),
+    out: Path = typer.Option(Path("zeroshot.json"), "--out", help="Result JSON (top1, n_samples, config)."),
+    csv_out: Path | None = typer.Option(None, "--csv", help="Also write per-recording predictions as CSV."),
+    classnames: str | None = typer.Option(None, "--classnames", help="Class-name set (e.g. nmnist-words) or a "
+                                                                    "comma-separated list in label order."),
+    template: str | None = typer.Option(None, "--template", help="Template with {}, a set name, or a file."),
+    frames: int = typer.Option(10, "--frames", min=1, help="Number of frames T."),
+    split_by: str = typer.Option("number", "--split-by", help="number (equal counts) or time (equal durations)."),
+    encoding: str = typer.Option("discrimination", "--encoding", help="Event-frame encoding."),
+    threshold: float = typer.Option(0.0, "--threshold", help="Discrimination threshold (1 for CIFAR10-DVS)."),
+    normalization: str = typer.Option("neuroclip", "--normalization", help="neuroclip (x/255-0.5) or clip."),
+    fusion: str = typer.Option("mean_cosine", "--fusion", help="How frame scores are fused."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Recordings per CLIP batch."),
+    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache (default ~/.cache/neuroclip)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the feature cache."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda if present)."),
+):
+    """Evaluate NeuroCLIP zero-shot on a dataset split; write JSON (and CSV) with the full configuration."""
+    from neuroclip.cache import FeatureCache
+    from neuroclip.clip import load_backbone, resolve_templates
+    from neuroclip.clip.evaluate import write_result, zeroshot_evaluate
+    from neuroclip.clip.features import FrameConfig
+    from neuroclip.datasets import CLASSNAME_SETS, classnames_for, get_dataset
+
+    data = get_dataset(dataset, root, split)
+    if classnames is None:
+        names = classnames_for(data.name) if data.name in CLASSNAME_SETS else list(data.classes)
+    elif classnames in CLASSNAME_SETS:
+        names = classnames_for(classnames)
+    else:
+        names = [name.strip() for name in classnames.split(",") if name.strip()]
+    if len(names) != len(data.classes):
+        from neuroclip.errors import ConfigError
+
+        raise ConfigError(f"{len(names)} class names for a dataset with {len(data.classes)} classes")
+    frame_config = FrameConfig(encoding=encoding, n_frames=frames, split_by=split_by, threshold=threshold,
+                               normalization=normalization)
+    backbone = load_backbone(model, pretrained, device=device)
+    cache = None if no_cache else FeatureCache(cache_dir)
+    result = zeroshot_evaluate(data, backbone, names, resolve_templates(template, data.name), frame_config, fusion,
+                               cache, batch_size=batch_size, num_workers=workers)
+    write_result(result, out, csv_out)
+    typer.echo(f"{data.name} {split}: top-1 {result['top1']:.4f}, top-5 {result['top5']:.4f} "
+               f"on {result['n_samples']} recordings ({model}, {pretrained}) -> {out}")
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("neuroclip-demo"), "--out", help="Folder for the demo's recordings and pictures."),
     seed: int = typer.Option(0, help="Random seed of the synthetic recordings."),

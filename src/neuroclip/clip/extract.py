@@ -48,7 +48,8 @@ class _FramesOf(torch.utils.data.Dataset):
     """Dataset items as CLIP input: (images [T, 3, S, S], label, index); read and framed in the worker."""
 
     def __init__(self, dataset, indices, frame_config: FrameConfig, image_size: int):
-        self.dataset, self.indices, self.frame_config, self.image_size = dataset, list(indices), frame_config, image_size
+        self.dataset, self.indices = dataset, list(indices)
+        self.frame_config, self.image_size = frame_config, image_size
 
     def __len__(self):
         return len(self.indices)
