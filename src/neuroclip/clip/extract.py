@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from neuroclip.cache import CachedFeatures, FeatureCache, samples_digest, write_shard
-from neuroclip.clip.features import FrameConfig, clip_frames
+from neuroclip.clip.features import FrameConfig
 from neuroclip.errors import ConfigError
 
 FEATURE_DTYPES = {"float32": np.float32, "float16": np.float16}
@@ -44,34 +44,18 @@ def feature_config(dataset, frame_config: FrameConfig, backbone, feature_dtype: 
     }
 
 
-class _FramesOf(torch.utils.data.Dataset):
-    """Dataset items as CLIP input: (images [T, 3, S, S], label, index); read and framed in the worker."""
-
-    def __init__(self, dataset, indices, frame_config: FrameConfig, image_size: int):
-        self.dataset, self.indices = dataset, list(indices)
-        self.frame_config, self.image_size = frame_config, image_size
-
-    def __len__(self):
-        return len(self.indices)
-
-    def __getitem__(self, position):
-        index = self.indices[position]
-        stream, label = self.dataset[index]
-        return clip_frames(stream, self.frame_config, self.image_size), label, index
-
-
 def _encode_indices(dataset, indices, backbone, frame_config, batch_size, num_workers, progress):
-    loader = torch.utils.data.DataLoader(
-        _FramesOf(dataset, indices, frame_config, backbone.image_size), batch_size=batch_size,
-        num_workers=num_workers, pin_memory=backbone.device.type == "cuda",
-        persistent_workers=False,
-    )
+    from neuroclip.datasets.loader import make_loader
+
+    indices = list(indices)
+    loader = make_loader(torch.utils.data.Subset(dataset, indices), frame_config, backbone.image_size, batch_size,
+                         num_workers, pin_memory=backbone.device.type == "cuda")
     features, labels, order = [], [], []
-    for images, batch_labels, batch_indices in loader:
+    for images, batch_labels, positions in loader:
         encoded = backbone.encode_images(images.flatten(0, 1))
         features.append(encoded.reshape(images.shape[0], images.shape[1], -1).cpu().numpy())
         labels.append(np.asarray(batch_labels))
-        order.append(np.asarray(batch_indices))
+        order.append(np.asarray([indices[int(p)] for p in positions]))
         if progress is not None:
             progress.update(images.shape[0])
     return np.concatenate(features), np.concatenate(labels), np.concatenate(order)

@@ -1,71 +1,102 @@
-"""Datasets read lazily from folders: ``root/<class>/<recordings>`` and the N-MNIST layout built on it."""
+"""Datasets read lazily from class folders: your own ``root/<class>/<recordings>`` and N-MNIST."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from neuroclip.datasets.base import EventDataset, class_folder_records, find_root, split_records
 from neuroclip.errors import ConfigError
-from neuroclip.events import read_events
 from neuroclip.events.io.dispatch import _EXTENSIONS
 
 RECORDING_EXTENSIONS = tuple(sorted(set(_EXTENSIONS) | {".aedat"}))
 
 
-class FolderDataset:
-    """Recordings in ``root/<class name>/<file>``; labels follow the sorted class folder names (or ``classes``).
+def _require_records(records, where: str, extensions) -> list:
+    if not records:
+        raise ConfigError(f"no recordings ({', '.join(extensions)}) under {where}")
+    return records
 
-    Nothing is read until an item is requested: ``dataset[i]`` returns ``(EventStream, label)``.
+
+class FolderDataset(EventDataset):
+    """Your recordings in class folders; labels follow the sorted class folder names (or ``classes``).
+
+    Layouts:
+
+    * ``split=None`` (or ``'all'``): ``root/<class name>/<file>``, every recording;
+    * ``split='train' | 'val' | 'train_full' | 'test'``: ``root/train/<class>/<file>`` and ``root/test/<class>/<file>``;
+      ``val`` is held out from ``root/train`` by the shipped hashed rule (``splits/folder.json``).
+
+    Any format :func:`neuroclip.read_events` reads counts as a recording. Nothing is read until an item is
+    requested: ``dataset[i]`` returns ``(EventStream, label)``.
     """
 
+    name = "folder"
+    TITLE = "a folder dataset"
+    LAYOUT = "root/<class>/<recordings>, or root/train/<class>/... and root/test/<class>/... for splits"
+
     def __init__(self, root, classes: list[str] | None = None, extensions=RECORDING_EXTENSIONS, sensor_size=None,
-                 transform=None):
-        self.root = Path(root).expanduser()
-        if not self.root.is_dir():
-            raise ConfigError(f"dataset folder {self.root} does not exist")
-        folders = sorted(p.name for p in self.root.iterdir() if p.is_dir())
-        self.classes = list(classes) if classes is not None else folders
-        missing = [c for c in self.classes if c not in folders]
-        if missing:
-            raise ConfigError(f"{self.root} has no folder for class(es) {missing[:5]}; it has {folders[:10]}")
-        self.samples = [
-            (path, label)
-            for label, name in enumerate(self.classes)
-            for path in sorted((self.root / name).iterdir())
-            if path.is_file() and path.suffix.lower() in extensions
-        ]
-        if not self.samples:
-            raise ConfigError(f"no recordings ({', '.join(extensions)}) under {self.root}/<class>/")
-        self.sensor_size = sensor_size
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int):
-        path, label = self.samples[index]
-        stream = read_events(path, sensor_size=self.sensor_size)
-        return (self.transform(stream) if self.transform else stream), label
-
-    @property
-    def labels(self) -> list[int]:
-        return [label for _, label in self.samples]
-
-
-class NMNIST(FolderDataset):
-    """N-MNIST in its official layout: ``root/Train/<digit>/*.bin`` and ``root/Test/<digit>/*.bin``
-    (60,000 / 10,000 recordings; Orchard et al. 2015). ``split`` is ``train`` or ``test``."""
-
-    SPLITS = {"train": "Train", "test": "Test"}
-
-    def __init__(self, root, split: str = "test", transform=None):
-        if split not in self.SPLITS:
-            raise ConfigError(f"N-MNIST split must be 'train' or 'test', got {split!r}")
-        folder = Path(root).expanduser() / self.SPLITS[split]
-        if not folder.is_dir():
-            raise ConfigError(
-                f"{folder} does not exist: an N-MNIST root holds Train/<digit>/*.bin and Test/<digit>/*.bin "
-                "(tonic.datasets.NMNIST(save_to=...) downloads and unpacks it in that layout)"
+                 transform=None, split: str | None = None):
+        root = Path(root).expanduser()
+        if not root.is_dir():
+            raise ConfigError(f"dataset folder {root} does not exist; expected {self.LAYOUT}")
+        extensions = tuple(e.lower() for e in extensions)
+        if split in (None, "all"):
+            class_root = root
+        else:
+            if not (root / "train").is_dir() or not (root / "test").is_dir():
+                raise ConfigError(f"split {split!r} needs {root}/train/<class>/ and {root}/test/<class>/; for one "
+                                  "folder of class folders use split='all' (every recording)")
+            class_root = root / "train"
+        if classes is None:
+            classes = sorted(entry.name for entry in os.scandir(class_root) if entry.is_dir())
+        if split in (None, "all"):
+            records = class_folder_records(root, root, classes, extensions)
+            _require_records(records, f"{root}/<class>/", extensions)
+        else:
+            records = split_records(
+                split, "folder",
+                lambda: _require_records(class_folder_records(root / "train", root, classes, extensions),
+                                         f"{root}/train/<class>/", extensions),
+                lambda: _require_records(class_folder_records(root / "test", root, classes, extensions),
+                                         f"{root}/test/<class>/", extensions),
             )
-        super().__init__(folder, classes=[str(d) for d in range(10)], extensions=(".bin",), sensor_size=(34, 34),
-                         transform=transform)
-        self.split = split
+        super().__init__(root, split or "all", records, classes, sensor_size, transform)
+
+
+class NMNIST(EventDataset):
+    """N-MNIST (Orchard et al. 2015): 28x28 MNIST digits recorded by an ATIS making three saccades; 34x34 pixels.
+
+    Layout, as ``train.zip`` / ``test.zip`` of the official release (and ``tonic.datasets.NMNIST``) unpack::
+
+        root/Train/<digit>/<index>.bin   60,000 recordings, digit 0..9 = label
+        root/Test/<digit>/<index>.bin    10,000 recordings
+
+    ``root`` may also be tonic's ``save_to`` folder (holding ``NMNIST/Train`` ...). ``split``: ``'test'`` (the
+    official test set), ``'train_full'`` (the official training set), ``'train'`` and ``'val'`` (``train_full``
+    divided by the shipped hashed rule, 10% per class to val). ``download=True`` fetches it with tonic.
+    """
+
+    name = "nmnist"
+    TITLE = "N-MNIST"
+    LAYOUT = "root/Train/<digit>/*.bin and root/Test/<digit>/*.bin"
+    SENSOR_SIZE = (34, 34)
+    CLASSES = [str(d) for d in range(10)]
+
+    @classmethod
+    def locate(cls, root, split: str | None = None) -> Path | None:
+        needed = ["Train", "Test"] if split is None else ["Test" if split == "test" else "Train"]
+        return find_root(root, ["", "NMNIST"], lambda folder: all((folder / n).is_dir() for n in needed))
+
+    def __init__(self, root, split: str = "test", transform=None, download: bool = False):
+        from neuroclip.datasets.splitting import check_split
+
+        check_split(split, self.TITLE)
+        folder = self.resolve_root(root, split, download)
+
+        def listing(name: str):
+            records = class_folder_records(folder / name, folder, self.CLASSES, (".bin",))
+            return _require_records(records, f"{folder / name}/<digit>/", (".bin",))
+
+        records = split_records(split, self.name, lambda: listing("Train"), lambda: listing("Test"))
+        super().__init__(folder, split, records, self.CLASSES, self.SENSOR_SIZE, transform)

@@ -19,6 +19,7 @@ from neuroclip.events.io._common import atomic_write, require_file
 from neuroclip.events.stream import EVENT_DTYPE, EventStream, as_events, check_events, make_events
 
 ES_IMAGENET_SIZE = (224, 224)
+ES_IMAGENET_LARGE_SIZE = (256, 256)
 _H5_CHUNK_EVENTS = 1 << 22
 
 
@@ -109,7 +110,11 @@ def _read_es_imagenet(path, positive, negative, sensor_size) -> EventStream:
     events = np.concatenate(parts)
     events = events[np.argsort(events["t"], kind="stable")]
     metadata = {"format": "es_imagenet_npz", "time_unit": "frame index"}
-    return _checked(path, events, sensor_size or ES_IMAGENET_SIZE, metadata)
+    if sensor_size is None:
+        # the ES-ImageNet paper describes 224x224 samples; some releases and spikingjelly use a 256x256 canvas
+        fits = not events.size or (events["x"].max() < 224 and events["y"].max() < 224)
+        sensor_size = ES_IMAGENET_SIZE if fits else ES_IMAGENET_LARGE_SIZE
+    return _checked(path, events, sensor_size, metadata)
 
 
 def write_npz(path, stream: EventStream):

@@ -1,0 +1,86 @@
+"""A torch DataLoader over an event dataset that yields CLIP-ready frame sequences.
+
+Each worker reads its recordings and turns them into frames (:func:`neuroclip.clip.features.clip_frames`: the
+frame encoding, then resizing and normalisation), so file reading and frame building run in parallel with the
+model in the main process. Batches are ``(images [B, T, 3, S, S] float32, labels [B] int64, indices [B] int64)``,
+``indices`` being positions in the dataset given (a :class:`Subset`'s own positions for a subset).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from neuroclip.errors import ConfigError, EventFileError, NeuroclipError
+
+
+class SampleError(EventFileError):
+    """A sample could not be read or turned into frames; the message names the sample and its file.
+
+    torch re-raises a worker's exception as ``type(error)(message)``, so this class also accepts the message
+    alone; it stays a :class:`NeuroclipError` on its way out of a worker.
+    """
+
+    def __init__(self, path, problem: str | None = None):
+        if problem is None:
+            NeuroclipError.__init__(self, str(path))
+            self.path, self.problem = "", str(path)
+        else:
+            super().__init__(path, problem)
+
+
+class EncodedFrames(Dataset):
+    """``dataset[i]`` as ``(clip_frames(stream) [T, 3, S, S], label, i)``."""
+
+    def __init__(self, dataset, frame_config, image_size: int):
+        self.dataset = dataset
+        self.frame_config = frame_config
+        self.image_size = int(image_size)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        from neuroclip.clip.features import clip_frames
+
+        try:
+            stream, label = self.dataset[index]
+            images = clip_frames(stream, self.frame_config, self.image_size)
+        except NeuroclipError as error:
+            raise SampleError(_sample_path(self.dataset, index), f"sample {index}: {error}") from None
+        return images, int(label), int(index)
+
+
+def _sample_path(dataset, index: int):
+    while hasattr(dataset, "indices") and hasattr(dataset, "dataset"):  # a Subset, or torch's
+        dataset, index = dataset.dataset, dataset.indices[index]
+    return dataset.path(index) if hasattr(dataset, "path") else f"<{type(dataset).__name__} item {index}>"
+
+
+def make_loader(dataset, frame_config=None, image_size: int = 224, batch_size: int = 32, num_workers: int = 0, *,
+                shuffle: bool = False, seed: int = 0, pin_memory: bool = False, drop_last: bool = False,
+                prefetch_factor: int | None = None) -> DataLoader:
+    """A DataLoader yielding ``(images [B, T, 3, S, S] float32, labels [B], indices [B])`` for ``dataset``.
+
+    ``frame_config`` is a :class:`neuroclip.clip.features.FrameConfig` (default: NeuroCLIP's), ``image_size`` the
+    CLIP input size S. With ``num_workers > 0`` each worker process reads and encodes whole samples; the batches
+    are the same as with ``num_workers=0``. ``shuffle`` draws the order from a generator seeded with ``seed``.
+    """
+    from neuroclip.clip.features import FrameConfig
+
+    frame_config = FrameConfig() if frame_config is None else frame_config
+    if not isinstance(frame_config, FrameConfig):
+        raise ConfigError(f"frame_config must be a neuroclip.clip.features.FrameConfig, got "
+                          f"{type(frame_config).__name__}")
+    for label, value, minimum in (("image_size", image_size, 1), ("batch_size", batch_size, 1),
+                                  ("num_workers", num_workers, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(f"{label} must be an integer >= {minimum}, got {value!r}")
+    if len(dataset) == 0:
+        raise ConfigError("the dataset is empty: there is nothing to load")
+    generator = torch.Generator()
+    generator.manual_seed(int(seed))
+    extra = {} if num_workers == 0 or prefetch_factor is None else {"prefetch_factor": prefetch_factor}
+    return DataLoader(EncodedFrames(dataset, frame_config, image_size), batch_size=batch_size, shuffle=shuffle,
+                      num_workers=num_workers, pin_memory=pin_memory, drop_last=drop_last, generator=generator,
+                      **extra)

@@ -1,0 +1,48 @@
+"""Datasets by name: ``get_dataset('cifar10dvs', root, 'test')``."""
+
+from __future__ import annotations
+
+from neuroclip.datasets.cifar10dvs import CIFAR10DVS
+from neuroclip.datasets.dvs_gesture import DVS128Gesture
+from neuroclip.datasets.es_imagenet import ESImageNet
+from neuroclip.datasets.folder import NMNIST, FolderDataset
+from neuroclip.datasets.ncaltech101 import NCaltech101
+from neuroclip.datasets.ncars import NCARS
+from neuroclip.errors import ConfigError
+
+DATASETS = {
+    "nmnist": NMNIST,
+    "cifar10dvs": CIFAR10DVS,
+    "ncaltech101": NCaltech101,
+    "dvs128gesture": DVS128Gesture,
+    "ncars": NCARS,
+    "esimagenet": ESImageNet,
+    "folder": FolderDataset,
+}
+
+
+def _canonical(name: str) -> str:
+    return str(name).strip().lower().replace("-", "").replace("_", "")
+
+
+def dataset_class(name: str):
+    """The dataset class registered as ``name`` (case, hyphens and underscores ignored: ``'N-MNIST'`` works)."""
+    key = _canonical(name)
+    if key not in DATASETS:
+        raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    return DATASETS[key]
+
+
+def get_dataset(name: str, root, split: str = "test", download: bool = False, **options):
+    """Dataset ``name`` read from ``root``, split ``'train' | 'val' | 'train_full' | 'test'``.
+
+    ``download=True`` fetches a missing dataset with tonic first (see :func:`neuroclip.datasets.download`).
+    ``'folder'`` is your own ``root/<class>/<files>``: ``split='all'`` takes every recording, the four splits need
+    ``root/train/<class>/`` and ``root/test/<class>/``. Other keyword options go to the class (``transform=``).
+    """
+    cls = dataset_class(name)
+    if cls is FolderDataset:
+        if download:
+            raise ConfigError("a folder dataset is your own data: there is nothing to download")
+        return FolderDataset(root, split=split, **options)
+    return cls(root, split=split, download=download, **options)
