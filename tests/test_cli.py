@@ -58,3 +58,56 @@ def test_classify_prints_top_k_per_file(capsys):
     assert len(ranked) == 2 and all(entry.split()[0] in [str(d) for d in range(10)] for entry in ranked)
     probabilities = [float(entry.split()[1]) for entry in ranked]
     assert probabilities[0] >= probabilities[1] > 0
+
+
+def test_simulate_writes_readable_recordings(tmp_path, capsys):
+    from PIL import Image
+
+    from neuroclip.demo import render_digit
+    from neuroclip.events import read_events
+
+    picture = tmp_path / "seven.png"
+    Image.fromarray((render_digit(7) * 255).astype("uint8")).save(picture)
+    assert main(["simulate", str(picture), "--out", str(tmp_path / "out")]) == 0
+    stream = read_events(tmp_path / "out" / "seven.bin")
+    assert stream.sensor_size == (34, 34) and 2_000 < len(stream) < 8_000
+    assert main(["simulate", str(picture), "--out", str(tmp_path / "out"), "--motion", "esimagenet"]) == 0
+    assert read_events(tmp_path / "out" / "seven.npz").sensor_size == (224, 224)
+    assert main(["simulate", str(tmp_path / "missing.png"), "--out", str(tmp_path)]) == 2
+
+
+def nmnist_layout(tmp_path, per_digit=3):
+    """An N-MNIST-layout folder whose Test split links to real recordings."""
+    from conftest import nmnist_files
+
+    files = nmnist_files()
+    for digit in range(10):
+        folder = tmp_path / "Test" / str(digit)
+        folder.mkdir(parents=True)
+        for path in [f for f in files if f.parent.name == str(digit)][:per_digit]:
+            (folder / path.name).symlink_to(path)
+    return tmp_path
+
+
+def test_zeroshot_command_writes_json_and_csv(tmp_path, capsys):
+    root = nmnist_layout(tmp_path / "nmnist")
+    out, table = tmp_path / "z.json", tmp_path / "z.csv"
+    code = main(["zeroshot", "--dataset", "nmnist", "--root", str(root), "--split", "test", "--model",
+                 "neuroclip-tiny-vit", "--pretrained", "none", "--out", str(out), "--csv", str(table),
+                 "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert result["n_samples"] == 30 and 0.0 <= result["top1"] <= 1.0
+    assert result["config"]["split"] == "test" and result["config"]["frames"]["n_frames"] == 10
+    assert result["config"]["templates"] == ['A black and white photo of the Arabic numeral number: "{}".']
+    rows = table.read_text().splitlines()
+    assert len(rows) == 31 and rows[0].startswith("index,path,label")
+    correct = sum(int(r.rsplit(",", 1)[1]) for r in rows[1:])
+    assert abs(correct / 30 - result["top1"]) < 1e-9
+    assert "top-1" in capsys.readouterr().out
+
+
+def test_zeroshot_command_missing_split_is_exit_2(tmp_path, capsys):
+    code = main(["zeroshot", "--dataset", "nmnist", "--root", str(tmp_path), "--model", "neuroclip-tiny-vit",
+                 "--pretrained", "none", "--out", str(tmp_path / "z.json")])
+    assert code == 2 and "Test" in capsys.readouterr().err

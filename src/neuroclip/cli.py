@@ -158,6 +158,54 @@ def zeroshot(
 
 
 @app.command()
+def simulate(
+    images: list[Path] = typer.Argument(..., help="Images to turn into recordings (PNG, JPEG, ...)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the recordings."),
+    motion: str = typer.Option("nmnist", "--motion", help="nmnist (34x34 .bin), cifar10dvs (128x128 .npz) or "
+                                                         "esimagenet (224x224 .npz)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (threshold mismatch and noise)."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Contrast threshold (log intensity)."),
+):
+    """Simulate event recordings of still images, moved as the public datasets' recordings were."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from neuroclip.errors import ConfigError
+    from neuroclip.events import write_events
+    from neuroclip.events.simulate import MOTIONS, PixelModel
+
+    if motion not in MOTIONS:
+        raise ConfigError(f"--motion must be one of {', '.join(MOTIONS)}; got {motion!r}")
+    for path in images:
+        try:
+            with Image.open(path) as handle:
+                picture = np.asarray(handle.convert("RGB"), np.float64) / 255.0
+        except (OSError, UnidentifiedImageError) as error:
+            raise ConfigError(f"{path}: not a readable image ({error})") from None
+        if motion == "esimagenet":
+            stream = MOTIONS[motion](picture, **({} if threshold is None else {"threshold": threshold}))
+        else:
+            defaults = PixelModel() if motion == "nmnist" else PixelModel(threshold=0.3)
+            model = defaults if threshold is None else PixelModel(threshold=threshold)
+            stream = MOTIONS[motion](picture, model=model, seed=seed)
+        target = out / (path.stem + (".bin" if motion == "nmnist" else ".npz"))
+        write_events(target, stream)
+        typer.echo(f"{path} -> {target}: {len(stream)} events, {stream.duration / 1000:.1f} ms")
+
+
+@app.command()
+def download(
+    name: str = typer.Argument(..., help="Dataset: nmnist, cifar10dvs, ncaltech101, dvs128gesture, ncars."),
+    root: Path = typer.Argument(..., help="Folder to download into."),
+    force: bool = typer.Option(False, "--force", help="Download again even if the files are there."),
+):
+    """Download and unpack a public event dataset (tonic's URLs and checksums)."""
+    from neuroclip.datasets import download as download_dataset
+
+    typer.echo(f"{name}: {download_dataset(name, root, force=force)}")
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("neuroclip-demo"), "--out", help="Folder for the demo's recordings and pictures."),
     seed: int = typer.Option(0, help="Random seed of the synthetic recordings."),
