@@ -193,10 +193,12 @@ def load_backbone(model: str = "ViT-B-32", pretrained: str | None = "openai", de
     """
     if isinstance(pretrained, str) and pretrained.strip().lower() in ("", "none", "random"):
         pretrained = None  # the command line's way to ask for random weights
+    device = torch.device(device) if device is not None else default_device()
+    if model == BUNDLED_MODEL:
+        return load_bundled(device, amp)
     spec = BackboneSpec(model, pretrained, precision)
     check_spec(spec)
     open_clip = _open_clip()
-    device = torch.device(device) if device is not None else default_device()
     try:
         with _quiet_root_logger(spec.pretrained is None):
             clip_model, _, preprocess = open_clip.create_model_and_transforms(
@@ -225,6 +227,35 @@ def load_backbone(model: str = "ViT-B-32", pretrained: str | None = "openai", de
     if amp:
         amp_dtype = torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
     return ClipBackbone(clip_model, tokenizer, spec, device, mean, std, amp_dtype)
+
+
+BUNDLED_MODEL = "neuroclip-mini"
+BUNDLED_WEIGHTS = Path(__file__).resolve().parent / "bundled" / "neuroclip-mini.safetensors"
+
+
+def load_bundled(device: torch.device, amp: bool | None = None) -> ClipBackbone:
+    """The small CLIP shipped inside the package (trained from scratch on 2D digit images by
+    scripts/train_neuroclip_mini.py); works offline."""
+    from neuroclip.mini.train import load_bundled_state
+
+    if not BUNDLED_WEIGHTS.is_file():
+        raise ModelNotFoundError(
+            f"the bundled model's weights {BUNDLED_WEIGHTS} are missing; reinstall neuroclip, or train them with "
+            "python scripts/train_neuroclip_mini.py"
+        )
+    open_clip = _open_clip()
+    with _quiet_root_logger(True):
+        clip_model = open_clip.create_model(BUNDLED_MODEL, pretrained=None)
+    card = load_bundled_state(BUNDLED_WEIGHTS, clip_model)
+    clip_model = clip_model.to(device)
+    spec = BackboneSpec(BUNDLED_MODEL, "bundled", "fp32")
+    amp_dtype = None
+    if amp if amp is not None else device.type == "cuda":
+        amp_dtype = torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
+    backbone = ClipBackbone(clip_model, open_clip.get_tokenizer(BUNDLED_MODEL), spec, device,
+                            (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), amp_dtype)
+    backbone.card = card
+    return backbone
 
 
 def _transform_constant(preprocess, name: str):

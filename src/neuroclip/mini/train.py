@@ -1,0 +1,182 @@
+"""Training of ``neuroclip-mini``, the small CLIP bundled with the package, from scratch on 2D digit images.
+
+The image and text towers are an open_clip architecture (``model_configs/neuroclip-mini.json``) trained with a
+contrastive loss in which every image-caption pair of the same digit counts as a positive: with ten concepts most of
+a batch shares a class, and treating those pairs as negatives would fight the labels.
+
+Images are shown to the model exactly as event frames will be at inference: a 34x34 canvas, resized bilinearly to the
+model's input size, replicated to 3 channels and normalised as x/255 - 0.5 (NeuroCLIP's normalisation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from neuroclip.mini.data import captions_for, place_on_canvas, render_font_digits, sklearn_digits, stylise
+
+MODEL_NAME = "neuroclip-mini"
+
+
+@dataclasses.dataclass(frozen=True)
+class MiniTrainConfig:
+    steps: int = 1600
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.05
+    handwritten_fraction: float = 0.5  # share of each batch drawn from scikit-learn's handwritten digits
+    seed: int = 0
+    threads: int = 2
+    checkpoint_every: int = 200
+
+
+def to_model_input(images: torch.Tensor, size: int) -> torch.Tensor:
+    """[N, 1, 34, 34] in 0..255 → [N, 3, size, size], as ``neuroclip.frames.to_clip_input`` does for frames."""
+    resized = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+    return (resized / 255.0 - 0.5).expand(-1, 3, -1, -1)
+
+
+def same_class_contrastive_loss(image_features, text_features, labels, logit_scale):
+    """Symmetric cross-entropy whose target spreads evenly over every same-label pair."""
+    logits = logit_scale * F.normalize(image_features, dim=-1) @ F.normalize(text_features, dim=-1).T
+    same = (labels[:, None] == labels[None, :]).float()
+    targets = same / same.sum(dim=1, keepdim=True)
+    image_to_text = -(targets * logits.log_softmax(dim=1)).sum(dim=1).mean()
+    text_to_image = -(targets * logits.T.log_softmax(dim=1)).sum(dim=1).mean()
+    return (image_to_text + text_to_image) / 2
+
+
+def glyph_banks() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    fonts, font_labels = render_font_digits()
+    handwritten, hand_labels = sklearn_digits()
+    as_canvas = lambda a: place_on_canvas(torch.from_numpy(a).float() / 255)[:, None]  # noqa: E731
+    return {"fonts": (as_canvas(fonts), torch.from_numpy(font_labels)),
+            "handwritten": (as_canvas(handwritten), torch.from_numpy(hand_labels))}
+
+
+def build_model():
+    from neuroclip.clip.backbone import _open_clip
+
+    open_clip = _open_clip()
+    model = open_clip.create_model(MODEL_NAME, pretrained=None)
+    return model, open_clip.get_tokenizer(MODEL_NAME)
+
+
+def _save_atomic(state: dict, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def train_mini_clip(config: MiniTrainConfig, work_dir: Path, log=print, resume: bool = True) -> torch.nn.Module:
+    """Train and return the model. A checkpoint in ``work_dir`` is resumed (same result as an uninterrupted run:
+    the data generator's state is saved with it)."""
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    model, tokenizer = build_model()
+    image_size = int(model.visual.image_size[0] if isinstance(model.visual.image_size, tuple)
+                     else model.visual.image_size)
+    banks = glyph_banks()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+
+    def learning_rate(step):
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate)
+    generator = torch.Generator().manual_seed(config.seed)
+    start_step = 0
+    checkpoint = work_dir / "checkpoint.pt"
+    if resume and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        if state["config"] != dataclasses.asdict(config):
+            raise ValueError(f"{checkpoint} was written with another configuration; remove it or pass its config")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        start_step = state["step"]
+        log(f"resumed from step {start_step}")
+    model.train()
+    started = time.time()
+    n_hand = round(config.batch_size * config.handwritten_fraction)
+    for step in range(start_step, config.steps):
+        parts = []
+        for name, count in (("fonts", config.batch_size - n_hand), ("handwritten", n_hand)):
+            glyphs, labels = banks[name]
+            index = torch.randint(0, glyphs.shape[0], (count,), generator=generator)
+            parts.append((glyphs[index], labels[index]))
+        glyphs = torch.cat([p[0] for p in parts])
+        labels = torch.cat([p[1] for p in parts])
+        images = to_model_input(stylise(glyphs, generator), image_size)
+        tokens = tokenizer(captions_for(labels, generator))
+        image_features = model.encode_image(images)
+        text_features = model.encode_text(tokens)
+        scale = model.logit_scale.exp().clamp(max=100)
+        loss = same_class_contrastive_loss(image_features, text_features, labels, scale)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        if (step + 1) % 50 == 0 or step == start_step:
+            log(f"step {step + 1}/{config.steps}  loss {loss.item():.4f}  "
+                f"lr {scheduler.get_last_lr()[0]:.2e}  {time.time() - started:.0f}s")
+        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+            _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                          "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                          "step": step + 1, "config": dataclasses.asdict(config)}, checkpoint)
+    model.eval()
+    return model
+
+
+def export_bundled(model: torch.nn.Module, path: Path, card: dict) -> Path:
+    """Write the weights as fp16 safetensors. Only the token-embedding rows of tokens the captions use are stored
+    (the others were never trained); loading fills the rest with zeros."""
+    from safetensors.torch import save_file
+
+    from neuroclip.mini.data import CAPTION_TEMPLATES, DIGIT_WORDS
+
+    _, tokenizer = build_model()
+    texts = [t.format(w) for t in CAPTION_TEMPLATES for w in DIGIT_WORDS + [str(d) for d in range(10)]]
+    used = torch.unique(tokenizer(texts).flatten())
+    state = {name: tensor.detach().half().contiguous() for name, tensor in model.state_dict().items()}
+    embedding = state.pop("token_embedding.weight")
+    state["token_embedding.rows"] = used.to(torch.int64)
+    state["token_embedding.weight_rows"] = embedding[used].contiguous()
+    state["logit_scale"] = model.logit_scale.detach().float().reshape(())
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    save_file(state, str(temporary), metadata={"card": json.dumps(card)})
+    os.replace(temporary, path)
+    return path
+
+
+def load_bundled_state(path: Path, model: torch.nn.Module) -> dict:
+    """Load the exported weights into a freshly built model; returns the model card."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    rows = state.pop("token_embedding.rows")
+    weight_rows = state.pop("token_embedding.weight_rows")
+    embedding = torch.zeros_like(model.token_embedding.weight)
+    embedding[rows] = weight_rows.float()
+    state["token_embedding.weight"] = embedding
+    model.load_state_dict({name: tensor.float() for name, tensor in state.items()})
+    with safe_open(str(path), "pt") as handle:
+        return json.loads(handle.metadata().get("card", "{}"))
