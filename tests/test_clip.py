@@ -12,7 +12,6 @@ from neuroclip.clip import ModelNotFoundError, ZeroShotClassifier, fuse_logits, 
 
 @pytest.fixture(scope="module")
 def tiny():
-    torch.manual_seed(0)
     return load_backbone("neuroclip-tiny-vit", None, device="cpu")
 
 
@@ -110,3 +109,14 @@ def test_templates():
     assert resolve_templates("a sketch of {}") == ["a sketch of {}"]
     with pytest.raises(ConfigError, match="neither a known set"):
         resolve_templates("no placeholder")
+
+
+def test_random_weights_are_fixed_by_the_seed_and_leave_the_global_state_alone():
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    first = load_backbone("neuroclip-tiny-vit", None, device="cpu")
+    assert torch.equal(torch.rand(1), expected_next)
+    second = load_backbone("neuroclip-tiny-vit", "none", device="cpu")
+    other = load_backbone("neuroclip-tiny-vit", None, device="cpu", seed=1)
+    assert first.fingerprint() == second.fingerprint() != other.fingerprint()

@@ -132,9 +132,11 @@ def zeroshot(
     from neuroclip.cache import FeatureCache
     from neuroclip.clip import load_backbone, resolve_templates
     from neuroclip.clip.evaluate import write_result, zeroshot_evaluate
+    from neuroclip.clip.extract import distributed_rank_and_size, init_distributed_from_environment
     from neuroclip.clip.features import FrameConfig
     from neuroclip.datasets import CLASSNAME_SETS, classnames_for, get_dataset
 
+    device = init_distributed_from_environment() or device  # under torchrun: one shard share per rank
     data = get_dataset(dataset, root, split)
     if classnames is None:
         names = classnames_for(data.name) if data.name in CLASSNAME_SETS else list(data.classes)
@@ -152,6 +154,8 @@ def zeroshot(
     cache = None if no_cache else FeatureCache(cache_dir)
     result = zeroshot_evaluate(data, backbone, names, resolve_templates(template, data.name), frame_config, fusion,
                                cache, batch_size=batch_size, num_workers=workers)
+    if distributed_rank_and_size()[0] != 0:
+        return
     write_result(result, out, csv_out)
     typer.echo(f"{data.name} {split}: top-1 {result['top1']:.4f}, top-5 {result['top5']:.4f} "
                f"on {result['n_samples']} recordings ({model}, {pretrained}) -> {out}")

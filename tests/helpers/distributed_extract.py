@@ -16,7 +16,6 @@ from helpers.small_nmnist import FirstSamples  # noqa: E402
 def main():
     nmnist_root, cache_root, out = sys.argv[1:4]
     torch.distributed.init_process_group("gloo")
-    torch.manual_seed(0)
     backbone = load_backbone("neuroclip-tiny-vit", None, device="cpu")
     result = extract_features(FirstSamples(nmnist_root, 2), backbone, cache=FeatureCache(cache_root), shard_size=3,
                               batch_size=2, progress=False)

@@ -186,10 +186,12 @@ def default_device() -> torch.device:
 
 
 def load_backbone(model: str = "ViT-B-32", pretrained: str | None = "openai", device: str | torch.device | None = None,
-                  precision: str = "fp32", amp: bool | None = None) -> ClipBackbone:
+                  precision: str = "fp32", amp: bool | None = None, seed: int = 0) -> ClipBackbone:
     """Load a CLIP through open_clip (see the module docstring for the sources).
 
     ``amp`` (default: on for CUDA) runs the towers under autocast in bfloat16 where supported, else float16.
+    ``seed`` fixes random weights (``pretrained=None``), so every process of a job builds the same model; the global
+    random state is left as it was.
     """
     if isinstance(pretrained, str) and pretrained.strip().lower() in ("", "none", "random"):
         pretrained = None  # the command line's way to ask for random weights
@@ -200,7 +202,8 @@ def load_backbone(model: str = "ViT-B-32", pretrained: str | None = "openai", de
     check_spec(spec)
     open_clip = _open_clip()
     try:
-        with _quiet_root_logger(spec.pretrained is None):
+        with _quiet_root_logger(spec.pretrained is None), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
             clip_model, _, preprocess = open_clip.create_model_and_transforms(
                 spec.model, pretrained=None if _is_schema(spec.model) else spec.pretrained, precision=precision,
                 device=device,

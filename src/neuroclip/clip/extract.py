@@ -24,6 +24,23 @@ def distributed_rank_and_size() -> tuple[int, int]:
     return 0, 1
 
 
+def init_distributed_from_environment() -> str | None:
+    """Join the process group when started by ``torchrun`` (WORLD_SIZE > 1); returns the device of this rank
+    (``cuda:LOCAL_RANK`` on GPU machines), or None when not distributed."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    if not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    if torch.cuda.is_available():
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        return f"cuda:{local_rank}"
+    return "cpu"
+
+
 def _barrier():
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
