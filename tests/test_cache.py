@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from helpers.small_nmnist import FirstSamples
 from neuroclip.cache import FeatureCache, cache_key

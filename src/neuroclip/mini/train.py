@@ -27,8 +27,8 @@ MODEL_NAME = "neuroclip-mini"
 
 @dataclasses.dataclass(frozen=True)
 class MiniTrainConfig:
-    steps: int = 1600
-    batch_size: int = 256
+    steps: int = 2000
+    batch_size: int = 128
     learning_rate: float = 1e-3
     warmup_steps: int = 100
     weight_decay: float = 0.05
