@@ -1,0 +1,313 @@
+"""Leaky integrate-and-fire neurons: explicit state, a pure step function, surrogate gradients as autograd Functions.
+
+One neuron model covers both papers' neurons. Per timestep t, with membrane V and input X::
+
+    H_t = decay * V_{t-1} + input_scale * X_t          charge (V_0 = 0: every sequence starts at rest)
+    S_t = Heaviside(H_t - threshold)                    fire; Heaviside(0) = 1, so H_t == threshold fires
+    V_t = H_t * (1 - S_t) + reset_value * S_t           reset='hard'
+        = H_t - threshold * S_t                         reset='soft' (subtract the threshold)
+        = H_t                                           reset='none'
+
+The forward pass uses the Heaviside step; the backward pass replaces its derivative with a surrogate. With
+``detach_reset=False`` the gradient also flows through the S_t of the reset (NeuroCLIP); with True it does not
+(spikingjelly's ``detach_reset=True``, SpikeCLIP).
+
+Presets (:data:`NEURON_PRESETS`):
+
+* ``neuroclip`` — NeuroCLIP's ``LIFSpike`` (trainers/fewshot.py): multiplicative leak 0.25, threshold 0.5, hard reset
+  to 0 not detached, rectangular surrogate of width 1 (dS/dH = 1[|H - 0.5| < 0.5]).
+* ``spikeclip`` — SpikeCLIP's spikingjelly ``MultiStepLIFNode(tau=2, detach_reset=True)``: H = V + (X - V)/tau,
+  i.e. 0.5 V + 0.5 X; threshold 1; hard reset to 0, detached; sigmoid surrogate with alpha 4
+  (dS/dH = alpha * sig(alpha x) * (1 - sig(alpha x)), x = H - threshold).
+
+Layout is time-first, as in spikingjelly's multi-step mode: a sequence is ``[T, B, ...]``. :func:`lif_multistep`
+runs a whole sequence as one autograd node whose backward is written out by hand (the unrolled graph would hold
+about six nodes per timestep); :func:`lif_step` is the plain single-step reference it is tested against.
+
+Written here rather than taken from spikingjelly or snntorch: neither has NeuroCLIP's non-detached reset with a
+rectangular surrogate of this form, and the fused sequence is a few dozen lines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from neuroclip.errors import ConfigError
+
+# --------------------------------------------------------------------------------------------------- surrogates
+
+
+def heaviside(x: torch.Tensor) -> torch.Tensor:
+    """1 where x >= 0, else 0, in x's dtype."""
+    return (x >= 0).to(x.dtype)
+
+
+def rectangular_derivative(x: torch.Tensor, width: float) -> torch.Tensor:
+    """The rectangular surrogate's dS/dx: 1/width inside |x| < width/2, 0 outside (NeuroCLIP, width 1)."""
+    return (x.abs() < width / 2).to(x.dtype) / width
+
+
+def sigmoid_derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """The sigmoid surrogate's dS/dx: alpha * sig(alpha x) * (1 - sig(alpha x)) (spikingjelly's Sigmoid)."""
+    s = torch.sigmoid(alpha * x)
+    return alpha * s * (1 - s)
+
+
+class RectangularSpike(torch.autograd.Function):
+    """Heaviside forward; rectangular surrogate backward. ``RectangularSpike.apply(x, width)``, x = H - threshold."""
+
+    @staticmethod
+    def forward(ctx, x, width: float):
+        ctx.save_for_backward(x)
+        ctx.width = width
+        return heaviside(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * rectangular_derivative(x, ctx.width), None
+
+
+class SigmoidSpike(torch.autograd.Function):
+    """Heaviside forward; sigmoid surrogate backward. ``SigmoidSpike.apply(x, alpha)``, x = H - threshold."""
+
+    @staticmethod
+    def forward(ctx, x, alpha: float):
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return heaviside(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * sigmoid_derivative(x, ctx.alpha), None
+
+
+SURROGATES = {
+    "rectangular": (RectangularSpike, rectangular_derivative),
+    "sigmoid": (SigmoidSpike, sigmoid_derivative),
+}
+RESETS = ("hard", "soft", "none")
+
+
+def spike(x: torch.Tensor, surrogate: str = "rectangular", parameter: float = 1.0) -> torch.Tensor:
+    """Heaviside(x) whose gradient is the named surrogate's (``parameter``: rectangular width or sigmoid alpha)."""
+    return SURROGATES[surrogate][0].apply(x, parameter)
+
+
+# --------------------------------------------------------------------------------------------------- configuration
+
+
+@dataclasses.dataclass(frozen=True)
+class LIFConfig:
+    """Parameters of the LIF neuron (see the module docstring for the equations). Defaults: NeuroCLIP's LIFSpike."""
+
+    decay: float = 0.25
+    input_scale: float = 1.0
+    threshold: float = 0.5
+    reset: str = "hard"
+    reset_value: float = 0.0
+    detach_reset: bool = False
+    surrogate: str = "rectangular"
+    surrogate_parameter: float = 1.0  # rectangular: width (gamma); sigmoid: alpha
+
+    def __post_init__(self):
+        for name in ("decay", "input_scale", "threshold", "reset_value", "surrogate_parameter"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+                raise ConfigError(f"LIF {name} must be a finite number, got {value!r}")
+        if self.reset not in RESETS:
+            raise ConfigError(f"LIF reset must be one of {', '.join(RESETS)}; got {self.reset!r}")
+        if self.surrogate not in SURROGATES:
+            raise ConfigError(f"LIF surrogate must be one of {', '.join(SURROGATES)}; got {self.surrogate!r}")
+        if self.surrogate_parameter <= 0:
+            raise ConfigError(f"LIF surrogate_parameter (width or alpha) must be > 0, got {self.surrogate_parameter}")
+
+    @classmethod
+    def from_time_constant(cls, tau: float, decay_input: bool = True, **fields) -> LIFConfig:
+        """spikingjelly's LIF with time constant ``tau`` (> 1) and rest potential 0: H = V + (X - V)/tau
+        (``decay_input=True``) or H = V - V/tau + X (False)."""
+        if not isinstance(tau, (int, float)) or not tau > 1:
+            raise ConfigError(f"the time constant tau must be a number > 1, got {tau!r}")
+        return cls(decay=1.0 - 1.0 / tau, input_scale=1.0 / tau if decay_input else 1.0, **fields)
+
+    def surrogate_derivative(self, x: torch.Tensor) -> torch.Tensor:
+        return SURROGATES[self.surrogate][1](x, self.surrogate_parameter)
+
+
+NEURON_PRESETS = {
+    # NeuroCLIP trainers/fewshot.py LIFSpike(thresh=0.5, tau=0.25, gamma=1.0)
+    "neuroclip": LIFConfig(),
+    # SpikeCLIP model.py MultiStepLIFNode(tau=2.0, detach_reset=True); spikingjelly defaults v_threshold=1,
+    # v_reset=0, surrogate.Sigmoid(alpha=4)
+    "spikeclip": LIFConfig.from_time_constant(2.0, threshold=1.0, reset="hard", reset_value=0.0, detach_reset=True,
+                                              surrogate="sigmoid", surrogate_parameter=4.0),
+}
+
+
+def neuron_config(preset: str | LIFConfig = "neuroclip", **overrides) -> LIFConfig:
+    """A preset by name (or a config), with fields replaced by ``overrides``."""
+    if isinstance(preset, LIFConfig):
+        config = preset
+    elif preset in NEURON_PRESETS:
+        config = NEURON_PRESETS[preset]
+    else:
+        raise ConfigError(f"unknown neuron preset {preset!r}; choose one of {', '.join(NEURON_PRESETS)}")
+    try:
+        return dataclasses.replace(config, **overrides) if overrides else config
+    except TypeError as error:
+        raise ConfigError(f"bad LIF field: {error}") from None
+
+
+# --------------------------------------------------------------------------------------------------- dynamics
+
+
+def _after_reset(h: torch.Tensor, s: torch.Tensor, config: LIFConfig) -> torch.Tensor:
+    if config.reset == "hard":
+        return h * (1 - s) + config.reset_value * s
+    if config.reset == "soft":
+        return h - config.threshold * s
+    return h
+
+
+def lif_step(x: torch.Tensor, v: torch.Tensor | None, config: LIFConfig = NEURON_PRESETS["neuroclip"]):
+    """One timestep: input ``x`` and membrane ``v`` (None: at rest, 0) to ``(spike, v_next)``. Pure: nothing is
+    stored; gradients follow the surrogate (and through the reset unless ``detach_reset``)."""
+    h = config.input_scale * x if v is None else config.decay * v + config.input_scale * x
+    s = spike(h - config.threshold, config.surrogate, config.surrogate_parameter)
+    return s, _after_reset(h, s.detach() if config.detach_reset else s, config)
+
+
+class _LIFSequence(torch.autograd.Function):
+    """A whole sequence [T, ...] as one node. Saves the pre-reset membranes H_t; backward runs t = T..1::
+
+        dL/dH_t = dL/dS_t * sg(H_t - thr) + dL/dV_t * dV_t/dH_t,   dL/dX_t = input_scale * dL/dH_t,
+        dL/dV_{t-1} = decay * dL/dH_t
+
+    with dV_t/dH_t = (1 - S_t) + (reset_value - H_t) * sg (hard), 1 - thr * sg (soft), 1 (none); the sg terms
+    vanish when the reset is detached. Everything that does not depend on the recursion (the surrogate, dV/dH)
+    is computed for all timesteps at once, so each step of the loops is two or three tensor operations.
+    """
+
+    @staticmethod
+    def forward(ctx, x_seq, v0, config: LIFConfig):
+        drive = x_seq if config.input_scale == 1 else x_seq * config.input_scale
+        pre_reset = torch.empty_like(x_seq)
+        fired = torch.empty(x_seq.shape, dtype=torch.bool, device=x_seq.device)
+        v = v0
+        for t in range(x_seq.shape[0]):
+            h = drive[t] if v is None else torch.add(drive[t], v, alpha=config.decay)
+            pre_reset[t] = h
+            s = torch.ge(h, config.threshold, out=fired[t])
+            if config.reset == "hard":
+                v = h.masked_fill(s, config.reset_value)
+            elif config.reset == "soft":
+                v = h - config.threshold * s
+            else:
+                v = h
+        if v is not None and v._base is not None:  # reset='none' with T = 1 left a view of the input
+            v = v.clone()
+        ctx.config = config
+        ctx.has_v0 = v0 is not None
+        ctx.save_for_backward(pre_reset, fired)
+        return fired.to(x_seq.dtype), v
+
+    @staticmethod
+    def backward(ctx, grad_spikes, grad_v_last):
+        pre_reset, fired = ctx.saved_tensors
+        config = ctx.config
+        surrogate = config.surrogate_derivative(pre_reset - config.threshold)
+        direct = surrogate * grad_spikes if grad_spikes is not None else torch.zeros_like(pre_reset)
+        if config.reset == "hard":
+            dv_dh = (~fired).to(pre_reset.dtype)
+            if not config.detach_reset:
+                dv_dh = dv_dh + (config.reset_value - pre_reset) * surrogate
+        elif config.reset == "soft" and not config.detach_reset:
+            dv_dh = 1 - config.threshold * surrogate
+        else:
+            dv_dh = None  # dV/dH = 1
+        grad_h = torch.empty_like(pre_reset)
+        grad_v = grad_v_last
+        for t in range(pre_reset.shape[0] - 1, -1, -1):
+            if grad_v is None:
+                grad_h[t] = direct[t]
+            elif dv_dh is None:
+                torch.add(direct[t], grad_v, out=grad_h[t])
+            else:
+                torch.addcmul(direct[t], grad_v, dv_dh[t], out=grad_h[t])
+            grad_v = grad_h[t] * config.decay
+        grad_x = grad_h if config.input_scale == 1 else grad_h * config.input_scale
+        return grad_x, (grad_v if ctx.has_v0 else None), None
+
+
+def lif_multistep(x_seq: torch.Tensor, config: LIFConfig = NEURON_PRESETS["neuroclip"],
+                  v0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A sequence ``[T, ...]`` from membrane ``v0`` (None: rest) to ``(spikes [T, ...], v_T)``. Pure, and equal
+    (values and gradients) to :func:`lif_step` applied for t = 1..T."""
+    if x_seq.ndim < 1 or x_seq.shape[0] == 0:
+        raise ConfigError(f"a spike sequence needs a leading time axis with T >= 1; got shape {tuple(x_seq.shape)}")
+    if not x_seq.is_floating_point():
+        raise ConfigError(f"LIF input must be floating point, got {x_seq.dtype}")
+    if v0 is not None and v0.shape != x_seq.shape[1:]:
+        raise ConfigError(f"initial membrane {tuple(v0.shape)} does not match one timestep {tuple(x_seq.shape[1:])}")
+    return _LIFSequence.apply(x_seq, v0, config)
+
+
+# --------------------------------------------------------------------------------------------------- module
+
+
+class LIF(nn.Module):
+    """A multi-step LIF layer: ``[T, B, ...]`` in, spikes ``[T, B, ...]`` out.
+
+    ``LIF("neuroclip")``, ``LIF("spikeclip")``, ``LIF(LIFConfig(...))`` or a preset with overrides
+    (``LIF("spikeclip", threshold=0.5)``). By default each call starts at rest (both papers reset the membrane per
+    sample / per batch). The membrane after the last timestep is kept in :attr:`state` (detached) for inspection;
+    with ``carry_state=True`` it is instead the starting membrane of the next call, gradients included, until
+    :meth:`reset_state` (or :func:`reset_states` on a whole network). :meth:`step` is the single-step form.
+    """
+
+    def __init__(self, config: str | LIFConfig = "neuroclip", *, carry_state: bool = False, **overrides):
+        super().__init__()
+        self.config = neuron_config(config, **overrides)
+        self.carry_state = bool(carry_state)
+        self.state: torch.Tensor | None = None
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (f"decay={c.decay}, input_scale={c.input_scale}, threshold={c.threshold}, reset={c.reset}, "
+                f"detach_reset={c.detach_reset}, surrogate={c.surrogate}({c.surrogate_parameter})"
+                + (", carry_state=True" if self.carry_state else ""))
+
+    def _initial(self, like: torch.Tensor) -> torch.Tensor | None:
+        if not self.carry_state or self.state is None:
+            return None
+        if self.state.shape != like.shape:
+            raise ConfigError(f"the carried membrane {tuple(self.state.shape)} does not fit input "
+                              f"{tuple(like.shape)}; call reset_state() between batches of different shapes")
+        return self.state
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        spikes, v = lif_multistep(x_seq, self.config, self._initial(x_seq[0]) if x_seq.ndim else None)
+        self.state = v if self.carry_state else v.detach()
+        return spikes
+
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        """One timestep from the stored membrane (rest if none, or after :meth:`reset_state`); updates it."""
+        v = self.state
+        if v is not None and v.shape != x.shape:
+            raise ConfigError(f"the stored membrane {tuple(v.shape)} does not fit input {tuple(x.shape)}")
+        s, self.state = lif_step(x, v, self.config)
+        return s
+
+    def reset_state(self) -> None:
+        self.state = None
+
+
+def reset_states(module: nn.Module) -> None:
+    """Put every LIF in ``module`` back at rest (spikingjelly's ``functional.reset_net``)."""
+    for child in module.modules():
+        if isinstance(child, LIF):
+            child.reset_state()
