@@ -1,0 +1,70 @@
+"""NeuroCLIP few-shot learning on cached per-frame CLIP features: the inter-timestep spiking adapter, its training
+recipe, baselines (zero-shot, linear probe, Tip-Adapter, Tip-Adapter-F, CLIP-Adapter), the evaluation protocol and
+saved adapters."""
+
+from neuroclip.fewshot.adapter import (
+    AdapterConfig,
+    InterTimestepAdapter,
+    NeuroCLIPAdapterClassifier,
+    TimestepBatchNorm1d,
+)
+from neuroclip.fewshot.augment import AugmentConfig, augmented_view_features, view_provider
+from neuroclip.fewshot.experiment import adapter_info, classify_with_adapter, fewshot_experiment
+from neuroclip.fewshot.persist import AdapterFileError, load_adapter, predict_with_adapter, save_adapter
+from neuroclip.fewshot.protocol import (
+    METHODS,
+    PROTOCOLS,
+    describe_config,
+    format_summary,
+    plot_accuracy_vs_shots,
+    run_fewshot,
+    sample_shots,
+    split_validation,
+    summarize,
+    write_results,
+)
+from neuroclip.fewshot.train import (
+    TRAIN_PRESETS,
+    OptimConfig,
+    TrainConfig,
+    TrainedAdapter,
+    neuroclip_epochs,
+    recipe,
+    smoothed_cross_entropy,
+    train_adapter,
+)
+
+__all__ = [
+    "METHODS",
+    "PROTOCOLS",
+    "TRAIN_PRESETS",
+    "AdapterConfig",
+    "AdapterFileError",
+    "AugmentConfig",
+    "InterTimestepAdapter",
+    "NeuroCLIPAdapterClassifier",
+    "OptimConfig",
+    "TimestepBatchNorm1d",
+    "TrainConfig",
+    "TrainedAdapter",
+    "adapter_info",
+    "augmented_view_features",
+    "classify_with_adapter",
+    "describe_config",
+    "fewshot_experiment",
+    "format_summary",
+    "load_adapter",
+    "neuroclip_epochs",
+    "plot_accuracy_vs_shots",
+    "predict_with_adapter",
+    "recipe",
+    "run_fewshot",
+    "sample_shots",
+    "save_adapter",
+    "smoothed_cross_entropy",
+    "split_validation",
+    "summarize",
+    "train_adapter",
+    "view_provider",
+    "write_results",
+]

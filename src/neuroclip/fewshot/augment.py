@@ -1,0 +1,135 @@
+"""Training augmentation of NeuroCLIP's few-shot recipe, as pre-encoded views (optional, off by default).
+
+The released code augments every training sample afresh each epoch, on the count tensor [T, 2, H, W] before the
+event-frame mapping, with one random draw shared by all T frames and both polarities (trainers/fewshot.py
+``forward_backward``, torchvision transforms): RandomRotation(10 deg), RandomHorizontalFlip(0.5), RandomAffine(
+degrees=0, shear=(-5, 5)), nearest interpolation, fill 0. That needs the CLIP image tower inside the training
+loop. Here a fixed number of augmented views per training recording is drawn and encoded once; the trainer draws
+one of them per recording per epoch.
+
+The three transforms are composed into one affine map about the frame centre and resampled once with nearest
+neighbour (torchvision resamples after each of them); out-of-frame pixels get 0 events.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+
+from neuroclip.errors import ConfigError
+from neuroclip.frames import functional as FF
+
+COUNT_ENCODINGS = ("discrimination", "eventclip", "eventbind")
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """Ranges of the random draws (NeuroCLIP's values) and the number of views per recording."""
+
+    rotation_degrees: float = 10.0
+    flip_probability: float = 0.5
+    shear_degrees: float = 5.0
+    n_views: int = 8
+
+    def __post_init__(self):
+        if not isinstance(self.n_views, int) or self.n_views < 1:
+            raise ConfigError(f"n_views must be a positive integer, got {self.n_views!r}")
+        if not 0 <= self.flip_probability <= 1:
+            raise ConfigError(f"flip_probability must be in [0, 1], got {self.flip_probability!r}")
+        if not (0 <= self.rotation_degrees <= 180 and 0 <= self.shear_degrees < 90):
+            raise ConfigError("rotation_degrees must be in [0, 180] and shear_degrees in [0, 90)")
+
+
+@dataclasses.dataclass(frozen=True)
+class AffineDraw:
+    """One random draw: rotation and x-shear in degrees, and whether to flip horizontally."""
+
+    rotation: float = 0.0
+    flip: bool = False
+    shear: float = 0.0
+
+
+def draw_augmentations(n: int, config: AugmentConfig, rng: np.random.Generator) -> list[AffineDraw]:
+    return [AffineDraw(float(rng.uniform(-config.rotation_degrees, config.rotation_degrees)),
+                       bool(rng.random() < config.flip_probability),
+                       float(rng.uniform(-config.shear_degrees, config.shear_degrees))) for _ in range(n)]
+
+
+def affine_counts(counts, draw: AffineDraw) -> np.ndarray:
+    """Apply rotate -> flip -> x-shear (about the centre, nearest neighbour, fill 0) to every frame and polarity of
+    counts [..., H, W]; returns a numpy array of counts' dtype."""
+    array = np.asarray(counts.cpu() if isinstance(counts, torch.Tensor) else counts)
+    height, width = array.shape[-2:]
+    angle, shear = math.radians(draw.rotation), math.radians(draw.shear)
+    rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    flip = np.array([[-1.0, 0.0], [0.0, 1.0]]) if draw.flip else np.eye(2)
+    shearing = np.array([[1.0, math.tan(shear)], [0.0, 1.0]])
+    inverse = np.linalg.inv(shearing @ flip @ rotation)  # output pixel -> source pixel
+    ys, xs = np.mgrid[0:height, 0:width]
+    centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
+    source = inverse @ np.stack([xs.ravel() - centre_x, ys.ravel() - centre_y])
+    source_x = np.rint(source[0] + centre_x).astype(np.int64)
+    source_y = np.rint(source[1] + centre_y).astype(np.int64)
+    inside = (source_x >= 0) & (source_x < width) & (source_y >= 0) & (source_y < height)
+    flat = array.reshape(*array.shape[:-2], height * width)
+    out = np.zeros_like(flat)
+    out[..., inside] = flat[..., source_y[inside] * width + source_x[inside]]
+    return out.reshape(array.shape)
+
+
+def _counts_to_images(counts: np.ndarray, frame_config) -> np.ndarray:
+    if frame_config.encoding == "discrimination":
+        return FF.discrimination(counts, frame_config.threshold)
+    if frame_config.encoding == "eventclip":
+        return FF.eventclip_histogram(counts)
+    if frame_config.encoding == "eventbind":
+        return FF.eventbind_colour(counts)
+    raise ConfigError(f"augmentation works on count-based encodings ({', '.join(COUNT_ENCODINGS)}); the frame "
+                      f"encoding is {frame_config.encoding!r}")
+
+
+def augmented_clip_frames(stream, frame_config, image_size: int, draws: list[AffineDraw]) -> torch.Tensor:
+    """CLIP input [V, T, 3, S, S] of one recording under each draw (the same draw for all its frames)."""
+    counts = FF.encode(stream, "counts", frame_config.n_frames, frame_config.split_by)
+    views = [_counts_to_images(affine_counts(counts, draw), frame_config) for draw in draws]
+    return FF.to_clip_input(np.stack(views), image_size, frame_config.normalization)
+
+
+def augmented_view_features(dataset, indices, backbone, frame_config=None, config: AugmentConfig = AugmentConfig(),
+                            seed: int = 0, batch_size: int = 8) -> np.ndarray:
+    """Raw per-frame CLIP features [n, V, T, C] (float32) of ``config.n_views`` augmented views of each recording
+    ``dataset[i]`` for i in ``indices``. The draws depend only on ``seed`` and the recording's index, so a
+    recording gets the same views whichever runs ask for it."""
+    from neuroclip.clip.features import FrameConfig
+
+    frame_config = frame_config or FrameConfig()
+    if frame_config.encoding not in COUNT_ENCODINGS:
+        raise ConfigError(f"augmentation works on count-based encodings ({', '.join(COUNT_ENCODINGS)}); the frame "
+                          f"encoding is {frame_config.encoding!r}")
+    indices = [int(i) for i in np.asarray(indices).ravel()]
+    outputs = []
+    for start in range(0, len(indices), batch_size):
+        images = []
+        for index in indices[start:start + batch_size]:
+            stream, _ = dataset[index]
+            draws = draw_augmentations(config.n_views, config, np.random.default_rng([int(seed), index]))
+            images.append(augmented_clip_frames(stream, frame_config, backbone.image_size, draws))
+        stacked = torch.stack(images)  # [b, V, T, 3, S, S]
+        encoded = backbone.encode_images(stacked.flatten(0, 2))
+        outputs.append(encoded.reshape(*stacked.shape[:3], -1).cpu().numpy().astype(np.float32))
+    if not outputs:
+        raise ConfigError("no recordings to augment")
+    return np.concatenate(outputs)
+
+
+def view_provider(dataset, backbone, frame_config=None, config: AugmentConfig = AugmentConfig(), seed: int = 0):
+    """A callable ``positions -> [n, V, T, C]`` for :func:`neuroclip.fewshot.protocol.run_fewshot`'s ``views``,
+    for train features whose positions are the dataset's indices (as ``extract_features`` returns them)."""
+
+    def views(positions):
+        return augmented_view_features(dataset, positions, backbone, frame_config, config, seed)
+
+    return views

@@ -1,0 +1,191 @@
+"""Whole few-shot experiments from datasets, and recognition with a saved adapter: what the command line calls.
+
+``neuroclip fewshot`` -> :func:`fewshot_experiment`: features of the train and test splits (through the feature
+cache), the text classifier, every method x shots x seed under the protocol, and the result files (JSON with the
+whole configuration, optional CSV and PNG), optionally a saved NeuroCLIP adapter.
+
+``neuroclip classify --adapter PATH`` -> :func:`classify_with_adapter`: the backbone, frame settings and class
+names stored beside the adapter, so the recordings are read exactly as the training ones were.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from neuroclip.errors import ConfigError
+from neuroclip.fewshot.augment import AugmentConfig, view_provider
+from neuroclip.fewshot.persist import AdapterFileError, load_adapter, predict_with_adapter, save_adapter
+from neuroclip.fewshot.protocol import (
+    BaselineConfigs,
+    describe_config,
+    plot_accuracy_vs_shots,
+    result_record,
+    run_fewshot,
+    sample_shots,
+    split_validation,
+    write_results,
+)
+from neuroclip.fewshot.train import TrainConfig, cpu_thread_limit, recipe, train_adapter
+
+
+def _dataset_description(dataset, cached) -> dict:
+    return {"name": getattr(dataset, "name", type(dataset).__name__),
+            "root": str(getattr(dataset, "root", "")) or None, "split": getattr(dataset, "split", None),
+            "n_recordings": int(cached.labels.size),
+            "feature_cache": str(cached.path) if str(cached.path) not in ("", ".") else None}
+
+
+def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[str], templates: list[str], *,
+                       frame_config=None, cache=None, methods=("neuroclip",), shots=(1, 2, 4, 8, 16),
+                       seeds=(1, 2, 3), protocol: str = "validation", val_dataset=None, val_per_class: int = 50,
+                       train_config: TrainConfig | None = None, baselines: BaselineConfigs = BaselineConfigs(),
+                       augment: AugmentConfig | None = None, batch_size: int = 32, num_workers: int = 0,
+                       device=None, progress: bool = True, out_json=None, out_csv=None, out_png=None,
+                       save_adapter_to=None, extra_config: dict | None = None,
+                       cpu_threads: int | None = None) -> dict | None:
+    """Run a few-shot experiment end to end and return its record (``results``: one row per method x shots x
+    seed with ``method, shots, seed, top1``; ``summary``; ``config``).
+
+    Datasets give ``dataset[i] -> (EventStream, label)`` (``neuroclip.datasets``); features come from
+    :func:`neuroclip.clip.extract.extract_features` with ``frame_config`` and ``cache``. ``train_config`` defaults
+    to NeuroCLIP's recipe for the backbone (150 epochs for RN50, else 250). ``augment`` (off by default) encodes
+    that many augmented views of every training recording drawn as a shot. ``save_adapter_to`` also trains the
+    NeuroCLIP adapter at the largest number of shots with the first seed and saves it with everything
+    :func:`classify_with_adapter` needs; its epoch is chosen on the validation split under the ``validation``
+    protocol and is the last one otherwise (never on test). Under ``torchrun`` every rank extracts its share of
+    the features and only rank 0 trains and writes (the others return None). ``cpu_threads``: see
+    :func:`~neuroclip.fewshot.protocol.run_fewshot`.
+    """
+    from neuroclip.clip import text_classifier
+    from neuroclip.clip.extract import distributed_rank_and_size, extract_features
+    from neuroclip.clip.features import FrameConfig
+
+    frame_config = frame_config or FrameConfig()
+    if len(classnames) < 2:
+        raise ConfigError("few-shot classification needs at least 2 class names")
+    extract = dict(batch_size=batch_size, num_workers=num_workers, progress=progress)
+    train = extract_features(train_dataset, backbone, frame_config, cache, **extract)
+    test = extract_features(test_dataset, backbone, frame_config, cache, **extract)
+    val = extract_features(val_dataset, backbone, frame_config, cache, **extract) if val_dataset is not None \
+        else None
+    if distributed_rank_and_size()[0] != 0:
+        return None
+    for name, split in (("train", train), ("test", test), ("validation", val)):
+        if split is not None and split.labels.size and int(split.labels.max()) >= len(classnames):
+            raise ConfigError(f"the {name} split has labels up to {int(split.labels.max())} but there are only "
+                              f"{len(classnames)} class names")
+    class_weights = text_classifier(backbone, list(classnames), list(templates))
+    model_name = backbone.spec.model
+    config = train_config or recipe("neuroclip", model_name)
+    # positions in the train features are dataset indices (extract_features returns them in index order)
+    views = None
+    if augment is not None:
+        views = view_provider(train_dataset, backbone, frame_config, augment, seed=0)
+        views = _positions_to_indices(views, train.indices)
+
+    results = run_fewshot(
+        train.features, train.labels, test.features, test.labels, class_weights, backbone.logit_scale,
+        val_features=None if val is None else val.features, val_labels=None if val is None else val.labels,
+        methods=methods, shots=shots, seeds=seeds, protocol=protocol, val_per_class=val_per_class,
+        train_config=config, baselines=baselines, views=views, device=device, progress=progress,
+        cpu_threads=cpu_threads)
+
+    description = describe_config(
+        config, baselines,
+        protocol=protocol, methods=list(methods), shots=[int(k) for k in shots], seeds=[int(s) for s in seeds],
+        val_per_class=None if val is not None else val_per_class, validation_seed=0,
+        datasets={"train": _dataset_description(train_dataset, train),
+                  "test": _dataset_description(test_dataset, test),
+                  "validation": None if val is None else _dataset_description(val_dataset, val)},
+        classnames=list(classnames), templates=list(templates), frames=dataclasses.asdict(frame_config),
+        backbone=backbone.spec.identity() | {"weights_fingerprint": backbone.fingerprint(),
+                                            "image_size": backbone.image_size, "logit_scale": backbone.logit_scale},
+        augment=None if augment is None else dataclasses.asdict(augment),
+    ) | (extra_config or {})
+    if save_adapter_to is not None:
+        with cpu_thread_limit(cpu_threads):
+            saved = _train_and_save(save_adapter_to, train_dataset, train, val, class_weights, backbone, config,
+                                    frame_config, classnames, templates, shots, seeds, protocol, val_per_class,
+                                    views, device)
+        description["saved_adapter"] = [str(p) for p in saved]
+    record = write_results(results, out_json, description, out_csv) if out_json is not None else \
+        result_record(results, description)
+    if out_png is not None:
+        title = f"{description['datasets']['train']['name']} few-shot, {model_name}"
+        plot_accuracy_vs_shots(results, out_png, title=title)
+    return record
+
+
+def _positions_to_indices(views, indices: np.ndarray):
+    def by_position(positions):
+        return views(np.asarray(indices)[np.asarray(positions)])
+
+    return by_position
+
+
+def _train_and_save(path, train_dataset, train, val, class_weights, backbone, config, frame_config, classnames,
+                    templates, shots, seeds, protocol, val_per_class, views, device):
+    labels = train.labels.astype(np.int64)
+    pool = np.arange(labels.size)
+    selection = None
+    if protocol == "validation":
+        if val is not None:
+            selection = (val.features, val.labels)
+        else:
+            pool, held = split_validation(labels, val_per_class, 0, class_weights.shape[0])
+            selection = (train.features[held], labels[held])
+    k, seed = max(int(s) for s in shots), int(seeds[0])
+    chosen = pool[sample_shots(labels[pool], k, seed, class_weights.shape[0])]
+    trained = train_adapter(train.features[chosen], labels[chosen], class_weights, backbone.logit_scale, config,
+                            seed, views=None if views is None else views(chosen),
+                            selection_features=None if selection is None else selection[0],
+                            selection_labels=None if selection is None else selection[1], device=device)
+    metadata = {
+        "classnames": list(classnames), "templates": list(templates), "frames": dataclasses.asdict(frame_config),
+        "backbone": {"model": backbone.spec.model, "pretrained": backbone.spec.pretrained,
+                     "precision": backbone.spec.precision, "weights_fingerprint": backbone.fingerprint()},
+        "train_config": config.to_dict(), "shots": k, "seed": seed,
+        "selected_on": "validation" if selection is not None else "none (last epoch)",
+        "selected_epoch": trained.fit.selected_epoch,
+        # the shots, as files where the dataset lists them, else as dataset indices
+        "training_recordings": [str(train_dataset.samples[int(i)][0]) if hasattr(train_dataset, "samples")
+                                else int(i) for i in train.indices[chosen]],
+    }
+    return save_adapter(path, trained.model.cpu(), metadata, n_frames=train.features.shape[1])
+
+
+def adapter_info(path) -> dict:
+    """The JSON document saved beside an adapter (``metadata``: classnames, templates, frames, backbone, ...)."""
+    return load_adapter(path)[1]
+
+
+def classify_with_adapter(path, streams, backbone=None, *, k: int = 5, device=None, batch_size: int = 16):
+    """Top-k predictions (``neuroclip.clip.zeroshot.Prediction``) of a saved NeuroCLIP adapter for event streams.
+
+    The frame settings and class names come from the adapter's JSON; ``backbone`` defaults to the one stored there
+    (``load_backbone(model, pretrained)``). A backbone whose weights differ from the training one is refused when
+    the stored fingerprint says so.
+    """
+    from neuroclip.clip import load_backbone, top_k
+    from neuroclip.clip.features import FrameConfig, frame_features
+
+    document = adapter_info(path)
+    metadata = document.get("metadata", {})
+    stored = metadata.get("backbone") or {}
+    if backbone is None:
+        if not stored.get("model"):
+            raise AdapterFileError(f"{path}: its JSON names no backbone; pass one")
+        backbone = load_backbone(stored["model"], stored.get("pretrained"), device=device,
+                                 precision=stored.get("precision", "fp32"))
+    fingerprint = stored.get("weights_fingerprint")
+    if fingerprint and fingerprint != backbone.fingerprint():
+        raise AdapterFileError(f"{path} was trained on features of {stored.get('model')} ({stored.get('pretrained')}) "
+                               f"with other weights than the backbone given; load that backbone")
+    frame_config = FrameConfig(**metadata["frames"]) if metadata.get("frames") else FrameConfig()
+    classnames = metadata.get("classnames") or [str(i) for i in range(document["n_classes"])]
+    features = frame_features(list(streams), backbone, frame_config, batch_size=batch_size)
+    logits = predict_with_adapter(Path(path), features, device=device)
+    return top_k(logits, classnames, k)

@@ -1,0 +1,484 @@
+"""NeuroCLIP few-shot: the adapter against its formula, the recipe's loss and schedule, shots, baselines, the
+protocol and its files, saved adapters, augmentation; and on real N-MNIST features, the adapter beats zero-shot."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers.seeded_clip import seeded_tiny_clip
+from neuroclip.clip import resolve_templates, text_classifier
+from neuroclip.clip.extract import extract_features
+from neuroclip.clip.features import FrameConfig, frame_features
+from neuroclip.datasets import NMNIST
+from neuroclip.errors import ConfigError
+from neuroclip.fewshot import (
+    AdapterConfig,
+    AdapterFileError,
+    AugmentConfig,
+    NeuroCLIPAdapterClassifier,
+    OptimConfig,
+    TimestepBatchNorm1d,
+    augmented_view_features,
+    classify_with_adapter,
+    fewshot_experiment,
+    load_adapter,
+    plot_accuracy_vs_shots,
+    predict_with_adapter,
+    recipe,
+    run_fewshot,
+    sample_shots,
+    save_adapter,
+    smoothed_cross_entropy,
+    split_validation,
+    summarize,
+    train_adapter,
+    write_results,
+)
+from neuroclip.fewshot.augment import AffineDraw, affine_counts
+from neuroclip.fewshot.baselines import fit_linear_probe, fit_tip_adapter
+from neuroclip.fewshot.train import neuroclip_epochs
+
+from conftest import NMNIST_ROOT, nmnist_files
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small tensors: one thread avoids OpenMP contention on a shared CPU (results are per thread count)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return seeded_tiny_clip(0)
+
+
+@pytest.fixture(scope="module")
+def class_weights(backbone):
+    return text_classifier(backbone, [str(d) for d in range(10)], resolve_templates(None, "nmnist"))
+
+
+@pytest.fixture(scope="module")
+def real(backbone):
+    """Tiny-CLIP features of the 500 real N-MNIST recordings, split by a fixed rule: within each digit, in file
+    order, recordings 0, 1, 2 of every 5 are train and 3, 4 test."""
+    nmnist_files()
+    dataset = NMNIST(NMNIST_ROOT, split="train")
+    cached = extract_features(dataset, backbone, FrameConfig(), None, batch_size=50, progress=False)
+    labels = cached.labels.astype(np.int64)
+    rank = np.zeros_like(labels)
+    for digit in range(10):
+        members = np.flatnonzero(labels == digit)
+        rank[members] = np.arange(members.size)
+    test = rank % 5 >= 3
+    return {"train": (cached.features[~test], labels[~test]), "test": (cached.features[test], labels[test]),
+            "dataset": dataset, "indices": cached.indices}
+
+
+def synthetic(n_per_class=12, n_classes=4, frames=5, width=32, seed=0, spread=1.0):
+    """Raw frame features around a per-class direction, and class weights near those directions."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_classes, width))
+    labels = np.repeat(np.arange(n_classes), n_per_class)
+    features = 3 * centres[labels][:, None, :] + spread * rng.standard_normal((labels.size, frames, width))
+    weights = F.normalize(torch.tensor(centres + 1.5 * rng.standard_normal(centres.shape), dtype=torch.float32),
+                          dim=-1)
+    return torch.tensor(features, dtype=torch.float32), torch.tensor(labels), weights
+
+
+# --------------------------------------------------------------------------------------------------- adapter
+
+
+def adapter_by_hand(model, features, class_weights):
+    """NeuroCLIP's adapter written out per timestep (training mode, no dropout), then the residual and logits."""
+    a = model.adapter
+    batch, frames, _ = features.shape
+    membrane = torch.zeros(batch, a.hidden_dim, dtype=features.dtype)
+    outputs, fired = [], []
+    for t in range(frames):
+        x = features[:, t]
+        x = (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + 1e-5) * a.input_norm.weight + a.input_norm.bias
+        h = x @ a.down.weight.T + a.down.bias
+        h = (h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + 1e-5) * a.hidden_norm.weight + \
+            a.hidden_norm.bias
+        membrane = 0.25 * membrane + h
+        spikes = (membrane >= 0.5).to(h.dtype)
+        membrane = membrane * (1 - spikes)
+        fired.append(spikes)
+        outputs.append(torch.relu(spikes @ a.up.weight.T + a.up.bias))
+    mixed = (0.6 * torch.stack(outputs, 1) + 0.4 * features).reshape(batch, -1)
+    text = class_weights.repeat(1, frames)
+    logits = 100 * (mixed / mixed.norm(dim=1, keepdim=True)) @ (text / text.norm(dim=1, keepdim=True)).T
+    return logits, torch.stack(fired)
+
+
+def test_adapter_forward_matches_the_formula_by_hand():
+    torch.manual_seed(0)
+    features = torch.randn(6, 4, 16, dtype=torch.float64) * 3 + 1
+    weights = F.normalize(torch.randn(5, 16, dtype=torch.float64), dim=-1)
+    model = NeuroCLIPAdapterClassifier(weights, AdapterConfig(dropout=0.0)).double().train()
+    with torch.no_grad():
+        for norm in (model.adapter.input_norm, model.adapter.hidden_norm):
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-0.3, 0.5)
+    expected, fired = adapter_by_hand(model, features, model.class_weights)
+    assert 0.1 < fired.mean() < 0.9  # the LIF both fires and stays silent on this input
+    torch.testing.assert_close(model(features), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_relu_ablation_replaces_the_lif_and_residual_ratio_is_a_switch():
+    torch.manual_seed(0)
+    features, _, weights = synthetic()
+    relu = NeuroCLIPAdapterClassifier(weights, AdapterConfig(bottleneck="relu", dropout=0.0))
+    assert isinstance(relu.adapter.neuron, torch.nn.ReLU)
+    pure_clip = NeuroCLIPAdapterClassifier(weights, AdapterConfig(residual_ratio=0.0)).eval()
+    # ratio 0: only the raw features remain, so the logits are NeuroCLIP's normalised-concat score of raw features
+    raw = features.reshape(features.shape[0], -1)
+    text = F.normalize(weights.repeat(1, features.shape[1]), dim=-1)
+    torch.testing.assert_close(pure_clip(features), 100 * F.normalize(raw, dim=-1) @ text.T, rtol=1e-5, atol=1e-4)
+
+
+def test_timestep_batchnorm_equals_one_batchnorm_call_per_timestep():
+    torch.manual_seed(0)
+    x = (torch.randn(8, 5, 6) * 2 + 0.5).requires_grad_(True)
+    ours, reference = TimestepBatchNorm1d(6), torch.nn.BatchNorm1d(6)
+    with torch.no_grad():
+        ours.weight.uniform_(0.5, 2)
+        ours.bias.uniform_(-1, 1)
+    reference.load_state_dict(ours.state_dict())
+    grad = torch.randn(8, 5, 6)
+    out = ours(x)
+    (out * grad).sum().backward()
+    ours_grads = (x.grad.clone(), ours.weight.grad.clone(), ours.bias.grad.clone())
+    x.grad = None
+    expected = torch.stack([reference(x[:, t]) for t in range(5)], 1)
+    (expected * grad).sum().backward()
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(ours_grads[0], x.grad)
+    torch.testing.assert_close(ours_grads[1], reference.weight.grad)
+    torch.testing.assert_close(ours_grads[2], reference.bias.grad)
+    torch.testing.assert_close(ours.running_mean, reference.running_mean)
+    torch.testing.assert_close(ours.running_var, reference.running_var)
+    assert int(ours.num_batches_tracked) == int(reference.num_batches_tracked) == 5
+    ours.eval(), reference.eval()
+    torch.testing.assert_close(ours(x), torch.stack([reference(x[:, t]) for t in range(5)], 1))
+
+
+# --------------------------------------------------------------------------------------------------- recipe
+
+
+def test_label_smoothed_loss_by_hand():
+    # logits (0, ln 2, 0), true class 1: softmax (1/4, 1/2, 1/4); targets (0.1, 0.8, 0.1)
+    # loss = -(0.2 ln 1/4 + 0.8 ln 1/2) = 1.2 ln 2
+    logits = torch.tensor([[0.0, math.log(2.0), 0.0]])
+    loss = smoothed_cross_entropy(logits, torch.tensor([1]), 0.2)
+    assert loss.item() == pytest.approx(1.2 * math.log(2.0), rel=1e-6)
+    # torch's label_smoothing spreads eps over all K classes, which is a different loss
+    assert F.cross_entropy(logits, torch.tensor([1]), label_smoothing=0.2).item() != pytest.approx(loss.item())
+    assert smoothed_cross_entropy(logits, torch.tensor([1]), 0.0).item() == pytest.approx(math.log(2.0))
+
+
+def test_schedule_is_dassl_warmup_then_restarted_cosine():
+    optim = recipe().optim
+    assert (optim.epochs, optim.batch_size, optim.lr, optim.momentum, optim.weight_decay) == (250, 32, 0.01, 0.9,
+                                                                                              5e-4)
+    assert optim.label_smoothing == 0.2 and recipe().adapter == AdapterConfig()
+    # Dassl: ConstantWarmupScheduler(1 epoch at 1e-5) over CosineAnnealingLR(T_max=250), count restarted
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    sgd = torch.optim.SGD([parameter], lr=0.01)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(sgd, T_max=250)
+    expected = [1e-5]
+    for _ in range(1, 250):
+        expected.append(cosine.get_last_lr()[0])
+        sgd.step()
+        cosine.step()
+    assert [optim.lr_at(e) for e in range(250)] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert optim.lr_at(1) == 0.01 and optim.lr_at(2) == pytest.approx(0.005 * (1 + math.cos(math.pi / 250)))
+
+
+def test_epochs_per_backbone():
+    assert neuroclip_epochs("RN50") == 150 and neuroclip_epochs("ViT-B-32") == 250
+    assert recipe(model_name="RN50").optim.epochs == 150 and recipe(model_name="RN101").optim.epochs == 250
+    assert recipe("neuroclip-relu").adapter.bottleneck == "relu"
+    assert recipe(epochs=7, residual_ratio=0.5).optim.epochs == 7
+    with pytest.raises(ConfigError, match="unknown training field"):
+        recipe(epochs_total=3)
+    with pytest.raises(ConfigError):
+        OptimConfig(epochs=0)
+
+
+def test_training_is_deterministic_per_seed_and_keeps_the_best_selection_epoch():
+    features, labels, weights = synthetic(spread=4.0)
+    config = recipe(epochs=12)
+    first = train_adapter(features, labels, weights, 100.0, config, seed=3, device="cpu")
+    second = train_adapter(features, labels, weights, 100.0, config, seed=3, device="cpu")
+    other = train_adapter(features, labels, weights, 100.0, config, seed=4, device="cpu")
+    for name, tensor in first.model.state_dict().items():
+        assert torch.equal(tensor, second.model.state_dict()[name]), name
+    assert not torch.equal(first.model.adapter.down.weight, other.model.adapter.down.weight)
+    assert first.fit.selected_epoch == 12 and len(first.fit.history) == 12
+    assert first.fit.history[0]["lr"] == 1e-5 and first.fit.history[1]["lr"] == 0.01
+    # with a selection set, the weights of its best epoch come back
+    held_x, held_y, _ = synthetic(n_per_class=5, seed=1, spread=4.0)
+    chosen = train_adapter(features, labels, weights, 100.0, config, seed=3, selection_features=held_x,
+                           selection_labels=held_y, device="cpu")
+    scores = [h["selection_top1"] for h in chosen.fit.history]
+    assert chosen.fit.selected_epoch == int(np.argmax(scores)) + 1
+    with torch.no_grad():
+        accuracy = (chosen.model(held_x).argmax(1) == held_y).float().mean().item()
+    assert accuracy == pytest.approx(max(scores))
+
+
+def test_training_rejects_mismatched_inputs():
+    features, labels, weights = synthetic()
+    with pytest.raises(ConfigError, match="other backbone"):
+        train_adapter(features, labels, weights[:, :8], config=recipe(epochs=2))
+    with pytest.raises(ConfigError, match="labels must be in"):
+        train_adapter(features, labels + 10, weights, config=recipe(epochs=2))
+
+
+# --------------------------------------------------------------------------------------------------- shots
+
+
+def test_shot_sampling_is_balanced_deterministic_and_replaces_only_when_short():
+    labels = np.array([0] * 10 + [1] * 3 + [2] * 7)
+    shots = sample_shots(labels, 4, seed=5)
+    assert np.array_equal(shots, sample_shots(labels, 4, seed=5))
+    assert not np.array_equal(shots, sample_shots(labels, 4, seed=6))
+    assert np.bincount(labels[shots]).tolist() == [4, 4, 4]
+    assert len(set(shots[labels[shots] == 0])) == 4 and len(set(shots[labels[shots] == 2])) == 4
+    assert set(shots[labels[shots] == 1]) <= {10, 11, 12}  # 3 recordings for 4 shots: drawn with replacement
+    with pytest.raises(ConfigError, match="class 3 has no training"):
+        sample_shots(labels, 2, seed=0, n_classes=4)
+
+
+def test_validation_split_is_disjoint_from_the_shot_pool():
+    labels = np.repeat(np.arange(3), [20, 6, 11])
+    pool, held = split_validation(labels, 5, seed=0)
+    assert not set(pool) & set(held) and sorted(np.concatenate([pool, held])) == list(range(labels.size))
+    assert np.bincount(labels[held]).tolist() == [5, 3, 5]  # never more than half of a class
+
+
+# --------------------------------------------------------------------------------------------------- real N-MNIST
+
+
+def test_adapter_beats_zero_shot_on_real_nmnist_and_the_relu_ablation_runs(real, class_weights):
+    (train_x, train_y), (test_x, test_y) = real["train"], real["test"]
+    results = run_fewshot(train_x, train_y, test_x, test_y, class_weights, 100.0,
+                          methods=["zeroshot", "neuroclip", "neuroclip-relu"], shots=[8], seeds=[1],
+                          protocol="validation", val_per_class=8, device="cpu")
+    top1 = {r["method"]: r["top1"] for r in results}
+    assert top1["zeroshot"] < 0.15  # a random tiny CLIP is at chance
+    assert top1["neuroclip"] > top1["zeroshot"] + 0.10
+    assert top1["neuroclip-relu"] > top1["zeroshot"] + 0.05
+    rows = {r["method"]: r for r in results}
+    assert rows["neuroclip"]["selected_on"] == "validation" and rows["neuroclip"]["n_train"] == 80
+    assert rows["neuroclip"]["n_selection"] == 80 and rows["neuroclip"]["n_test"] == test_y.size
+    assert rows["neuroclip"]["hyperparameters"]["epochs"] == 250
+    assert "warning" not in rows["neuroclip"]
+
+
+def test_baselines_on_real_nmnist(real, class_weights):
+    (train_x, train_y), (test_x, test_y) = real["train"], real["test"]
+    results = run_fewshot(train_x, train_y, test_x, test_y, class_weights, 100.0,
+                          methods=["zeroshot", "linear", "tip", "tip-f", "clip-adapter"], shots=[4], seeds=[2],
+                          protocol="validation", val_per_class=8, device="cpu")
+    top1 = {r["method"]: r["top1"] for r in results}
+    assert top1["linear"] > top1["zeroshot"] + 0.15
+    assert top1["tip"] > top1["zeroshot"] and top1["tip-f"] > top1["zeroshot"]
+    tip = next(r for r in results if r["method"] == "tip")["hyperparameters"]
+    assert 0.1 <= tip["alpha"] < 13 and 0.1 <= tip["beta"] < 13 and "selection_top1" in tip
+
+
+def test_tip_adapter_formula_and_linear_probe_selection():
+    features, labels, weights = synthetic()
+    tip = fit_tip_adapter(features, labels, weights, 100.0, None, device="cpu")
+    pooled = F.normalize(F.normalize(features, dim=-1).mean(1), dim=-1)
+    expected = 100 * pooled @ weights.T + 1.0 * torch.exp(-1.0 * (1 - pooled @ pooled.T)) @ F.one_hot(labels).float()
+    torch.testing.assert_close(tip.logits(features), expected)
+    held_x, held_y, _ = synthetic(n_per_class=6, seed=1)
+    probe = fit_linear_probe(features, labels, 4, (held_x, held_y), device="cpu")
+    assert probe.hyperparameters["weight_decay"] in (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+    assert (probe.logits(held_x).argmax(1) == held_y).float().mean() == probe.hyperparameters["selection_top1"]
+
+
+def test_test_selection_protocol_is_labelled_in_rows_files_and_plot(real, class_weights, tmp_path):
+    (train_x, train_y), (test_x, test_y) = real["train"], real["test"]
+    results = run_fewshot(train_x, train_y, test_x, test_y, class_weights, 100.0,
+                          methods=["neuroclip", "tip", "zeroshot"], shots=[1, 2], seeds=[1, 2],
+                          protocol="paper-test-selection", train_config=recipe(epochs=6), device="cpu")
+    zero_shot = [r for r in results if r["method"] == "zeroshot"]
+    results = [r for r in results if r["method"] != "zeroshot"]
+    assert len(results) == 8 and len(zero_shot) == 2
+    assert all(r["selected_on"] == "test" and "TEST" in r["warning"] for r in results)
+    assert all(r["selected_on"] == "none" and "warning" not in r for r in zero_shot)  # nothing to select
+    assert all(r["protocol"] == "paper-test-selection" for r in results + zero_shot)
+    record = write_results(results, tmp_path / "fewshot.json", {"dataset": "nmnist"}, tmp_path / "fewshot.csv")
+    stored = json.loads((tmp_path / "fewshot.json").read_text())
+    assert stored == json.loads(json.dumps(record, default=str))
+    assert "TEST" in stored["warning"] and "paper-test-selection" in stored["protocols"]
+    assert {k for k in stored["results"][0]} >= {"method", "shots", "seed", "top1"}
+    assert all("TEST" in s["warning"] for s in stored["summary"])
+    csv_lines = (tmp_path / "fewshot.csv").read_text().splitlines()
+    assert len(csv_lines) == 9 and "selected_on" in csv_lines[0] and ",test," in csv_lines[1]
+    png = plot_accuracy_vs_shots(results, tmp_path / "fewshot.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_summary_mean_and_sample_std_by_hand():
+    rows = [{"method": "neuroclip", "shots": 4, "seed": s, "top1": v, "protocol": "validation",
+             "selected_on": "validation"} for s, v in [(1, 0.5), (2, 0.7), (3, 0.9)]]
+    (entry,) = summarize(rows)
+    assert entry["top1_mean"] == pytest.approx(0.7) and entry["top1_std"] == pytest.approx(0.2)
+    assert entry["n_seeds"] == 3
+
+
+def test_protocol_rejects_unknown_names():
+    features, labels, weights = synthetic()
+    with pytest.raises(ConfigError, match="protocol"):
+        run_fewshot(features, labels, features, labels, weights, protocol="best-on-test")
+    with pytest.raises(ConfigError, match="method"):
+        run_fewshot(features, labels, features, labels, weights, methods=["neuroclip", "magic"])
+    threads = torch.get_num_threads()
+    with pytest.raises(ConfigError, match="cpu_threads"):
+        run_fewshot(features, labels, features, labels, weights, cpu_threads=0)
+    assert torch.get_num_threads() == threads
+
+
+# --------------------------------------------------------------------------------------------------- persistence
+
+
+def test_saved_adapter_round_trip_gives_identical_logits(tmp_path):
+    features, labels, weights = synthetic()
+    trained = train_adapter(features, labels, weights, 100.0, recipe(epochs=5), seed=1, device="cpu")
+    weights_path, json_path = save_adapter(tmp_path / "digits", trained.model,
+                                           {"classnames": ["a", "b", "c", "d"], "seed": 1}, n_frames=5)
+    assert weights_path.name == "digits.safetensors" and json_path.name == "digits.json"
+    assert not list(tmp_path.glob(".*.tmp"))
+    with torch.no_grad():
+        expected = trained.model.eval()(features)
+    for given in (tmp_path / "digits", weights_path, json_path):
+        assert torch.equal(predict_with_adapter(given, features), expected)
+    model, document = load_adapter(json_path)
+    assert document["metadata"]["classnames"] == ["a", "b", "c", "d"] and document["n_frames"] == 5
+    assert torch.equal(model.adapter.input_norm.running_var, trained.model.adapter.input_norm.running_var)
+    # other class weights: the same adapter scores them
+    other = F.normalize(torch.randn(3, weights.shape[1]), dim=-1)
+    with torch.no_grad():
+        assert torch.equal(predict_with_adapter(json_path, features.numpy(), other), trained.model(features, other))
+    with pytest.raises(AdapterFileError, match="5 frames"):
+        predict_with_adapter(json_path, features[:, :3])
+    with pytest.raises(AdapterFileError, match="backbone"):
+        predict_with_adapter(json_path, features[..., :8])
+
+
+def test_saved_adapter_detects_a_mismatched_pair(tmp_path):
+    features, labels, weights = synthetic()
+    first = train_adapter(features, labels, weights, 100.0, recipe(epochs=2), seed=1, device="cpu")
+    second = train_adapter(features, labels, weights, 100.0, recipe(epochs=2), seed=2, device="cpu")
+    save_adapter(tmp_path / "a", first.model)
+    save_adapter(tmp_path / "b", second.model)
+    (tmp_path / "a.safetensors").write_bytes((tmp_path / "b.safetensors").read_bytes())
+    with pytest.raises(AdapterFileError, match="checksum"):
+        load_adapter(tmp_path / "a")
+    with pytest.raises(AdapterFileError, match="does not exist"):
+        load_adapter(tmp_path / "missing")
+
+
+# --------------------------------------------------------------------------------------------------- augmentation
+
+
+def test_affine_counts_identity_flip_and_shared_draw():
+    rng = np.random.default_rng(0)
+    counts = rng.integers(0, 3, size=(3, 2, 9, 11)).astype(np.int32)
+    assert np.array_equal(affine_counts(counts, AffineDraw()), counts)
+    assert np.array_equal(affine_counts(counts, AffineDraw(flip=True)), counts[..., ::-1])
+    same = np.repeat(counts[:1], 3, axis=0)
+    rotated = affine_counts(same, AffineDraw(rotation=8.0, shear=-4.0))
+    assert all(np.array_equal(rotated[0], rotated[t]) for t in range(3))  # one draw for every frame
+    assert not np.array_equal(rotated, same)
+
+
+def test_augmented_views_of_real_recordings(real, backbone):
+    dataset = real["dataset"]
+    indices = [0, 60]
+    identity = AugmentConfig(rotation_degrees=0.0, flip_probability=0.0, shear_degrees=0.0, n_views=2)
+    views = augmented_view_features(dataset, indices, backbone, FrameConfig(), identity, seed=0)
+    direct = frame_features([dataset[i][0] for i in indices], backbone, FrameConfig()).numpy()
+    assert views.shape == (2, 2, 10, direct.shape[-1])
+    np.testing.assert_allclose(views[:, 0], direct, rtol=1e-4, atol=1e-4)
+    augmented = augmented_view_features(dataset, indices, backbone, FrameConfig(), AugmentConfig(n_views=3), seed=7)
+    again = augmented_view_features(dataset, [60], backbone, FrameConfig(), AugmentConfig(n_views=3), seed=7)
+    assert augmented.shape == (2, 3, 10, direct.shape[-1])
+    np.testing.assert_array_equal(augmented[1], again[0])  # a recording's views depend on the seed and its index
+    assert np.abs(augmented[:, 0] - direct).max() > 1e-3
+    # the trainer draws one view per recording per epoch instead of the unaugmented features
+    weights = F.normalize(torch.randn(2, direct.shape[-1], generator=torch.Generator().manual_seed(0)), dim=-1)
+    plain = train_adapter(direct, np.array([0, 1]), weights, config=recipe(epochs=3), seed=0, device="cpu")
+    viewed = train_adapter(direct, np.array([0, 1]), weights, config=recipe(epochs=3), seed=0, views=augmented,
+                           device="cpu")
+    assert not torch.equal(plain.model.adapter.down.weight, viewed.model.adapter.down.weight)
+    with pytest.raises(ConfigError, match="views"):
+        train_adapter(direct, np.array([0, 1]), weights, config=recipe(epochs=3), views=augmented[:, :, :5])
+
+# --------------------------------------------------------------------------------------------------- experiment
+
+
+class Subset:
+    """Some recordings of a dataset, as a dataset (named, with the split they stand for)."""
+
+    def __init__(self, dataset, indices, split):
+        self.samples = [dataset.samples[i] for i in indices]
+        self.name, self.root, self.split, self._dataset = "nmnist", dataset.root, split, dataset
+        self._indices = list(indices)
+
+    def __len__(self):
+        return len(self._indices)
+
+    def __getitem__(self, position):
+        return self._dataset[self._indices[position]]
+
+
+def test_experiment_writes_files_and_saves_an_adapter_that_classify_uses(real, backbone, tmp_path):
+    dataset = real["dataset"]
+    labels = np.array(dataset.labels)
+    per_digit = [np.flatnonzero(labels == d)[:9] for d in range(10)]
+    train = Subset(dataset, [i for group in per_digit for i in group[:6]], "train")
+    test = Subset(dataset, [i for group in per_digit for i in group[6:]], "test")
+    names, templates = [str(d) for d in range(10)], resolve_templates(None, "nmnist")
+    record = fewshot_experiment(train, test, backbone, names, templates, methods=["neuroclip", "tip", "zeroshot"],
+                                shots=[1, 2], seeds=[1], protocol="validation", val_per_class=2,
+                                train_config=recipe(epochs=4), device="cpu", progress=False,
+                                out_json=tmp_path / "r.json", out_csv=tmp_path / "r.csv",
+                                out_png=tmp_path / "r.png", save_adapter_to=tmp_path / "adapter", cpu_threads=1)
+    stored = json.loads((tmp_path / "r.json").read_text())
+    assert [(r["method"], r["shots"], r["seed"]) for r in stored["results"]] == [
+        ("zeroshot", 0, 1), ("neuroclip", 1, 1), ("tip", 1, 1), ("neuroclip", 2, 1), ("tip", 2, 1)]
+    assert all(0 <= r["top1"] <= 1 for r in stored["results"])
+    config = stored["config"]
+    assert config["recipe"]["optim"]["epochs"] == 4 and config["classnames"] == names
+    assert config["backbone"]["model"] == "neuroclip-tiny-vit" and config["protocol"] == "validation"
+    assert config["frames"]["n_frames"] == 10 and stored["neuroclip_version"]
+    assert config["datasets"]["train"]["n_recordings"] == 60 and config["datasets"]["test"]["split"] == "test"
+    assert (tmp_path / "r.png").stat().st_size > 0 and len((tmp_path / "r.csv").read_text().splitlines()) == 6
+    assert record["config"]["saved_adapter"][0].endswith("adapter.safetensors")
+    assert stored["config"]["saved_adapter"] == record["config"]["saved_adapter"]
+    info = load_adapter(tmp_path / "adapter")[1]
+    assert info["metadata"]["shots"] == 2 and info["metadata"]["selected_on"] == "validation"
+    shots = info["metadata"]["training_recordings"]
+    assert len(shots) == 20 and set(shots) <= {str(path) for path, _ in train.samples}
+    streams = [test[i][0] for i in range(3)]
+    predictions = classify_with_adapter(tmp_path / "adapter.json", streams, backbone, k=3)
+    logits = predict_with_adapter(tmp_path / "adapter", frame_features(streams, backbone, FrameConfig()))
+    assert [p.labels[0] for p in predictions] == logits.argmax(1).tolist()
+    assert all(len(p.classnames) == 3 and p.classnames[0] in names for p in predictions)
+    # a backbone with other weights is refused: the features would not be the ones it was trained on
+    with pytest.raises(AdapterFileError, match="other weights"):
+        classify_with_adapter(tmp_path / "adapter", streams, seeded_tiny_clip(1))
