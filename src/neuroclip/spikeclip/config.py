@@ -1,0 +1,532 @@
+"""SpikeCLIP's settings as frozen dataclasses, the paper's values as the ``paper`` preset, and config files.
+
+Every value of the ``paper`` presets is the released code's (SpikeCLIP: model.py, bash/*.sh, language/*.sh), as
+described in the project's reference notes; where the code and the obvious reading of the paper differ, the code wins
+and the docstring says so.
+
+A stage config file (JSON or YAML) names a stage and a preset and overrides any field::
+
+    stage: align-image
+    preset: paper
+    model: {teacher: {model: ViT-B-16, pretrained: openai}, image: {depth: 4}}
+    data: {source: torchvision, name: CIFAR10, root: ~/data}
+    optim: {epochs: 50, batch_size: 196}
+    init: runs/align-text/best.pt
+    out: runs/align-image
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from pathlib import Path
+
+from neuroclip.clip.features import FrameConfig
+from neuroclip.errors import ConfigError
+
+ACTIVATIONS = ("lif", "relu", "identity")
+MODALITIES = ("images", "events")
+STAGES = ("align-text", "align-image", "finetune-teacher", "finetune")
+DATA_SOURCES = ("sentences", "digits", "torchvision", "image-folder", "nmnist", "event-folder")
+SELECTION_METRICS = ("val_top1", "val_cosine", "val_loss", "train_loss")
+
+
+def _positive_int(owner: str, name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{owner}.{name} must be a positive integer, got {value!r}")
+
+
+def _finite(owner: str, name: str, value, positive: bool = False) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or (
+            positive and value <= 0):
+        raise ConfigError(f"{owner}.{name} must be a finite{' positive' if positive else ''} number, got {value!r}")
+
+
+def _choice(owner: str, name: str, value, choices) -> None:
+    if value not in choices:
+        raise ConfigError(f"{owner}.{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageEncoderConfig:
+    """The spiking image tower (SpikeCLIP's ``Vision_Encoder``, a Spikingformer-4-384 variant).
+
+    The tokenizer's widths are ``embed_dim`` / 8, / 4, / 2, 1, 1 (48, 96, 192, 384, 384 for 384) with a max-pool
+    after the third and fourth convolutions. ``input_size``: side the input is resized to (the paper: the CLIP
+    image downsampled to 32 x 32, bilinear); None keeps the input's size. ``activation``: ``lif`` for the SNN,
+    ``relu``/``identity`` for the same-size ANN counterpart used in energy comparisons.
+    """
+
+    embed_dim: int = 384
+    depth: int = 4
+    heads: int = 8
+    mlp_ratio: int = 4
+    timesteps: int = 4
+    in_channels: int = 3
+    input_size: int | None = 32
+    resize_mode: str = "bilinear"
+    attention_scale: float = 0.125
+    attention_threshold: float = 0.5
+    neuron: str = "spikeclip"
+    activation: str = "lif"
+    output_dim: int = 512
+    linear_init_std: float = 0.02
+
+    def __post_init__(self):
+        owner = "image"
+        for name in ("embed_dim", "depth", "heads", "mlp_ratio", "timesteps", "in_channels", "output_dim"):
+            _positive_int(owner, name, getattr(self, name))
+        if self.input_size is not None:
+            _positive_int(owner, "input_size", self.input_size)
+        if self.embed_dim % 8 or self.embed_dim % self.heads:
+            raise ConfigError(f"image.embed_dim ({self.embed_dim}) must be divisible by 8 (the tokenizer widths are "
+                              f"embed_dim/8, /4, /2) and by image.heads ({self.heads})")
+        _choice(owner, "resize_mode", self.resize_mode, ("bilinear", "area", "nearest", "bicubic"))
+        _choice(owner, "activation", self.activation, ACTIVATIONS)
+        _finite(owner, "attention_scale", self.attention_scale)
+        _finite(owner, "attention_threshold", self.attention_threshold)
+        _finite(owner, "linear_init_std", self.linear_init_std, positive=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class TextEncoderConfig:
+    """The spiking text tower (SpikeCLIP's ``Language_Encoder``): a trainable copy of the teacher's token and
+    position embeddings, ``context_length`` tokens flattened, repeated over T, then LIF -> Linear(hidden_dim) -> LIF
+    -> Linear(output_dim) and the learnable temporal weighting.
+
+    ``vocab_size``, ``token_width``, ``position_rows`` and ``output_dim`` follow the teacher (the defaults are CLIP
+    ViT-B/16's; the whole 77-row position table is copied, of which the first ``context_length`` rows are used, as in
+    the released code, which is why its text tower has 47.36 M parameters). ``pad``: the id after the end-of-text
+    token, ``eot`` as the HF CLIP tokenizer pads (the released code), or ``zero`` as open_clip pads.
+    ``truncate=False`` rejects sentences longer than ``context_length`` tokens (the released code does not truncate).
+    """
+
+    context_length: int = 20
+    timesteps: int = 4
+    hidden_dim: int = 2048
+    vocab_size: int = 49408
+    token_width: int = 512
+    position_rows: int = 77
+    output_dim: int = 512
+    neuron: str = "spikeclip"
+    activation: str = "lif"
+    pad: str = "eot"
+    truncate: bool = False
+    linear_init_std: float = 0.02
+
+    def __post_init__(self):
+        owner = "text"
+        for name in ("context_length", "timesteps", "hidden_dim", "vocab_size", "token_width", "position_rows",
+                     "output_dim"):
+            _positive_int(owner, name, getattr(self, name))
+        if self.position_rows < self.context_length:
+            raise ConfigError(f"text.position_rows ({self.position_rows}) must be >= text.context_length "
+                              f"({self.context_length})")
+        _choice(owner, "activation", self.activation, ACTIVATIONS)
+        _choice(owner, "pad", self.pad, ("eot", "zero"))
+        _finite(owner, "linear_init_std", self.linear_init_std, positive=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class EventInputConfig:
+    """How the student sees a recording: ``n_frames`` count frames [T, 2, H, W] (one per timestep), split by event
+    number or time; ``representation`` ``counts`` (event counts, real-valued input) or ``binary`` (count > 0, so
+    the first convolution is spike-driven too)."""
+
+    n_frames: int = 4
+    split_by: str = "number"
+    representation: str = "counts"
+
+    def __post_init__(self):
+        _positive_int("events", "n_frames", self.n_frames)
+        _choice("events", "split_by", self.split_by, ("number", "time"))
+        _choice("events", "representation", self.representation, ("counts", "binary"))
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherConfig:
+    """The CLIP teacher: any open_clip model (name plus pretrained tag, checkpoint file, or None for random)."""
+
+    model: str = "ViT-B-16"
+    pretrained: str | None = "openai"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Both towers, the input modality and the teacher that defines the embedding space and tokenizer.
+
+    With ``modality='events'`` the image tower takes ``events.n_frames`` count frames (2 polarity channels) as its
+    timesteps, and the teacher sees the recording through ``teacher_frames`` (the NeuroCLIP event-frame encoding):
+    its target is the mean of its normalised per-frame embeddings.
+    """
+
+    image: ImageEncoderConfig = ImageEncoderConfig()
+    text: TextEncoderConfig = TextEncoderConfig()
+    teacher: TeacherConfig = TeacherConfig()
+    modality: str = "images"
+    events: EventInputConfig = EventInputConfig()
+    teacher_frames: FrameConfig = FrameConfig()
+
+    def __post_init__(self):
+        _choice("model", "modality", self.modality, MODALITIES)
+        if self.modality == "events":
+            if self.image.in_channels != 2:
+                raise ConfigError(f"event input has 2 polarity channels; set image.in_channels to 2 "
+                                  f"(got {self.image.in_channels})")
+            if self.image.timesteps != self.events.n_frames:
+                raise ConfigError(f"the image tower's timesteps ({self.image.timesteps}) must equal events.n_frames "
+                                  f"({self.events.n_frames}): each count frame is one timestep")
+        if self.image.output_dim != self.text.output_dim:
+            raise ConfigError(f"image.output_dim ({self.image.output_dim}) and text.output_dim "
+                              f"({self.text.output_dim}) must both be the teacher's embedding width")
+
+    def fitted_to_teacher(self, embed_dim: int, vocab_size: int, token_width: int, position_rows: int) -> ModelConfig:
+        """The same config with the widths the teacher dictates."""
+        return dataclasses.replace(
+            self, image=dataclasses.replace(self.image, output_dim=embed_dim),
+            text=dataclasses.replace(self.text, output_dim=embed_dim, vocab_size=vocab_size, token_width=token_width,
+                                     position_rows=max(position_rows, self.text.context_length)))
+
+
+def _events_model(base: ModelConfig, n_frames: int = 4) -> ModelConfig:
+    # count frames are resized by area averaging, which keeps the counts' mass per area
+    return dataclasses.replace(base, modality="events",
+                               image=dataclasses.replace(base.image, in_channels=2, timesteps=n_frames,
+                                                         resize_mode="area"),
+                               events=EventInputConfig(n_frames=n_frames))
+
+
+_PAPER = ModelConfig()
+_TINY = ModelConfig(
+    image=ImageEncoderConfig(embed_dim=32, depth=1, heads=2, mlp_ratio=2, output_dim=64),
+    text=TextEncoderConfig(hidden_dim=128, token_width=64, output_dim=64),
+    teacher=TeacherConfig("neuroclip-tiny-vit", None),
+    teacher_frames=FrameConfig(n_frames=4),
+)
+MODEL_PRESETS = {
+    "paper": _PAPER,
+    "paper-events": _events_model(_PAPER),
+    "tiny": _TINY,
+    "tiny-events": _events_model(_TINY),
+}
+MODEL_PRESET_HELP = {
+    "paper": "SpikeCLIP as released: Spikingformer-4-384 image tower (T=4, 32x32), 20-token MLP text tower, "
+             "teacher CLIP ViT-B/16 (openai)",
+    "paper-events": "the paper's towers with 4 event count frames [4, 2, H, W] as the image tower's timesteps",
+    "tiny": "a tiny student for tests and CPU demos (embed 32, 1 block) with the tiny random test teacher",
+    "tiny-events": "the tiny student on 4 event count frames",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    """Adam (amsgrad in every released script) with a cosine schedule stepped once per epoch."""
+
+    lr: float = 5e-3
+    eta_min: float = 5e-4
+    epochs: int = 50
+    t_max: int | None = None  # None: the number of epochs
+    batch_size: int = 196  # per process, as the released scripts' per-GPU batch
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    amsgrad: bool = True
+    drop_last: bool = False
+
+    def __post_init__(self):
+        _finite("optim", "lr", self.lr, positive=True)
+        _finite("optim", "eta_min", self.eta_min)
+        _positive_int("optim", "epochs", self.epochs)
+        _positive_int("optim", "batch_size", self.batch_size)
+        if self.t_max is not None:
+            _positive_int("optim", "t_max", self.t_max)
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {self.betas!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+    """Dual loss of stage D: ``ce_weight * CE(z_s, y) + kl_weight * T^2-free KL(p_t || p_s)`` with both
+    distributions at ``temperature``.
+
+    The paper preset is the released code's: KL summed over the batch (``reduction='sum'``), weight 1, temperature 1
+    (so the KL outweighs the batch-mean CE by about the batch size). ``kl_reduction='batchmean'`` is the normalised
+    variant (KL averaged over the batch); ``temperature_squared`` multiplies the KL by T^2 (Hinton's scaling).
+
+    ``teacher_logit_scale`` multiplies the cosine logits of stage C's cross-entropy (released: 1, no temperature;
+    with cosines in [-1, 1] that loss is nearly flat, so a CLIP-like scale such as 20 trains a weak teacher faster).
+    """
+
+    ce_weight: float = 1.0
+    kl_weight: float = 1.0
+    kl_reduction: str = "sum"
+    temperature: float = 1.0
+    temperature_squared: bool = False
+    teacher_logit_scale: float = 1.0
+
+    def __post_init__(self):
+        _finite("loss", "ce_weight", self.ce_weight)
+        _finite("loss", "kl_weight", self.kl_weight)
+        _finite("loss", "temperature", self.temperature, positive=True)
+        _finite("loss", "teacher_logit_scale", self.teacher_logit_scale, positive=True)
+        _choice("loss", "kl_reduction", self.kl_reduction, ("sum", "batchmean"))
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where a stage's samples come from.
+
+    ``source``:
+
+    * ``sentences``: ``templates`` x ``classnames`` (stage A), plus the lines of ``sentences_file``;
+    * ``digits``: scikit-learn's 8 x 8 handwritten digits (1 797 images) as RGB pictures, a small offline image set;
+    * ``torchvision``: a torchvision dataset class ``name`` (CIFAR10, CIFAR100, STL10, ...) under ``root``;
+    * ``image-folder``: ``root/<class>/<image>``;
+    * ``nmnist``: the N-MNIST layout ``root/Train|Test/<digit>/*.bin``;
+    * ``event-folder``: recordings in ``root/<class>/<file>`` (any format neuroclip reads).
+
+    ``split`` is the training split (``train``); ``val_fraction`` of it is held out for model selection (a hashed
+    per-class rule, ``val_seed``); the test split is never used for selection. ``classnames``: a class-name set
+    (``nmnist-words``, ``cifar10``, ...), a list, or None for the dataset's own names. ``per_class``: keep only the
+    first n samples of each class (for small runs).
+    """
+
+    source: str = "digits"
+    name: str | None = None
+    root: str | None = None
+    split: str = "train"
+    test_split: str = "test"
+    val_fraction: float = 0.1
+    val_seed: int = 0
+    classnames: str | list[str] | None = None
+    templates: str | list[str] | None = None
+    sentences_file: str | None = None
+    per_class: int | None = None
+    workers: int = 0
+
+    def __post_init__(self):
+        _choice("data", "source", self.source, DATA_SOURCES)
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction!r}")
+        if self.per_class is not None:
+            _positive_int("data", "per_class", self.per_class)
+        if not isinstance(self.workers, int) or self.workers < 0:
+            raise ConfigError(f"data.workers must be an integer >= 0, got {self.workers!r}")
+        if self.source in ("torchvision", "image-folder", "nmnist", "event-folder") and not self.root:
+            raise ConfigError(f"data.root is required for data.source {self.source!r}")
+        if self.source == "torchvision" and not self.name:
+            raise ConfigError("data.name must name a torchvision dataset class (CIFAR10, STL10, ...) for "
+                              "data.source 'torchvision'")
+
+
+@dataclasses.dataclass(frozen=True)
+class StageConfig:
+    """One training stage: which, on what, how, from which checkpoint, into which folder.
+
+    ``init``: a SpikeCLIP checkpoint to start from (the previous stage's ``best.pt``). ``select``: the validation
+    metric that picks ``best.pt`` (``train_loss`` reproduces stage A's released selection on the training loss).
+    ``early_stop_patience``: stop after this many epochs without improvement (stage A: 20). ``checkpoint_every``:
+    also write the resumable ``last.pt`` every this many steps (0: at epoch ends only). ``max_steps`` ends training
+    after that many optimisation steps in all; ``stop_after_steps`` stops this run after that many steps of this
+    run, leaving a checkpoint to ``--resume`` from (time-limited jobs). ``amp``: fp16 autocast with gradient
+    scaling on CUDA (the released scripts); ignored on CPU. ``cache_teacher``: compute the frozen teacher's targets
+    once before training instead of every epoch (same values: no augmentation is applied).
+    """
+
+    stage: str = "align-image"
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    optim: OptimConfig = OptimConfig()
+    loss: LossConfig = LossConfig()
+    init: str | None = None
+    out: str = "spikeclip-run"
+    seed: int = 42
+    device: str | None = None
+    amp: bool = True
+    select: str = "val_top1"
+    early_stop_patience: int | None = None
+    checkpoint_every: int = 0
+    max_steps: int | None = None
+    stop_after_steps: int | None = None
+    eval_batch_size: int = 256
+    cache_teacher: bool = True
+    sync_batchnorm: bool = True
+    progress: bool = True
+
+    def __post_init__(self):
+        _choice("stage", "stage", self.stage, STAGES)
+        _choice("stage", "select", self.select, SELECTION_METRICS)
+        for name in ("early_stop_patience", "max_steps", "stop_after_steps"):
+            if getattr(self, name) is not None:
+                _positive_int("stage", name, getattr(self, name))
+        _positive_int("stage", "eval_batch_size", self.eval_batch_size)
+        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
+            raise ConfigError(f"checkpoint_every must be an integer >= 0, got {self.checkpoint_every!r}")
+
+    def check(self) -> StageConfig:
+        """Cross-field checks, run once the whole config is assembled (a preset's defaults may not fit a half-built
+        config)."""
+        if self.stage == "align-text" and self.data.source != "sentences":
+            raise ConfigError("stage align-text trains on sentences: set data.source to 'sentences'")
+        if self.stage != "align-text" and self.data.source == "sentences":
+            raise ConfigError(f"stage {self.stage} needs images or recordings, not data.source 'sentences'")
+        event_source = self.data.source in ("nmnist", "event-folder")
+        if self.data.source != "sentences" and event_source != (self.model.modality == "events"):
+            raise ConfigError(f"data.source {self.data.source!r} does not fit model.modality "
+                              f"{self.model.modality!r} (event sources need an events preset, e.g. paper-events)")
+        return self
+
+
+# The released scripts' per-stage settings (SpikeCLIP: language/alignment_text.sh, bash/alignment.sh,
+# bash/*.sh task_ft, bash/dual_ft.sh).
+STAGE_PRESETS = {
+    "paper": {
+        "align-text": {"optim": {"lr": 5e-3, "eta_min": 5e-4, "epochs": 2000, "batch_size": 1024,
+                                 "drop_last": True},
+                       "select": "train_loss", "early_stop_patience": 20,
+                       "data": {"source": "sentences", "val_fraction": 0.0}},
+        "align-image": {"optim": {"lr": 5e-3, "eta_min": 5e-4, "epochs": 50, "batch_size": 196},
+                        "select": "val_top1"},
+        "finetune-teacher": {"optim": {"lr": 5e-6, "eta_min": 1e-8, "epochs": 20, "batch_size": 32},
+                             "select": "val_top1"},
+        "finetune": {"optim": {"lr": 5e-4, "eta_min": 1e-5, "epochs": 200, "batch_size": 196},
+                     "loss": {"kl_reduction": "sum", "kl_weight": 1.0, "temperature": 1.0},
+                     "select": "val_top1"},
+    },
+}
+# Stage C learning rates per dataset (SpikeCLIP: bash/*.sh of vision/task_ft_CLIP): (lr, eta_min)
+TEACHER_FINETUNE_LR = {
+    "cifar10": (5e-6, 1e-8), "cifar100": (1e-5, 5e-6), "caltech101": (5e-5, 1e-5), "flowers102": (5e-5, 1e-6),
+    "oxfordiiitpet": (5e-6, 1e-6), "stl10": (1e-6, 1e-8),
+}
+
+
+# --------------------------------------------------------------------------------------------------- dicts and files
+
+
+def _is_dataclass_type(kind) -> bool:
+    return isinstance(kind, type) and dataclasses.is_dataclass(kind)
+
+
+def _unwrap_optional(kind):
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        return args[0] if len(args) == 1 else kind
+    return kind
+
+
+def from_dict(cls, values: dict | None, base=None, where: str = ""):
+    """A frozen dataclass ``cls`` from ``base`` (or the defaults) with the fields in ``values`` replaced, nested
+    dataclasses merged recursively. Unknown keys raise :class:`ConfigError` naming the known ones."""
+    base = base if base is not None else cls()
+    if values is None:
+        return base
+    if isinstance(values, cls):
+        return values
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where or cls.__name__} must be a mapping of fields, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"unknown field(s) {unknown} in {where or cls.__name__}; known: {', '.join(sorted(names))}")
+    changes = {}
+    for key, value in values.items():
+        kind = _unwrap_optional(hints[key])
+        label = f"{where}.{key}" if where else key
+        if _is_dataclass_type(kind) and (isinstance(value, dict) or value is None):
+            changes[key] = from_dict(kind, value, getattr(base, key), label)
+        elif typing.get_origin(kind) is tuple and isinstance(value, list):
+            changes[key] = tuple(value)
+        else:
+            changes[key] = value
+    try:
+        return dataclasses.replace(base, **changes)
+    except TypeError as error:
+        raise ConfigError(f"bad value in {where or cls.__name__}: {error}") from None
+
+
+def to_dict(config) -> dict:
+    """A JSON-ready dict of a (nested) config."""
+    return json.loads(json.dumps(dataclasses.asdict(config), default=list))
+
+
+def model_config(preset: str | ModelConfig = "paper", overrides: dict | None = None) -> ModelConfig:
+    """A model preset (``paper``, ``paper-events``, ``tiny``, ``tiny-events``) with fields overridden."""
+    if isinstance(preset, ModelConfig):
+        base = preset
+    elif preset in MODEL_PRESETS:
+        base = MODEL_PRESETS[preset]
+    else:
+        raise ConfigError(f"unknown SpikeCLIP preset {preset!r}; known: {', '.join(MODEL_PRESETS)}")
+    overrides = dict(overrides or {})
+    overrides.pop("preset", None)
+    return from_dict(ModelConfig, overrides, base, "model")
+
+
+def stage_config(values: dict) -> StageConfig:
+    """A stage config from a dict: ``stage`` and ``preset`` (model preset, default ``paper``; the stage's released
+    settings apply), then any field of :class:`StageConfig` overridden."""
+    values = dict(values)
+    stage = values.get("stage")
+    if stage not in STAGES:
+        raise ConfigError(f"a stage config needs 'stage', one of {', '.join(STAGES)}; got {stage!r}")
+    preset = values.pop("preset", "paper")
+    model_values = values.pop("model", None) or {}
+    if isinstance(model_values, str):
+        model_values = {"preset": model_values}
+    model = model_config(model_values.get("preset", preset), model_values)
+    base = StageConfig(stage=stage, model=model, data=DataConfig(source="sentences" if stage == "align-text"
+                                                                 else "digits"))
+    base = from_dict(StageConfig, STAGE_PRESETS["paper"][stage], base, "preset")
+    config = from_dict(StageConfig, values, base, "config")
+    dataset = (config.data.name or config.data.source or "").lower()
+    if stage == "finetune-teacher" and dataset in TEACHER_FINETUNE_LR and "lr" not in (values.get("optim") or {}):
+        lr, eta_min = TEACHER_FINETUNE_LR[dataset]
+        config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, lr=lr, eta_min=eta_min))
+    return config.check()
+
+
+def load_config_file(path) -> dict:
+    """A JSON (``.json``) or YAML (``.yaml``/``.yml``) mapping."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            from neuroclip.errors import MissingDependencyError
+
+            raise MissingDependencyError("pyyaml", "reading YAML config files") from None
+        try:
+            values = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    else:
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings, not {type(values).__name__}")
+    return values
+
+
+def load_stage_config(path_or_values, overrides: dict | None = None) -> StageConfig:
+    """A stage config from a file or dict, with dotted-key overrides (``{"optim.lr": 1e-3}``) applied on top."""
+    values = load_config_file(path_or_values) if isinstance(path_or_values, (str, Path)) else dict(path_or_values)
+    for dotted, value in (overrides or {}).items():
+        target = values
+        keys = dotted.split(".")
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"cannot set {dotted}: {key} is not a mapping")
+        target[keys[-1]] = value
+    return stage_config(values)

@@ -1,0 +1,289 @@
+"""The SpikeCLIP model (both spiking towers), its zero-shot classifier, checkpoints and prediction.
+
+Classification as in the released code (SpikeCLIP: utils.labels_candidates): the class prototype is the mean over
+templates of the *normalised* text-tower embeddings, not renormalised; the logits are the normalised image embedding
+times the prototypes, with no temperature (no logit scale).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neuroclip.clip.prompts import prompts_for
+from neuroclip.errors import ConfigError
+from neuroclip.events.io._common import atomic_write
+from neuroclip.spikeclip.config import ModelConfig, model_config, to_dict
+from neuroclip.spikeclip.image_encoder import SpikingImageEncoder
+from neuroclip.spikeclip.text_encoder import SpikingTextEncoder, tokenize
+
+CHECKPOINT_FORMAT = "neuroclip-spikeclip"
+CHECKPOINT_VERSION = 1
+# OpenAI CLIP's preprocessing constants (open_clip.constants), the teacher's unless the teacher says otherwise
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImagePreprocess:
+    """The teacher's image preprocessing, which the student's image input also starts from: resize the short side
+    to ``size`` (bicubic), centre-crop, scale to [0, 1], normalise with ``mean``/``std``."""
+
+    size: int = 224
+    mean: tuple[float, float, float] = CLIP_MEAN
+    std: tuple[float, float, float] = CLIP_STD
+
+    def transform(self):
+        from torchvision import transforms
+
+        return transforms.Compose([
+            transforms.Resize(self.size, interpolation=transforms.InterpolationMode.BICUBIC),
+            transforms.CenterCrop(self.size),
+            transforms.Lambda(_to_rgb),
+            transforms.ToTensor(),
+            transforms.Normalize(self.mean, self.std),
+        ])
+
+
+def _to_rgb(image):
+    return image.convert("RGB")
+
+
+class SpikeCLIP(nn.Module):
+    """Spiking image tower + spiking text tower sharing the teacher's embedding space and tokenizer."""
+
+    def __init__(self, config: ModelConfig = ModelConfig(), preprocess: ImagePreprocess = ImagePreprocess(),
+                 tokenizer=None):
+        super().__init__()
+        self.config = config
+        self.preprocess = preprocess
+        self.image_encoder = SpikingImageEncoder(config.image)
+        self.text_encoder = SpikingTextEncoder(config.text)
+        self._tokenizer = tokenizer
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from neuroclip.clip.backbone import _open_clip
+
+            self._tokenizer = _open_clip().get_tokenizer(self.config.teacher.model)
+        return self._tokenizer
+
+    def tokenize(self, texts: list[str]) -> torch.Tensor:
+        text = self.config.text
+        return tokenize(self.tokenizer, texts, text.context_length, text.pad, text.truncate)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def encode_image(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw image embeddings ``[B, D]`` of CLIP-preprocessed images ``[B, 3, S, S]`` or event sequences
+        ``[B, T, 2, H, W]``."""
+        return self.image_encoder(x)
+
+    def encode_text(self, texts: list[str], batch_size: int = 1024) -> torch.Tensor:
+        """Raw text embeddings ``[N, D]`` of sentences."""
+        ids = self.tokenize(texts)
+        outputs = [self.text_encoder(ids[start:start + batch_size].to(self.device))
+                   for start in range(0, ids.shape[0], batch_size)]
+        return torch.cat(outputs)
+
+    @torch.no_grad()
+    def class_prototypes(self, classnames: list[str], templates: list[str]) -> torch.Tensor:
+        """``W [K, D]``: per class, the mean over templates of the normalised text embeddings (not renormalised)."""
+        if not classnames:
+            raise ConfigError("need at least one class name")
+        was_training = self.text_encoder.training
+        self.text_encoder.eval()
+        try:
+            flat = [p for per_class in prompts_for(classnames, templates) for p in per_class]
+            embeddings = F.normalize(self.encode_text(flat), dim=-1)
+        finally:
+            self.text_encoder.train(was_training)
+        return embeddings.reshape(len(classnames), len(templates), -1).mean(dim=1)
+
+    def logits(self, x: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, K]`` = norm(image embedding) . prototypes, temperature 1."""
+        return class_logits(self.encode_image(x), prototypes)
+
+
+def class_logits(image_embeddings: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
+    """norm(embeddings) @ prototypes.T (the released code's logits: no logit scale)."""
+    return F.normalize(image_embeddings.float(), dim=-1) @ prototypes.float().to(image_embeddings.device).T
+
+
+# --------------------------------------------------------------------------------------------------- from a teacher
+
+
+def teacher_shapes(backbone) -> dict:
+    """The widths the student takes from a loaded teacher (:class:`neuroclip.clip.ClipBackbone`)."""
+    model = backbone.model
+    source = model if hasattr(model, "token_embedding") else getattr(model, "text", None)
+    tokens = getattr(source, "token_embedding", None)
+    positions = getattr(source, "positional_embedding", None)
+    shapes = {"embed_dim": backbone.embed_dim}
+    if isinstance(tokens, nn.Embedding):
+        shapes["vocab_size"], shapes["token_width"] = tokens.weight.shape
+    else:
+        shapes["vocab_size"] = int(getattr(backbone.tokenizer, "vocab_size", 49408))
+        shapes["token_width"] = backbone.embed_dim
+    shapes["position_rows"] = positions.shape[0] if positions is not None else 77
+    return shapes
+
+
+def teacher_preprocess(backbone) -> ImagePreprocess:
+    return ImagePreprocess(backbone.image_size, tuple(backbone.image_mean), tuple(backbone.image_std))
+
+
+def build_spikeclip(config: ModelConfig, backbone=None) -> SpikeCLIP:
+    """A fresh SpikeCLIP. With the teacher ``backbone``: widths fitted to it, its token and position embeddings
+    copied into the text tower (trainable copies), its tokenizer and preprocessing adopted."""
+    if backbone is None:
+        return SpikeCLIP(config)
+    config = config.fitted_to_teacher(**teacher_shapes(backbone))
+    model = SpikeCLIP(config, teacher_preprocess(backbone), backbone.tokenizer)
+    model.text_encoder.copy_teacher_embeddings(backbone.model)
+    return model.to(backbone.device)
+
+
+# --------------------------------------------------------------------------------------------------- checkpoints
+
+
+def checkpoint_payload(model: SpikeCLIP, **extra) -> dict:
+    from neuroclip import __version__
+
+    return {
+        "format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, "neuroclip_version": __version__,
+        "config": to_dict(model.config), "preprocess": to_dict(model.preprocess),
+        "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
+        **extra,
+    }
+
+
+def save_torch(payload, path) -> Path:
+    """``torch.save`` to ``path`` atomically (a temporary file renamed into place: a kill never leaves half a
+    checkpoint)."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    return atomic_write(path, lambda fp: fp.write(data))
+
+
+def save_spikeclip(model: SpikeCLIP, path, **extra) -> Path:
+    """Write a SpikeCLIP checkpoint (config, preprocessing, weights, and ``extra`` JSON-able metadata)."""
+    return save_torch(checkpoint_payload(model, **extra), path)
+
+
+def read_checkpoint(path) -> dict:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated or foreign file
+        raise ConfigError(f"{path} is not a readable checkpoint: {type(error).__name__}: {error}") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"{path} is not a SpikeCLIP checkpoint (written by neuroclip spikeclip ...)")
+    return payload
+
+
+def load_spikeclip(path, device: str | torch.device | None = "cpu") -> SpikeCLIP:
+    """A SpikeCLIP from a checkpoint any stage wrote (``best.pt``), in eval mode. Its extras (stage, metrics,
+    class names) are in ``model.checkpoint_info``."""
+    payload = read_checkpoint(path)
+    config = model_config(ModelConfig(), payload["config"])
+    preprocess = ImagePreprocess(**{k: tuple(v) if isinstance(v, list) else v
+                                    for k, v in payload.get("preprocess", {}).items()})
+    model = SpikeCLIP(config, preprocess)
+    model.load_state_dict(payload["state_dict"])
+    model.checkpoint_info = {key: value for key, value in payload.items() if key not in ("state_dict",)}
+    return model.to(device or "cpu").eval()
+
+
+# --------------------------------------------------------------------------------------------------- prediction
+
+
+def event_input(stream, config: ModelConfig) -> torch.Tensor:
+    """A recording as the student's input ``[T, 2, s, s]`` (float32): ``events.n_frames`` count frames, resized to
+    the image tower's input size (area interpolation keeps the counts' mass per area), binarised if the config's
+    representation is ``binary``."""
+    from neuroclip.frames.functional import count_frames
+
+    counts = count_frames(stream, n_frames=config.events.n_frames, split_by=config.events.split_by)
+    x = torch.from_numpy(np.ascontiguousarray(counts)).float()
+    size = config.image.input_size
+    if size is not None and tuple(x.shape[-2:]) != (size, size):
+        x = F.interpolate(x, size=(size, size), mode=config.image.resize_mode,
+                          **({"align_corners": False} if config.image.resize_mode in ("bilinear", "bicubic") else {}))
+    if config.events.representation == "binary":
+        x = (x > 0).float()
+    return x
+
+
+def _as_inputs(model: SpikeCLIP, items) -> torch.Tensor:
+    if isinstance(items, torch.Tensor):
+        return items if items.ndim in (4, 5) else items.unsqueeze(0)
+    items = list(items)
+    if not items:
+        raise ConfigError("nothing to classify")
+    from neuroclip.events.stream import EventStream
+
+    if all(isinstance(item, EventStream) for item in items):
+        if model.config.modality != "events":
+            raise ConfigError("this SpikeCLIP was trained on images; give it images, or train an events preset")
+        return torch.stack([event_input(stream, model.config) for stream in items])
+    if model.config.modality == "events":
+        raise ConfigError("this SpikeCLIP reads event recordings (EventStream); got something else")
+    transform = model.preprocess.transform()
+    images = []
+    for item in items:
+        if isinstance(item, (str, Path)):
+            from PIL import Image
+
+            with Image.open(item) as opened:
+                item = opened.convert("RGB")
+        images.append(item if isinstance(item, torch.Tensor) else transform(item))
+    return torch.stack(images)
+
+
+@torch.no_grad()
+def predict_logits(model: SpikeCLIP, items, classnames: list[str], templates: list[str],
+                   batch_size: int = 64) -> torch.Tensor:
+    """Logits ``[N, K]`` (cosine to the class prototypes) of recordings (EventStreams), images (PIL images, paths,
+    or CLIP-preprocessed tensors ``[N, 3, S, S]``) or event sequences ``[N, T, 2, H, W]``."""
+    model.eval()
+    prototypes = model.class_prototypes(list(classnames), list(templates))
+    inputs = _as_inputs(model, items)
+    outputs = [model.logits(inputs[start:start + batch_size].to(model.device), prototypes).cpu()
+               for start in range(0, inputs.shape[0], batch_size)]
+    return torch.cat(outputs)
+
+
+def predict(model: SpikeCLIP, streams_or_images, classnames: list[str], templates: list[str], k: int = 5,
+            batch_size: int = 64):
+    """Top-k classes per input (:class:`neuroclip.clip.zeroshot.Prediction`, best first). The probabilities are the
+    softmax of the model's own logits at temperature 1, as it was trained: they are close to uniform, the ranking
+    is what matters."""
+    from neuroclip.clip.zeroshot import top_k
+
+    return top_k(predict_logits(model, streams_or_images, classnames, templates, batch_size), list(classnames), k)
+
+
+def predict_files(model: SpikeCLIP, paths, classnames: list[str], templates: list[str], k: int = 5):
+    """Top-k classes of files: recordings (any format neuroclip reads) for an event model, pictures for an image
+    model. For ``neuroclip classify --spikeclip CHECKPOINT``."""
+    paths = [Path(p) for p in paths]
+    if model.config.modality == "events":
+        from neuroclip.events import read_events
+
+        items = [read_events(path).require_events() for path in paths]
+    else:
+        items = paths
+    return predict(model, items, classnames, templates, k)
