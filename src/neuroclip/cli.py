@@ -71,8 +71,8 @@ def formats():
 @app.command()
 def classify(
     files: list[Path] = typer.Argument(..., help="Recordings to recognise."),
-    classes: str = typer.Option(..., "--classes", help="Comma-separated class names, or a dataset name "
-                                                       "(nmnist, nmnist-words, cifar10dvs, ncaltech101, ...)."),
+    classes: str | None = typer.Option(None, "--classes", help="Comma-separated class names, or a set name "
+                                                              "(nmnist, nmnist-words, cifar10dvs, ncaltech101, ...)."),
     template: str | None = typer.Option(None, "--template", help="A template with {}, a template set "
                                                                  "(neuroclip, clip-imagenet, simple) or a file."),
     dataset: str | None = typer.Option(None, "--dataset", help="Dataset whose NeuroCLIP template to use."),
@@ -83,23 +83,43 @@ def classify(
     encoding: str = typer.Option("discrimination", "--encoding", help="Event-frame encoding."),
     fusion: str = typer.Option("mean_cosine", "--fusion", help="How frame scores are fused."),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if present)."),
+    adapter: Path | None = typer.Option(None, "--adapter", help="A trained few-shot adapter (neuroclip fewshot "
+                                                                "--save-adapter); its classes and CLIP are used."),
+    spikeclip: Path | None = typer.Option(None, "--spikeclip", help="A SpikeCLIP checkpoint: recognise with the "
+                                                                    "spiking model instead of CLIP."),
 ):
-    """Zero-shot: print the top-k classes of each recording."""
+    """Print the top-k classes of each recording: zero-shot CLIP, a few-shot adapter, or a SpikeCLIP model."""
     from neuroclip.clip import ZeroShotClassifier, load_backbone, resolve_templates
     from neuroclip.clip.features import FrameConfig, frame_features
     from neuroclip.datasets import CLASSNAME_SETS, classnames_for
     from neuroclip.events import read_events
 
-    if classes in CLASSNAME_SETS:
-        dataset = dataset or classes.split("-")[0]
-        names = classnames_for(classes)
-    else:
-        names = [name.strip() for name in classes.split(",") if name.strip()]
-    config = FrameConfig(encoding=encoding, n_frames=frames)
     streams = [read_events(path).require_events() for path in files]
-    backbone = load_backbone(model, pretrained, device=device)
-    classifier = ZeroShotClassifier(backbone, names, resolve_templates(template, dataset), fusion=fusion)
-    for path, prediction in zip(files, classifier.predict(frame_features(streams, backbone, config), k=top)):
+    if adapter is not None:
+        from neuroclip.fewshot import classify_with_adapter
+
+        predictions = classify_with_adapter(adapter, streams, k=top, device=device)
+    else:
+        if classes is None:
+            from neuroclip.errors import ConfigError
+
+            raise ConfigError("--classes is needed (class names, comma-separated, or a set such as nmnist)")
+        if classes in CLASSNAME_SETS:
+            dataset = dataset or classes.split("-")[0]
+            names = classnames_for(classes)
+        else:
+            names = [name.strip() for name in classes.split(",") if name.strip()]
+        templates = resolve_templates(template, dataset)
+        if spikeclip is not None:
+            from neuroclip.spikeclip import load_spikeclip, predict_files
+
+            predictions = predict_files(load_spikeclip(spikeclip), files, names, templates, k=top)
+        else:
+            config = FrameConfig(encoding=encoding, n_frames=frames)
+            backbone = load_backbone(model, pretrained, device=device)
+            classifier = ZeroShotClassifier(backbone, names, templates, fusion=fusion)
+            predictions = classifier.predict(frame_features(streams, backbone, config), k=top)
+    for path, prediction in zip(files, predictions):
         ranked = ", ".join(f"{name} {p:.3f}" for name, p in zip(prediction.classnames, prediction.probabilities))
         typer.echo(f"{path}: {ranked}")
 
@@ -162,6 +182,76 @@ def zeroshot(
 
 
 @app.command()
+def fewshot(
+    dataset: str = typer.Option(..., "--dataset", help="Dataset name (nmnist, cifar10dvs, ...) or 'folder'."),
+    root: Path = typer.Option(..., "--root", help="Dataset folder; shots come from its train split, scores from "
+                                                  "its test split."),
+    shots: list[int] = typer.Option([1, 2, 4, 8, 16], "--shots", help="Recordings per class (repeat or list)."),
+    seeds: list[int] = typer.Option([1, 2, 3], "--seeds", help="Seeds of the shot draws."),
+    methods: list[str] = typer.Option(["neuroclip"], "--method", help="neuroclip, neuroclip-relu, zeroshot, "
+                                                                      "linear, tip, tip-f, clip-adapter."),
+    model: str = typer.Option("ViT-B-32", "--model", help="open_clip model name, hf-hub:..., local-dir:... or "
+                                                          "neuroclip-mini."),
+    pretrained: str | None = typer.Option("openai", "--pretrained", help="Pretrained tag, checkpoint file, or none."),
+    out: Path = typer.Option(Path("fewshot.json"), "--out", help="Result JSON: results = [{method, shots, seed, "
+                                                                 "top1}], summary and config."),
+    csv_out: Path | None = typer.Option(None, "--csv", help="Also write the rows as CSV."),
+    plot: Path | None = typer.Option(None, "--plot", help="PNG plot of accuracy vs shots (default: beside --out)."),
+    protocol: str = typer.Option("validation", "--protocol", help="validation (default: select on a split held "
+                                 "out from train), last-epoch, or paper-test-selection (the released code's "
+                                 "selection on test, for comparison only)."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Adapter epochs (default: NeuroCLIP's 150 "
+                                                                     "for RN50, 250 otherwise)."),
+    classnames: str | None = typer.Option(None, "--classnames", help="Class-name set or comma-separated names."),
+    template: str | None = typer.Option(None, "--template", help="Template with {}, a set name, or a file."),
+    frames: int = typer.Option(10, "--frames", min=1, help="Number of frames T."),
+    encoding: str = typer.Option("discrimination", "--encoding", help="Event-frame encoding."),
+    threshold: float = typer.Option(0.0, "--threshold", help="Discrimination threshold (1 for CIFAR10-DVS)."),
+    save_adapter: Path | None = typer.Option(None, "--save-adapter", help="Save the NeuroCLIP adapter trained at "
+                                                                         "the largest shot count (first seed)."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Recordings per CLIP batch."),
+    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for adapter training."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache (default ~/.cache/neuroclip)."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda if present)."),
+):
+    """Few-shot: K recordings per class from the train split, methods compared on the test split (mean ± std over
+    seeds); writes JSON, CSV and a plot."""
+    from neuroclip.cache import FeatureCache
+    from neuroclip.clip import load_backbone, resolve_templates
+    from neuroclip.clip.extract import init_distributed_from_environment
+    from neuroclip.clip.features import FrameConfig
+    from neuroclip.datasets import CLASSNAME_SETS, classnames_for, get_dataset
+    from neuroclip.fewshot import fewshot_experiment, format_summary, recipe
+
+    device = init_distributed_from_environment() or device
+    train = get_dataset(dataset, root, "train")
+    val = get_dataset(dataset, root, "val")
+    test = get_dataset(dataset, root, "test")
+    if classnames is None:
+        names = classnames_for(train.name) if train.name in CLASSNAME_SETS else list(train.classes)
+    elif classnames in CLASSNAME_SETS:
+        names = classnames_for(classnames)
+    else:
+        names = [name.strip() for name in classnames.split(",") if name.strip()]
+    backbone = load_backbone(model, pretrained, device=device)
+    train_config = recipe("neuroclip", model, **({"epochs": epochs} if epochs else {}))
+    record = fewshot_experiment(
+        train, test, backbone, names, resolve_templates(template, train.name),
+        frame_config=FrameConfig(encoding=encoding, n_frames=frames, threshold=threshold),
+        cache=FeatureCache(cache_dir),
+        methods=tuple(methods), shots=tuple(shots), seeds=tuple(seeds), protocol=protocol, val_dataset=val,
+        train_config=train_config, batch_size=batch_size, num_workers=workers, device=device, out_json=out,
+        out_csv=csv_out, out_png=plot or out.with_suffix(".png"), save_adapter_to=save_adapter, cpu_threads=threads,
+        extra_config={"command": "neuroclip fewshot", "dataset": dataset, "root": str(root), "model": model,
+                      "pretrained": pretrained},
+    )
+    if record is not None:
+        typer.echo(format_summary(record["results"]))
+        typer.echo(f"-> {out}, {plot or out.with_suffix('.png')}")
+
+
+@app.command()
 def simulate(
     images: list[Path] = typer.Argument(..., help="Images to turn into recordings (PNG, JPEG, ...)."),
     out: Path = typer.Option(..., "--out", help="Folder for the recordings."),
@@ -220,15 +310,16 @@ def demo(
     run_demo(out, seed=seed, echo=typer.echo)
 
 
-def _register_optional_commands():
-    try:
-        from neuroclip.frames.command import frames_command
-    except ImportError:
-        return
+def _register_commands():
+    from neuroclip.frames.command import frames_command
+    from neuroclip.spikeclip.command import energy_command, spikeclip_app
+
     app.command("frames")(frames_command)
+    app.add_typer(spikeclip_app, name="spikeclip")
+    app.command("energy")(energy_command)
 
 
-_register_optional_commands()
+_register_commands()
 
 
 def main(argv: list[str] | None = None) -> int:

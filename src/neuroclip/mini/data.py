@@ -139,10 +139,12 @@ def _stroke(images: torch.Tensor, change: torch.Tensor) -> torch.Tensor:
     return torch.where(change > 0, dilated, torch.where(change < 0, eroded, images))
 
 
-def stylise(glyphs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def stylise(glyphs: torch.Tensor, generator: torch.Generator, strength: float = 1.0) -> torch.Tensor:
     """Random 2D styles for a batch of white-on-black glyph canvases [N, 1, 34, 34] in 0..1; returns uint8-range
-    float images (0..255) [N, 1, 34, 34]."""
+    float images (0..255) [N, 1, 34, 34]. ``strength`` < 1 leaves that share of the batch plain (white on black,
+    only moved), for a curriculum that starts easy."""
     n = glyphs.shape[0]
+    plain_glyphs = glyphs
     u = lambda: torch.rand(n, generator=generator)  # noqa: E731
     x = _affine(glyphs, generator)
     elastic = u() < 0.5
@@ -172,6 +174,8 @@ def stylise(glyphs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     # salt-and-pepper specks
     specks = (torch.rand(image.shape, generator=generator) < (0.02 * u() * (u() < 0.5)).view(-1, 1, 1, 1))
     image = torch.where(specks, torch.randint(0, 2, image.shape, generator=generator).float(), image)
+    plain = (torch.rand(n, generator=generator) >= strength).view(-1, 1, 1, 1)
+    image = torch.where(plain, _affine(plain_glyphs, generator), image)
     return image.clamp(0, 1) * 255
 
 

@@ -1,6 +1,7 @@
 """Training of ``neuroclip-mini``, the small CLIP bundled with the package, from scratch on 2D digit images.
 
-The image and text towers are an open_clip architecture (``model_configs/neuroclip-mini.json``) trained with a
+The image tower (a small CLIP ResNet) and the text tower (a small transformer) are an open_clip architecture
+(``model_configs/neuroclip-mini.json``) trained with a
 contrastive loss in which every image-caption pair of the same digit counts as a positive: with ten concepts most of
 a batch shares a class, and treating those pairs as negatives would fight the labels.
 
@@ -29,8 +30,12 @@ MODEL_NAME = "neuroclip-mini"
 class MiniTrainConfig:
     steps: int = 2000
     batch_size: int = 128
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-4
     warmup_steps: int = 100
+    # augmentation curriculum: the share of styled images grows from 0 to 1 over these steps; without it the
+    # contrastive loss collapses (every embedding the same) before the towers learn anything
+    curriculum_steps: int = 300
+    max_grad_norm: float = 1.0
     weight_decay: float = 0.05
     handwritten_fraction: float = 0.5  # share of each batch drawn from scikit-learn's handwritten digits
     seed: int = 0
@@ -120,7 +125,8 @@ def train_mini_clip(config: MiniTrainConfig, work_dir: Path, log=print, resume: 
             parts.append((glyphs[index], labels[index]))
         glyphs = torch.cat([p[0] for p in parts])
         labels = torch.cat([p[1] for p in parts])
-        images = to_model_input(stylise(glyphs, generator), image_size)
+        strength = min(1.0, step / config.curriculum_steps) if config.curriculum_steps else 1.0
+        images = to_model_input(stylise(glyphs, generator, strength), image_size)
         tokens = tokenizer(captions_for(labels, generator))
         image_features = model.encode_image(images)
         text_features = model.encode_text(tokens)
@@ -128,6 +134,7 @@ def train_mini_clip(config: MiniTrainConfig, work_dir: Path, log=print, resume: 
         loss = same_class_contrastive_loss(image_features, text_features, labels, scale)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
         scheduler.step()
         with torch.no_grad():
