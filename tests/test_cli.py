@@ -76,16 +76,19 @@ def test_simulate_writes_readable_recordings(tmp_path, capsys):
     assert main(["simulate", str(tmp_path / "missing.png"), "--out", str(tmp_path)]) == 2
 
 
-def nmnist_layout(tmp_path, per_digit=3):
-    """An N-MNIST-layout folder whose Test split links to real recordings."""
+def nmnist_layout(tmp_path, per_digit=3, train_per_digit=0):
+    """An N-MNIST-layout folder linking real recordings: Test gets the first ``per_digit`` of each digit, Train the
+    next ``train_per_digit``."""
     from conftest import nmnist_files
 
     files = nmnist_files()
     for digit in range(10):
-        folder = tmp_path / "Test" / str(digit)
-        folder.mkdir(parents=True)
-        for path in [f for f in files if f.parent.name == str(digit)][:per_digit]:
-            (folder / path.name).symlink_to(path)
+        mine = [f for f in files if f.parent.name == str(digit)]
+        for split, chosen in (("Test", mine[:per_digit]), ("Train", mine[per_digit:per_digit + train_per_digit])):
+            folder = tmp_path / split / str(digit)
+            folder.mkdir(parents=True, exist_ok=True)
+            for path in chosen:
+                (folder / path.name).symlink_to(path)
     return tmp_path
 
 
@@ -111,3 +114,24 @@ def test_zeroshot_command_missing_split_is_exit_2(tmp_path, capsys):
     code = main(["zeroshot", "--dataset", "nmnist", "--root", str(tmp_path), "--model", "neuroclip-tiny-vit",
                  "--pretrained", "none", "--out", str(tmp_path / "z.json")])
     assert code == 2 and "Test" in capsys.readouterr().err
+
+
+def test_fewshot_command_and_classify_with_the_saved_adapter(tmp_path, capsys):
+    root = nmnist_layout(tmp_path / "nmnist", per_digit=2, train_per_digit=6)
+    out = tmp_path / "f.json"
+    code = main(["fewshot", "--dataset", "nmnist", "--root", str(root), "--shots", "1", "--shots", "2", "--seeds",
+                 "1", "--method", "neuroclip", "--method", "tip", "--model", "neuroclip-tiny-vit", "--pretrained",
+                 "none", "--epochs", "3", "--out", str(out), "--save-adapter", str(tmp_path / "adapter"),
+                 "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"])
+    assert code == 0
+    record = json.loads(out.read_text())
+    rows = {(r["method"], r["shots"], r["seed"]) for r in record["results"]}
+    assert rows == {("neuroclip", 1, 1), ("neuroclip", 2, 1), ("tip", 1, 1), ("tip", 2, 1)}
+    assert all(0.0 <= r["top1"] <= 1.0 for r in record["results"])
+    assert out.with_suffix(".png").stat().st_size > 1000
+    capsys.readouterr()
+    test_file = next((root / "Test" / "4").iterdir())
+    assert main(["classify", str(test_file), "--adapter", str(tmp_path / "adapter"), "--top-k", "2",
+                 "--device", "cpu"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(str(test_file)) and len(line.split(": ", 1)[1].split(", ")) == 2
