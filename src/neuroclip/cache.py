@@ -69,7 +69,7 @@ class CachedFeatures:
     path: Path
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fp:
         for block in iter(lambda: fp.read(1 << 20), b""):
@@ -136,7 +136,7 @@ class FeatureCache:
         manifest = {
             "config": config,
             "key": cache_key(config),
-            "shards": [{"file": p.name, "sha256": _file_sha256(p), "bytes": p.stat().st_size} for p in shards],
+            "shards": [{"file": p.name, "sha256": file_sha256(p), "bytes": p.stat().st_size} for p in shards],
         }
         temporary = folder / f".{MANIFEST}.tmp"
         temporary.write_text(json.dumps(manifest, indent=1, default=str))
@@ -175,7 +175,7 @@ class FeatureCache:
             path = folder / shard["file"]
             if not path.is_file() or path.stat().st_size != shard["bytes"]:
                 raise CacheError(f"shard {shard['file']} is missing or has the wrong size")
-            if verify == "sha256" and _file_sha256(path) != shard["sha256"]:
+            if verify == "sha256" and file_sha256(path) != shard["sha256"]:
                 raise CacheError(f"shard {shard['file']} fails its checksum")
             parts.append(read_shard(path))
         if not parts:

@@ -31,6 +31,23 @@ def _format_number(value) -> str:
     return str(value)
 
 
+def _class_names(spec: str | None, dataset) -> list[str]:
+    """Class names from a set name (nmnist, nmnist-words, cifar10dvs, ...), a comma-separated list, or (None) the
+    dataset's own; checked against the dataset's number of classes."""
+    from neuroclip.datasets import CLASSNAME_SETS, classnames_for
+    from neuroclip.errors import ConfigError
+
+    if spec is None:
+        names = classnames_for(dataset.name) if dataset.name in CLASSNAME_SETS else list(dataset.classes)
+    elif spec in CLASSNAME_SETS:
+        names = classnames_for(spec)
+    else:
+        names = [name.strip() for name in spec.split(",") if name.strip()]
+    if len(names) != len(dataset.classes):
+        raise ConfigError(f"{len(names)} class names for a dataset with {len(dataset.classes)} classes")
+    return names
+
+
 @app.command()
 def info(
     files: list[Path] = typer.Argument(..., help="Recordings to summarise (any supported format)."),
@@ -154,20 +171,11 @@ def zeroshot(
     from neuroclip.clip.evaluate import write_result, zeroshot_evaluate
     from neuroclip.clip.extract import distributed_rank_and_size, init_distributed_from_environment
     from neuroclip.clip.features import FrameConfig
-    from neuroclip.datasets import CLASSNAME_SETS, classnames_for, get_dataset
+    from neuroclip.datasets import get_dataset
 
     device = init_distributed_from_environment() or device  # under torchrun: one shard share per rank
     data = get_dataset(dataset, root, split)
-    if classnames is None:
-        names = classnames_for(data.name) if data.name in CLASSNAME_SETS else list(data.classes)
-    elif classnames in CLASSNAME_SETS:
-        names = classnames_for(classnames)
-    else:
-        names = [name.strip() for name in classnames.split(",") if name.strip()]
-    if len(names) != len(data.classes):
-        from neuroclip.errors import ConfigError
-
-        raise ConfigError(f"{len(names)} class names for a dataset with {len(data.classes)} classes")
+    names = _class_names(classnames, data)
     frame_config = FrameConfig(encoding=encoding, n_frames=frames, split_by=split_by, threshold=threshold,
                                normalization=normalization)
     backbone = load_backbone(model, pretrained, device=device)
@@ -221,19 +229,14 @@ def fewshot(
     from neuroclip.clip import load_backbone, resolve_templates
     from neuroclip.clip.extract import init_distributed_from_environment
     from neuroclip.clip.features import FrameConfig
-    from neuroclip.datasets import CLASSNAME_SETS, classnames_for, get_dataset
+    from neuroclip.datasets import get_dataset
     from neuroclip.fewshot import fewshot_experiment, format_summary, recipe
 
     device = init_distributed_from_environment() or device
     train = get_dataset(dataset, root, "train")
     val = get_dataset(dataset, root, "val")
     test = get_dataset(dataset, root, "test")
-    if classnames is None:
-        names = classnames_for(train.name) if train.name in CLASSNAME_SETS else list(train.classes)
-    elif classnames in CLASSNAME_SETS:
-        names = classnames_for(classnames)
-    else:
-        names = [name.strip() for name in classnames.split(",") if name.strip()]
+    names = _class_names(classnames, train)
     backbone = load_backbone(model, pretrained, device=device)
     train_config = recipe("neuroclip", model, **({"epochs": epochs} if epochs else {}))
     record = fewshot_experiment(
@@ -301,13 +304,19 @@ def download(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("neuroclip-demo"), "--out", help="Folder for the demo's recordings and pictures."),
-    seed: int = typer.Option(0, help="Random seed of the synthetic recordings."),
+    out: Path = typer.Option(Path("neuroclip-demo"), "--out", help="Folder for the demo's recordings and picture."),
+    model: str = typer.Option("neuroclip-mini", "--model", help="CLIP to use: the bundled neuroclip-mini "
+                                                                "(offline), or any open_clip model name."),
+    pretrained: str | None = typer.Option(None, "--pretrained", help="Pretrained tag or checkpoint file for "
+                                                                     "--model (e.g. openai)."),
+    seed: int = typer.Option(0, help="Random seed of the simulated recordings."),
+    device: str | None = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
 ):
-    """Run the offline demo: make N-MNIST-style recordings, write and re-read them, summarise and draw them."""
+    """The offline demo: simulate N-MNIST-style recordings, recognise them zero-shot and few-shot, print a table and
+    draw the frames with their predictions."""
     from neuroclip.demo import run_demo
 
-    run_demo(out, seed=seed, echo=typer.echo)
+    run_demo(out, model=model, pretrained=pretrained, seed=seed, device=device, echo=typer.echo)
 
 
 def _register_commands():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from neuroclip.cache import file_sha256
 from neuroclip.errors import ConfigError, NeuroclipError
 from neuroclip.events.io._common import atomic_write
 from neuroclip.fewshot.adapter import AdapterConfig, NeuroCLIPAdapterClassifier
@@ -33,12 +34,6 @@ def adapter_paths(path) -> tuple[Path, Path]:
     return path.with_name(path.name + ".safetensors"), path.with_name(path.name + ".json")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fp:
-        for block in iter(lambda: fp.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_adapter(path, model: NeuroCLIPAdapterClassifier, metadata: dict | None = None,
@@ -91,7 +86,7 @@ def load_adapter(path, device="cpu") -> tuple[NeuroCLIPAdapterClassifier, dict]:
     if document.get("format_version", 0) > FORMAT_VERSION:
         raise AdapterFileError(f"{config_path} was written by a newer neuroclip (format version "
                                f"{document['format_version']}); upgrade neuroclip")
-    if document.get("weights_sha256") and _sha256(weights_path) != document["weights_sha256"]:
+    if document.get("weights_sha256") and file_sha256(weights_path) != document["weights_sha256"]:
         raise AdapterFileError(f"{weights_path} does not match {config_path.name} (checksum): the pair was not "
                                "saved together, or one of them was interrupted or edited")
     try:
