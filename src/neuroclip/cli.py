@@ -186,7 +186,7 @@ def zeroshot(
         return
     write_result(result, out, csv_out)
     typer.echo(f"{data.name} {split}: top-1 {result['top1']:.4f}, top-5 {result['top5']:.4f} "
-               f"on {result['n_samples']} recordings ({model}, {pretrained}) -> {out}")
+               f"on {result['n_samples']} recordings ({model}, {backbone.spec.pretrained}) -> {out}")
 
 
 @app.command()

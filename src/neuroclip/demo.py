@@ -6,10 +6,12 @@
    offline) reading T = 10 event frames, NeuroCLIP's way.
 3. Few-shot: train NeuroCLIP's spiking adapter and Tip-Adapter on 1 and 4 recordings per digit from a separate
    pool (other fonts), and score them on the same test recordings.
+
+The fonts are matplotlib's. The bundled model saw them as still 2D images in training (never as events), so the
+simulated recordings are easy for it; the demo shows the pipeline, not a benchmark.
 4. Print a table and draw the test recordings' frames with their predictions.
 
-The recordings are simulated, so the numbers describe this demo, not a benchmark; the README's results on real
-N-MNIST recordings come from ``neuroclip zeroshot`` / ``neuroclip fewshot``.
+The README's results on real N-MNIST recordings come from ``neuroclip zeroshot`` / ``neuroclip fewshot``.
 """
 
 from __future__ import annotations
@@ -99,8 +101,9 @@ def run_demo(out: Path, model: str = "neuroclip-mini", pretrained: str | None = 
         label = {"neuroclip": "NeuroCLIP spiking adapter", "tip": "Tip-Adapter"}.get(row["method"], row["method"])
         rows.append((label, row["shots"], row["top1_mean"], row["top1_std"]))
 
-    echo(f"\nRecognising {len(test)} simulated recordings of unseen fonts with {model}"
-         f"{'' if pretrained is None else ' / ' + str(pretrained)} (T = 10 frames, chance = 10%):")
+    echo(f"\nRecognising {len(test)} simulated recordings with {model}"
+         f"{'' if pretrained is None else ' / ' + str(pretrained)} (T = 10 frames, chance = 10%; shots and test "
+         "recordings use different fonts):")
     echo(f"{'method':38s} {'shots':>5s} {'top-1':>14s}")
     for name, shots, accuracy, spread in rows:
         shown = f"{100 * accuracy:.1f}%" + ("" if spread is None else f" ± {100 * spread:.1f}")
