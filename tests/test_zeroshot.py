@@ -52,3 +52,18 @@ def test_concat_formulation_gives_identical_predictions_on_real_features():
     concat = ZeroShotClassifier(backbone, names, templates, fusion="concat").logits(features)
     assert torch.equal(mean_cosine.argmax(-1), concat.argmax(-1))
     torch.testing.assert_close(concat, mean_cosine * np.sqrt(10), rtol=1e-5, atol=1e-4)
+
+
+def test_bundled_small_clip_loads_offline_and_recognises_real_recordings():
+    """neuroclip-mini ships in the package; on real N-MNIST development recordings (the first 5 of each digit,
+    part of the 200 it was tuned on) it must be far above the 10% chance."""
+    from neuroclip.clip import load_backbone
+
+    backbone = load_backbone("neuroclip-mini", device="cpu")
+    assert backbone.card["never_seen"].startswith("event data") and backbone.image_size == 64
+    files = regression_files()
+    classifier = ZeroShotClassifier(backbone, [str(d) for d in range(10)], resolve_templates(None, "nmnist"))
+    features = frame_features([read_events(NMNIST_ROOT / f) for f in files], backbone)
+    labels = torch.tensor([int(Path(f).parent.name) for f in files])
+    accuracy = float((classifier.logits(features).argmax(-1) == labels).float().mean())
+    assert accuracy >= 0.5, accuracy
