@@ -135,3 +135,17 @@ def test_fewshot_command_and_classify_with_the_saved_adapter(tmp_path, capsys):
                  "--device", "cpu"]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith(str(test_file)) and len(line.split(": ", 1)[1].split(", ")) == 2
+
+
+def test_classify_with_a_spikeclip_checkpoint(tmp_path, capsys):
+    from neuroclip.clip import load_backbone
+    from neuroclip.spikeclip import build_spikeclip, model_config, save_spikeclip
+
+    teacher = load_backbone("neuroclip-tiny-vit", None, device="cpu")
+    checkpoint = save_spikeclip(build_spikeclip(model_config("tiny-events"), teacher), tmp_path / "spike.pt")
+    files = [real_file("nmnist/Train/3/00011.bin"), real_file("nmnist/Train/7/00016.bin")]
+    assert main(["classify", *map(str, files), "--spikeclip", str(checkpoint), "--classes", "nmnist",
+                 "--top-k", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[0] for line in lines] == [str(f) for f in files]
+    assert all(len(line.split(": ", 1)[1].split(", ")) == 3 for line in lines)
