@@ -11,26 +11,16 @@ check. The recordings are linked, not copied.
 import sys
 from pathlib import Path
 
+from neuroclip.datasets.folder import link_nmnist_split
+from neuroclip.mini.train import DEVELOPMENT_PER_DIGIT
+
 REPO = Path(__file__).resolve().parents[1]
-DEV_PER_DIGIT = 20
 
 
 def main():
     source = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO.parent / "shared" / "data" / "nmnist"
     dest = Path(sys.argv[2]) if len(sys.argv) > 2 else REPO / "out" / "nmnist-heldout"
-    counts = {"Train": 0, "Test": 0}
-    for digit in range(10):
-        files = sorted((source / "Train" / str(digit)).glob("*.bin"))
-        if not files:
-            raise SystemExit(f"no recordings in {source / 'Train' / str(digit)}")
-        for split, chosen in (("Train", files[:DEV_PER_DIGIT]), ("Test", files[DEV_PER_DIGIT:])):
-            folder = dest / split / str(digit)
-            folder.mkdir(parents=True, exist_ok=True)
-            for path in chosen:
-                link = folder / path.name
-                if not link.exists():
-                    link.symlink_to(path.resolve())
-                counts[split] += 1
+    counts = link_nmnist_split(source / "Train", dest, DEVELOPMENT_PER_DIGIT)
     print(f"{dest}: Train (development) {counts['Train']} recordings, Test (held out) {counts['Test']} recordings")
 
 

@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from helpers.digit_teacher import DIGIT_WORDS, TEMPLATE, train_digit_teacher  # noqa: E402
 from neuroclip.clip import load_backbone  # noqa: E402
+from neuroclip.datasets.folder import link_nmnist_split  # noqa: E402
 from neuroclip.energy import format_energy_report  # noqa: E402
 from neuroclip.spikeclip.config import DataConfig, load_stage_config, model_config  # noqa: E402
 from neuroclip.spikeclip.data import SampleView, open_source, select_indices  # noqa: E402
@@ -58,15 +59,7 @@ def nmnist_split_root(nmnist: Path, out: Path, train_per_digit: int) -> Path:
     """An N-MNIST layout whose Test/ holds the recordings after the first ``train_per_digit`` of each digit of the
     given Train/ folder (symbolic links), so the test part is disjoint from training and validation."""
     root = out / "nmnist-split"
-    for digit in range(10):
-        files = sorted((nmnist / "Train" / str(digit)).glob("*.bin"))
-        for part, chosen in (("Train", files[:train_per_digit]), ("Test", files[train_per_digit:])):
-            folder = root / part / str(digit)
-            folder.mkdir(parents=True, exist_ok=True)
-            for path in chosen:
-                link = folder / path.name
-                if not link.exists():
-                    link.symlink_to(path.resolve())
+    link_nmnist_split(nmnist / "Train", root, train_per_digit)
     return root
 
 

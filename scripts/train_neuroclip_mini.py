@@ -9,9 +9,9 @@ Data: digits rendered from ~90 TrueType fonts (matplotlib's, the system's, and t
 No event data, event simulation or event-frame encoding is used in training.
 
 Measurement: the real N-MNIST recordings in ../shared/data are split per digit by file order into a development set
-(the first 20 of each digit, 200 recordings) and a final set (the rest, about 300). Every choice made while building
-the model (augmentations, sizes, steps, the default prompt) was judged on the development set only. The final set
-is scored once, with ``--final``, after the choices are fixed.
+(the first 20 of each digit, 200 recordings; neuroclip.mini.train.DEVELOPMENT_PER_DIGIT) and a final set (the rest,
+about 300). Every choice made while building the model (augmentations, sizes, steps, the default prompt) was judged
+on the development set only. The final set is scored once, with ``--final``, after the choices are fixed.
 
 Writes src/neuroclip/clip/bundled/neuroclip-mini.safetensors (the weights and a model card with the configuration,
 data, time and the measured accuracies) and prints the results. Seeded: the same command gives the same weights on
@@ -33,13 +33,13 @@ import torch
 from neuroclip.clip import ZeroShotClassifier, load_backbone
 from neuroclip.clip.backbone import BUNDLED_WEIGHTS
 from neuroclip.clip.features import FrameConfig, frame_features
+from neuroclip.datasets.folder import split_nmnist_by_file_order
 from neuroclip.events import read_events
 from neuroclip.mini.data import font_files
-from neuroclip.mini.train import MiniTrainConfig, export_bundled, train_mini_clip
+from neuroclip.mini.train import DEVELOPMENT_PER_DIGIT, MiniTrainConfig, export_bundled, train_mini_clip
 
 REPO = Path(__file__).resolve().parents[1]
 NMNIST = REPO.parent / "shared" / "data" / "nmnist"
-DEV_PER_DIGIT = 20
 PROMPTS = {
     "neuroclip digits": (['A black and white photo of the Arabic numeral number: "{}".'], [str(d) for d in range(10)]),
     "neuroclip words": (['A black and white photo of the Arabic numeral number: "{}".'],
@@ -49,14 +49,10 @@ PROMPTS = {
 
 
 def nmnist_split() -> tuple[list[Path], list[int], list[Path], list[int]]:
-    dev, dev_labels, final, final_labels = [], [], [], []
-    for digit in range(10):
-        files = sorted((NMNIST / "Train" / str(digit)).glob("*.bin"))
-        dev += files[:DEV_PER_DIGIT]
-        dev_labels += [digit] * len(files[:DEV_PER_DIGIT])
-        final += files[DEV_PER_DIGIT:]
-        final_labels += [digit] * len(files[DEV_PER_DIGIT:])
-    return dev, dev_labels, final, final_labels
+    """The development and held-out recordings and their labels (see DEVELOPMENT_PER_DIGIT)."""
+    parts = split_nmnist_by_file_order(NMNIST / "Train", DEVELOPMENT_PER_DIGIT)
+    dev, final = parts["Train"], parts["Test"]
+    return [p for p, _ in dev], [d for _, d in dev], [p for p, _ in final], [d for _, d in final]
 
 
 def zero_shot(backbone, files, labels, prompt: str, encoding: str = "discrimination") -> float:

@@ -589,3 +589,16 @@ def test_loader_shuffles_with_its_seed_and_names_a_broken_sample(tmp_path):
         list(make_loader(dataset, image_size=8, batch_size=2, num_workers=1))
     with pytest.raises(ConfigError, match="batch_size"):
         make_loader(dataset, batch_size=0)
+
+
+def test_file_order_split_and_its_linked_layout(tmp_path):
+    from neuroclip.datasets.folder import link_nmnist_split, split_nmnist_by_file_order
+
+    nmnist_files()
+    parts = split_nmnist_by_file_order(NMNIST_ROOT / "Train", 20)
+    assert len(parts["Train"]) == 200 and len(parts["Test"]) == 300
+    assert not {p for p, _ in parts["Train"]} & {p for p, _ in parts["Test"]}
+    threes = [p.name for p, d in parts["Train"] if d == 3]
+    assert threes == sorted(threes) and max(threes) < min(p.name for p, d in parts["Test"] if d == 3)
+    assert link_nmnist_split(NMNIST_ROOT / "Train", tmp_path, 20) == {"Train": 200, "Test": 300}
+    assert len(NMNIST(tmp_path, split="test")) == 300

@@ -100,3 +100,31 @@ class NMNIST(EventDataset):
 
         records = split_records(split, self.name, lambda: listing("Train"), lambda: listing("Test"))
         super().__init__(folder, split, records, self.CLASSES, self.SENSOR_SIZE, transform)
+
+
+def split_nmnist_by_file_order(train_folder, first_per_digit: int) -> dict[str, list[tuple[Path, int]]]:
+    """Split an N-MNIST ``Train/<digit>/*.bin`` folder per digit by file-name order: the first ``first_per_digit``
+    recordings of each digit go to ``'Train'``, the rest to ``'Test'``. Returns ``{part: [(path, digit), ...]}``."""
+    parts: dict[str, list[tuple[Path, int]]] = {"Train": [], "Test": []}
+    for digit in range(10):
+        files = sorted((Path(train_folder) / str(digit)).glob("*.bin"))
+        if not files:
+            raise ConfigError(f"no recordings in {Path(train_folder) / str(digit)}")
+        parts["Train"] += [(path, digit) for path in files[:first_per_digit]]
+        parts["Test"] += [(path, digit) for path in files[first_per_digit:]]
+    return parts
+
+
+def link_nmnist_split(train_folder, dest, first_per_digit: int) -> dict[str, int]:
+    """Lay :func:`split_nmnist_by_file_order`'s parts out as an N-MNIST folder ``dest/{Train,Test}/<digit>/`` of
+    symbolic links (existing links are kept); returns the number of recordings per part."""
+    counts = {}
+    for part, samples in split_nmnist_by_file_order(train_folder, first_per_digit).items():
+        for path, digit in samples:
+            folder = Path(dest) / part / str(digit)
+            folder.mkdir(parents=True, exist_ok=True)
+            link = folder / path.name
+            if not link.exists():
+                link.symlink_to(path.resolve())
+        counts[part] = len(samples)
+    return counts
