@@ -12,33 +12,21 @@ It does not depend on random generators or on where the data lives; the test spl
 
 from __future__ import annotations
 
-import hashlib
-import math
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from neuroclip.datasets.splitting import held_out_mask
 from neuroclip.errors import ConfigError, MissingDependencyError
 from neuroclip.spikeclip import labels as label_sets
 from neuroclip.spikeclip.config import DataConfig, ModelConfig
 
 
-def holdout_mask(keys: list[str], labels: list[int], fraction: float, seed: int) -> list[bool]:
-    """True for the held-out samples (see the module docstring)."""
-    held = [False] * len(keys)
-    if fraction <= 0:
-        return held
-    by_class: dict[int, list[int]] = defaultdict(list)
-    for position, label in enumerate(labels):
-        by_class[label].append(position)
-    for positions in by_class.values():
-        count = min(len(positions) - 1, math.ceil(fraction * len(positions)))
-        ranked = sorted(positions, key=lambda i: (hashlib.sha256(f"{seed}:{keys[i]}".encode()).digest(), keys[i]))
-        for i in ranked[:max(count, 0)]:
-            held[i] = True
-    return held
+def holdout_mask(keys: list[str], labels: list[int], fraction: float, seed) -> list[bool]:
+    """True for the held-out samples (see the module docstring): the datasets' hashed per-class rule."""
+    return held_out_mask(keys, labels, fraction, seed)
 
 
 # --------------------------------------------------------------------------------------------------- sources
