@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import subprocess
 import time
@@ -30,16 +31,17 @@ from pathlib import Path
 
 import torch
 
-from neuroclip.clip import ZeroShotClassifier, load_backbone
-from neuroclip.clip.backbone import BUNDLED_WEIGHTS
+from neuroclip.clip import ZeroShotClassifier
+from neuroclip.clip.backbone import BUNDLED_WEIGHTS, load_bundled
 from neuroclip.clip.features import FrameConfig, frame_features
 from neuroclip.datasets.folder import split_nmnist_by_file_order
 from neuroclip.events import read_events
-from neuroclip.mini.data import font_files
+from neuroclip.mini.data import HANDWRITING_FONTS, fetch_handwriting_fonts, font_files, handwriting_font_files
 from neuroclip.mini.train import DEVELOPMENT_PER_DIGIT, MiniTrainConfig, export_bundled, train_mini_clip
 
 REPO = Path(__file__).resolve().parents[1]
-NMNIST = REPO.parent / "shared" / "data" / "nmnist"
+NMNIST = Path(os.environ.get("NEUROCLIP_NMNIST", REPO.parent / "shared" / "data" / "nmnist"))
+HANDWRITING_FONT_DIR = REPO / "out" / "fonts" / "handwriting"
 PROMPTS = {
     "neuroclip digits": (['A black and white photo of the Arabic numeral number: "{}".'], [str(d) for d in range(10)]),
     "neuroclip words": (['A black and white photo of the Arabic numeral number: "{}".'],
@@ -62,16 +64,48 @@ def zero_shot(backbone, files, labels, prompt: str, encoding: str = "discriminat
     return float((predictions == torch.tensor(labels)).float().mean())
 
 
+def parse_overrides(pairs: list[str]) -> dict:
+    """``key=value`` pairs → MiniTrainConfig fields, typed like the defaults."""
+    fields = {f.name: f for f in dataclasses.fields(MiniTrainConfig)}
+    overrides = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key not in fields or not value:
+            raise SystemExit(f"--set {pair!r}: expected key=value with key one of {', '.join(fields)}")
+        overrides[key] = type(getattr(MiniTrainConfig, key))(value)
+    return overrides
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=MiniTrainConfig.steps)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="other MiniTrainConfig fields, e.g. handwriting_font_fraction=0.4")
     parser.add_argument("--work-dir", type=Path, default=REPO / "out" / "neuroclip-mini")
+    parser.add_argument("--out", type=Path, default=BUNDLED_WEIGHTS,
+                        help="where the weights go (default: the package's bundled file)")
+    parser.add_argument("--results", type=Path, help="also write the model card and results to this JSON file")
+    parser.add_argument("--handwriting-fonts", default=str(HANDWRITING_FONT_DIR),
+                        help="folder of the fetched handwriting fonts, or 'none'")
+    parser.add_argument("--fetch-fonts", action="store_true",
+                        help="download the handwriting fonts (npm pack) into --handwriting-fonts, then stop")
+    parser.add_argument("--device", default="cpu", help="cpu (the reproducible default) or cuda")
     parser.add_argument("--final", action="store_true", help="also score the held-out final recordings")
     parser.add_argument("--no-resume", action="store_true")
     args = parser.parse_args()
-    config = MiniTrainConfig(steps=args.steps)
+    fonts = None if args.handwriting_fonts == "none" else Path(args.handwriting_fonts)
+    if args.fetch_fonts:
+        if fonts is None:
+            raise SystemExit("--fetch-fonts needs a folder (--handwriting-fonts DIR)")
+        fetch_handwriting_fonts(fonts)
+        return
+    config = MiniTrainConfig(**({"steps": args.steps} | parse_overrides(args.set)))
+    if config.handwriting_font_fraction > 0 and (fonts is None or not handwriting_font_files(fonts)):
+        raise SystemExit(f"this configuration draws on the handwriting fonts, but {fonts} holds none: fetch them "
+                         "first with  python scripts/train_neuroclip_mini.py --fetch-fonts  (needs npm)")
     started = time.time()
-    model = train_mini_clip(config, args.work_dir, resume=not args.no_resume)
+    model = train_mini_clip(config, args.work_dir, resume=not args.no_resume, handwriting_fonts=fonts,
+                            device=args.device)
     minutes = (time.time() - started) / 60
     try:
         commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
@@ -80,22 +114,31 @@ def main():
         commit = None
     card = {
         "model": "neuroclip-mini", "config": dataclasses.asdict(config), "train_minutes": round(minutes, 1),
+        "train_device": args.device, "threads": torch.get_num_threads(),
         "fonts": [f.name for f in font_files()], "handwritten": "scikit-learn load_digits (1,797 images)",
+        "handwriting_fonts": (list(HANDWRITING_FONTS) if config.handwriting_font_fraction > 0 else []),
         "torch": torch.__version__, "python": platform.python_version(), "commit": commit,
         "never_seen": "event data, simulated events, event-frame encodings",
     }
-    export_bundled(model, BUNDLED_WEIGHTS, card)
-    backbone = load_backbone("neuroclip-mini", device="cpu")
+    export_bundled(model, args.out, card)
+    backbone = load_bundled(torch.device("cpu"), path=args.out)
     results = {}
     if NMNIST.exists():
         dev, dev_labels, final, final_labels = nmnist_split()
         for prompt in PROMPTS:
             results[f"dev zero-shot, {prompt}"] = zero_shot(backbone, dev, dev_labels, prompt)
+        for encoding in ("eventclip", "voxel_grid"):
+            results[f"dev zero-shot, neuroclip digits, {encoding}"] = zero_shot(
+                backbone, dev, dev_labels, "neuroclip digits", encoding)
         if args.final:
             results["final zero-shot, neuroclip digits"] = zero_shot(backbone, final, final_labels, "neuroclip digits")
         card["nmnist_results"] = results | {"dev_recordings": len(dev), "final_recordings": len(final)}
-        export_bundled(model, BUNDLED_WEIGHTS, card)
-    print(json.dumps(card | {"weights_bytes": BUNDLED_WEIGHTS.stat().st_size}, indent=1))
+        export_bundled(model, args.out, card)
+    report = card | {"weights_bytes": args.out.stat().st_size}
+    if args.results:
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

@@ -236,20 +236,20 @@ BUNDLED_MODEL = "neuroclip-mini"
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent / "bundled" / "neuroclip-mini.safetensors"
 
 
-def load_bundled(device: torch.device, amp: bool | None = None) -> ClipBackbone:
+def load_bundled(device: torch.device, amp: bool | None = None, path: Path = BUNDLED_WEIGHTS) -> ClipBackbone:
     """The small CLIP shipped inside the package (trained from scratch on 2D digit images by
-    scripts/train_neuroclip_mini.py); works offline."""
+    scripts/train_neuroclip_mini.py); works offline. ``path`` reads another export of it (a training run's)."""
     from neuroclip.mini.train import load_bundled_state
 
-    if not BUNDLED_WEIGHTS.is_file():
+    if not Path(path).is_file():
         raise ModelNotFoundError(
-            f"the bundled model's weights {BUNDLED_WEIGHTS} are missing; reinstall neuroclip, or train them with "
+            f"the bundled model's weights {path} are missing; reinstall neuroclip, or train them with "
             "python scripts/train_neuroclip_mini.py"
         )
     open_clip = _open_clip()
     with _quiet_root_logger(True):
         clip_model = open_clip.create_model(BUNDLED_MODEL, pretrained=None)
-    card = load_bundled_state(BUNDLED_WEIGHTS, clip_model)
+    card = load_bundled_state(Path(path), clip_model)
     clip_model = clip_model.to(device)
     spec = BackboneSpec(BUNDLED_MODEL, "bundled", "fp32")
     amp_dtype = None

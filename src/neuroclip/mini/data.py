@@ -4,6 +4,8 @@ Sources:
 * digits rendered from TrueType fonts: the fonts that ship with matplotlib, the system's fonts, and the fonts of the
   PyPI packages in the ``train`` extra (Amatic SC, Caladea, Fjalla One, Fredoka One, Lato, Manrope, Roboto,
   Source Sans Pro, Source Serif Pro);
+* handwriting fonts: Google Fonts' handwriting and school-script families as Fontsource packages them on npm
+  (``HANDWRITING_FONTS``, pinned versions; ``fetch_handwriting_fonts`` downloads them with ``npm pack``);
 * the 1,797 handwritten digits that ship with scikit-learn (8x8, 16 grey levels).
 
 Each image is a 34x34 canvas (the size of an N-MNIST window) in varied 2D styles: filled, outlined, inverted,
@@ -15,6 +17,12 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +44,72 @@ CAPTION_TEMPLATES = [
     "a digit: {}.", "{}", "number {}", "a close-up of the number {}.", "white number {} on a dark background.",
     "a dark number {} on a light background.", "a thin stroke drawing of {}.",
 ]
+
+
+# Handwriting families of Google Fonts (SIL Open Font License), as packaged by Fontsource on npm (@fontsource/NAME).
+# Only their Latin files are used: every weight, upright, WOFF.
+HANDWRITING_FONTS = (
+    "annie-use-your-telescope@5.3.0", "architects-daughter@5.3.0", "cabin-sketch@5.3.0", "calligraffitti@5.3.0",
+    "caveat@5.3.0", "caveat-brush@5.3.0", "cedarville-cursive@5.3.0", "charm@5.2.7", "comforter@5.2.8",
+    "coming-soon@5.3.0", "covered-by-your-grace@5.3.0", "crafty-girls@5.3.0", "dancing-script@5.3.0",
+    "dawning-of-a-new-day@5.3.0", "delicious-handrawn@5.3.0", "delius@5.3.0", "east-sea-dokdo@5.3.0",
+    "edu-nsw-act-foundation@5.3.0", "edu-qld-beginner@5.3.0", "edu-sa-beginner@5.3.0", "edu-tas-beginner@5.3.0",
+    "edu-vic-wa-nt-beginner@5.3.0", "fuzzy-bubbles@5.3.0", "gaegu@5.3.0", "gamja-flower@5.3.0",
+    "give-you-glory@5.3.0", "gloria-hallelujah@5.3.0", "gochi-hand@5.3.0", "grechen-fuemen@5.3.0",
+    "handlee@5.3.0", "hi-melody@5.3.0", "homemade-apple@5.3.0", "indie-flower@5.3.0", "itim@5.3.0",
+    "just-another-hand@5.3.0", "just-me-again-down-here@5.3.0", "kalam@5.3.0", "kite-one@4.5.0", "klee-one@5.3.0",
+    "kristi@5.3.0", "la-belle-aurore@5.3.0", "loved-by-the-king@5.3.0", "mali@5.3.0", "marck-script@5.3.0",
+    "mynerve@5.3.0", "nanum-brush-script@5.3.0", "nanum-gothic-coding@5.3.0", "nanum-pen-script@5.3.0",
+    "neucha@5.3.0", "nothing-you-could-do@5.3.0", "over-the-rainbow@5.3.0", "pacifico@5.3.0", "pangolin@5.3.0",
+    "patrick-hand@5.3.0", "patrick-hand-sc@5.3.0", "permanent-marker@5.3.0", "playpen-sans@5.3.0",
+    "reenie-beanie@5.3.0", "rock-salt@5.3.0", "sacramento@5.3.0", "satisfy@5.3.0", "schoolbell@5.3.0",
+    "sedgwick-ave@5.3.0", "sedgwick-ave-display@5.3.0", "shadows-into-light@5.3.0", "shadows-into-light-two@5.3.0",
+    "short-stack@5.3.0", "square-peg@5.3.0", "sriracha@5.3.0", "sue-ellen-francisco@5.3.0",
+    "swanky-and-moo-moo@5.3.0", "the-girl-next-door@5.3.0", "waiting-for-the-sunrise@5.3.0",
+    "walter-turncoat@5.3.0", "whisper@5.3.0", "yellowtail@5.3.0", "yomogi@5.3.0", "zen-kurenaido@5.3.0",
+    "zeyada@5.3.0",
+)
+
+
+# the basic Latin subset (it holds the digits; "latin-ext" does not), any weight, upright
+_LATIN_FILE = re.compile(r"-latin-\d+-normal\.woff$")
+
+
+def fetch_handwriting_fonts(target: Path, log=print) -> Path:
+    """Download ``HANDWRITING_FONTS`` with ``npm pack`` into ``target`` (their Latin WOFF files). Already fetched
+    packages are skipped; each package's files land in ``target`` together (atomic per package)."""
+    if shutil.which("npm") is None:
+        raise RuntimeError("fetching the handwriting fonts needs npm (https://nodejs.org); install Node.js and "
+                           "run this again, or train without them (--handwriting-fonts none)")
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    for spec in HANDWRITING_FONTS:
+        name = spec.split("@")[0]
+        done = target / f".{name}.done"
+        if done.exists():
+            continue
+        with tempfile.TemporaryDirectory(dir=target) as scratch:
+            result = subprocess.run(["npm", "pack", "--silent", f"@fontsource/{spec}"], cwd=scratch,
+                                    capture_output=True, text=True)
+            if result.returncode != 0:
+                raise RuntimeError(f"npm pack @fontsource/{spec} failed: {result.stderr.strip()[-500:]}")
+            archive = next(Path(scratch).glob("*.tgz"))
+            with tarfile.open(archive) as tar:
+                members = [m for m in tar.getmembers() if m.isfile() and m.name.startswith("package/files/")
+                           and _LATIN_FILE.search(m.name)]
+                for member in members:
+                    source = tar.extractfile(member)
+                    staged = Path(scratch) / Path(member.name).name
+                    staged.write_bytes(source.read())
+                    os.replace(staged, target / staged.name)
+            done.write_text(spec)
+        log(f"fetched @fontsource/{spec} ({len(members)} files)")
+    return target
+
+
+def handwriting_font_files(folder: Path) -> list[Path]:
+    """The fetched handwriting fonts' Latin files, sorted by name (see ``fetch_handwriting_fonts``)."""
+    return sorted((p for p in Path(folder).glob("*.woff") if _LATIN_FILE.search(p.name)), key=lambda p: p.name)
 
 
 def font_files() -> list[Path]:
@@ -62,12 +136,13 @@ def font_files() -> list[Path]:
     return list(usable.values())
 
 
-def render_font_digits(size: int = 26) -> tuple[np.ndarray, np.ndarray]:
-    """All digits 0-9 in every font: uint8 [N, size, size] white on black (centred by ink), labels [N]."""
+def render_font_digits(size: int = 26, fonts: list[Path] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """All digits 0-9 in every font (default ``font_files()``): uint8 [N, size, size] white on black (centred by
+    ink), labels [N]."""
     from PIL import Image, ImageDraw, ImageFont
 
     images, labels = [], []
-    for path in font_files():
+    for path in font_files() if fonts is None else fonts:
         try:
             font = ImageFont.truetype(str(path), int(size * 0.85))
         except OSError:

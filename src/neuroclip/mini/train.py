@@ -21,7 +21,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from neuroclip.mini.data import captions_for, place_on_canvas, render_font_digits, sklearn_digits, stylise
+from neuroclip.mini.data import (
+    captions_for,
+    handwriting_font_files,
+    place_on_canvas,
+    render_font_digits,
+    sklearn_digits,
+    stylise,
+)
 
 MODEL_NAME = "neuroclip-mini"
 # the real N-MNIST recordings are measured in two parts, split per digit by file order: the first 20 of each digit
@@ -40,7 +47,10 @@ class MiniTrainConfig:
     curriculum_steps: int = 300
     max_grad_norm: float = 1.0
     weight_decay: float = 0.05
-    handwritten_fraction: float = 0.5  # share of each batch drawn from scikit-learn's handwritten digits
+    # shares of each batch: scikit-learn's handwritten digits, the handwriting fonts (mini.data.HANDWRITING_FONTS),
+    # and the printed fonts (the rest); chosen on the development recordings (scripts/sweep_neuroclip_mini.py)
+    handwritten_fraction: float = 0.25
+    handwriting_font_fraction: float = 0.5
     seed: int = 0
     threads: int = 2
     checkpoint_every: int = 200
@@ -62,12 +72,21 @@ def same_class_contrastive_loss(image_features, text_features, labels, logit_sca
     return (image_to_text + text_to_image) / 2
 
 
-def glyph_banks() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    fonts, font_labels = render_font_digits()
-    handwritten, hand_labels = sklearn_digits()
+def glyph_banks(handwriting_fonts: Path | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Digit glyphs on 34x34 canvases with labels: printed fonts, scikit-learn's handwritten digits and, given the
+    folder of fetched handwriting fonts, those."""
     as_canvas = lambda a: place_on_canvas(torch.from_numpy(a).float() / 255)[:, None]  # noqa: E731
-    return {"fonts": (as_canvas(fonts), torch.from_numpy(font_labels)),
-            "handwritten": (as_canvas(handwritten), torch.from_numpy(hand_labels))}
+    banks = {}
+    sources = {"fonts": render_font_digits(), "handwritten": sklearn_digits()}
+    if handwriting_fonts is not None:
+        files = handwriting_font_files(handwriting_fonts)
+        if not files:
+            raise FileNotFoundError(f"no handwriting fonts in {handwriting_fonts}; fetch them with "
+                                    "python scripts/train_neuroclip_mini.py --fetch-fonts")
+        sources["handwriting_fonts"] = render_font_digits(fonts=files)
+    for name, (images, labels) in sources.items():
+        banks[name] = (as_canvas(images), torch.from_numpy(labels))
+    return banks
 
 
 def build_model():
@@ -84,9 +103,16 @@ def _save_atomic(state: dict, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def train_mini_clip(config: MiniTrainConfig, work_dir: Path, log=print, resume: bool = True) -> torch.nn.Module:
-    """Train and return the model. A checkpoint in ``work_dir`` is resumed (same result as an uninterrupted run:
-    the data generator's state is saved with it)."""
+def train_mini_clip(config: MiniTrainConfig, work_dir: Path, log=print, resume: bool = True,
+                    handwriting_fonts: Path | None = None, device: str = "cpu") -> torch.nn.Module:
+    """Train and return the model (on the CPU). A checkpoint in ``work_dir`` is resumed (same result as an
+    uninterrupted run: the data generator's state is saved with it). ``handwriting_fonts`` is the folder of fetched
+    handwriting fonts, needed when ``config.handwriting_font_fraction`` > 0. ``device`` moves the model's work to a
+    GPU (the images are still made on the CPU; results then differ from a CPU run in the last bits)."""
+    if config.handwriting_font_fraction > 0 and handwriting_fonts is None:
+        raise ValueError("handwriting_font_fraction > 0 needs the folder of handwriting fonts (handwriting_fonts=)")
+    if config.handwritten_fraction + config.handwriting_font_fraction > 1:
+        raise ValueError("handwritten_fraction + handwriting_font_fraction must be at most 1")
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     work_dir = Path(work_dir)
@@ -94,7 +120,7 @@ def train_mini_clip(config: MiniTrainConfig, work_dir: Path, log=print, resume: 
     model, tokenizer = build_model()
     image_size = int(model.visual.image_size[0] if isinstance(model.visual.image_size, tuple)
                      else model.visual.image_size)
-    banks = glyph_banks()
+    banks = glyph_banks(handwriting_fonts if config.handwriting_font_fraction > 0 else None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
 
     def learning_rate(step):
@@ -112,17 +138,22 @@ def train_mini_clip(config: MiniTrainConfig, work_dir: Path, log=print, resume: 
         if state["config"] != dataclasses.asdict(config):
             raise ValueError(f"{checkpoint} was written with another configuration; remove it or pass its config")
         model.load_state_dict(state["model"])
+        model.to(device)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
         start_step = state["step"]
         log(f"resumed from step {start_step}")
-    model.train()
+    model.to(device).train()
     started = time.time()
     n_hand = round(config.batch_size * config.handwritten_fraction)
+    n_hand_fonts = round(config.batch_size * config.handwriting_font_fraction)
+    composition = [("fonts", config.batch_size - n_hand - n_hand_fonts), ("handwritten", n_hand)]
+    if n_hand_fonts:
+        composition.append(("handwriting_fonts", n_hand_fonts))
     for step in range(start_step, config.steps):
         parts = []
-        for name, count in (("fonts", config.batch_size - n_hand), ("handwritten", n_hand)):
+        for name, count in composition:
             glyphs, labels = banks[name]
             index = torch.randint(0, glyphs.shape[0], (count,), generator=generator)
             parts.append((glyphs[index], labels[index]))
@@ -131,10 +162,10 @@ def train_mini_clip(config: MiniTrainConfig, work_dir: Path, log=print, resume: 
         strength = min(1.0, step / config.curriculum_steps) if config.curriculum_steps else 1.0
         images = to_model_input(stylise(glyphs, generator, strength), image_size)
         tokens = tokenizer(captions_for(labels, generator))
-        image_features = model.encode_image(images)
-        text_features = model.encode_text(tokens)
+        image_features = model.encode_image(images.to(device))
+        text_features = model.encode_text(tokens.to(device))
         scale = model.logit_scale.exp().clamp(max=100)
-        loss = same_class_contrastive_loss(image_features, text_features, labels, scale)
+        loss = same_class_contrastive_loss(image_features, text_features, labels.to(device), scale)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -149,7 +180,7 @@ def train_mini_clip(config: MiniTrainConfig, work_dir: Path, log=print, resume: 
             _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                           "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
                           "step": step + 1, "config": dataclasses.asdict(config)}, checkpoint)
-    model.eval()
+    model.cpu().eval()
     return model
 
 
