@@ -116,6 +116,20 @@ def test_text_tower_first_neuron_dynamics_by_hand(value, expected):
     assert spikes[:, 0, 0].tolist() == expected and bool((spikes == spikes[:, :, :1]).all())
 
 
+def test_text_tower_runs_in_fp32_under_autocast():
+    # fp16 autocast silenced this tower in training on a GPU (stage A); it now always runs in fp32. CPU autocast
+    # (bfloat16) takes the same path, so the guard is checked here without a GPU.
+    torch.manual_seed(0)
+    encoder = SpikingTextEncoder(TINY_TEXT)
+    with torch.no_grad():
+        encoder.token_embedding.weight.normal_(0, 2.0)  # large enough that the first neurons fire
+    ids = torch.randint(0, TINY_TEXT.vocab_size, (3, TINY_TEXT.context_length))
+    reference = encoder(ids)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = encoder(ids)
+    assert mixed.dtype == torch.float32 and torch.equal(mixed, reference)
+
+
 def test_attention_neuron_fires_at_half():
     neuron = SpikingImageEncoder(TINY_IMAGE).blocks[0].attention.attention_neuron
     # constant 0.6: H = .3, .45, .525 (fire at 0.5), then .3 after the reset

@@ -76,13 +76,13 @@ def glyph_banks(handwriting_fonts: Path | None = None) -> dict[str, tuple[torch.
     """Digit glyphs on 34x34 canvases with labels: printed fonts, scikit-learn's handwritten digits and, given the
     folder of fetched handwriting fonts, those."""
     as_canvas = lambda a: place_on_canvas(torch.from_numpy(a).float() / 255)[:, None]  # noqa: E731
+    files = None if handwriting_fonts is None else handwriting_font_files(handwriting_fonts)
+    if files is not None and not files:
+        raise FileNotFoundError(f"no handwriting fonts in {handwriting_fonts}; fetch them with "
+                                "python scripts/train_neuroclip_mini.py --fetch-fonts")
     banks = {}
     sources = {"fonts": render_font_digits(), "handwritten": sklearn_digits()}
-    if handwriting_fonts is not None:
-        files = handwriting_font_files(handwriting_fonts)
-        if not files:
-            raise FileNotFoundError(f"no handwriting fonts in {handwriting_fonts}; fetch them with "
-                                    "python scripts/train_neuroclip_mini.py --fetch-fonts")
+    if files:
         sources["handwriting_fonts"] = render_font_digits(fonts=files)
     for name, (images, labels) in sources.items():
         banks[name] = (as_canvas(images), torch.from_numpy(labels))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -85,7 +87,13 @@ class SpikingTextEncoder(nn.Module):
         config = self.config
         if ids.ndim != 2 or ids.shape[1] != config.context_length:
             raise ConfigError(f"token ids must be [B, {config.context_length}], got {tuple(ids.shape)}")
-        embedded = self.token_embedding(ids) + self.position_embedding[:config.context_length]
-        x = embedded.flatten(1).unsqueeze(0).expand(config.timesteps, -1, -1)
-        x = self.fc2(self.neuron2(self.fc1(self.neuron1(x))))
-        return self.temporal(x)
+        # Always fp32: under fp16 autocast this tower stopped spiking in training (measured on an H100 with the
+        # tiny preset: stage A's text-tower firing rate 0 and the loss stuck at the constant-output level, against
+        # a firing rate of 0.10 in fp32). It is two linear layers, so fp16 would save little.
+        autocast_off = (torch.autocast(ids.device.type, enabled=False) if ids.device.type in ("cuda", "cpu")
+                        else contextlib.nullcontext())  # the energy count runs it on the meta device
+        with autocast_off:
+            embedded = self.token_embedding(ids) + self.position_embedding[:config.context_length]
+            x = embedded.float().flatten(1).unsqueeze(0).expand(config.timesteps, -1, -1)
+            x = self.fc2(self.neuron2(self.fc1(self.neuron1(x))))
+            return self.temporal(x)

@@ -434,7 +434,8 @@ class ImageStudent(_ImageTask):
 
     def _teacher(self, inputs, positions):
         if self.cache:
-            return self.train_targets[positions].to(self.device)
+            # the cached targets stay in host memory (ImageNet-sized sets); the batch's positions may be on the GPU
+            return self.train_targets[positions.to(self.train_targets.device)].to(self.device)
         with torch.no_grad():
             return teacher_embeddings(self.teacher.encode_images, data_module.teacher_part(inputs, self.modality),
                                       self.modality).to(self.device)
