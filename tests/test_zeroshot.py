@@ -56,7 +56,8 @@ def test_concat_formulation_gives_identical_predictions_on_real_features():
 
 def test_bundled_small_clip_loads_offline_and_recognises_real_recordings():
     """neuroclip-mini ships in the package; on real N-MNIST development recordings (the first 5 of each digit,
-    part of the 200 it was tuned on) it must be far above the 10% chance."""
+    part of the 200 it was tuned on) it scored 90% when it was trained; 80% leaves room for other torch builds and
+    is far above the 10% chance."""
     from neuroclip.clip import load_backbone
 
     backbone = load_backbone("neuroclip-mini", device="cpu")
@@ -66,4 +67,4 @@ def test_bundled_small_clip_loads_offline_and_recognises_real_recordings():
     features = frame_features([read_events(NMNIST_ROOT / f) for f in files], backbone)
     labels = torch.tensor([int(Path(f).parent.name) for f in files])
     accuracy = float((classifier.logits(features).argmax(-1) == labels).float().mean())
-    assert accuracy >= 0.5, accuracy
+    assert accuracy >= 0.8, accuracy
