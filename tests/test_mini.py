@@ -7,8 +7,10 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+import torch
 
 from neuroclip.mini import data as mini_data
+from neuroclip.mini import train as mini_train
 from neuroclip.mini.train import MiniTrainConfig, glyph_banks, train_mini_clip
 
 DEJAVU = Path(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf")
@@ -50,3 +52,25 @@ def test_an_empty_handwriting_font_folder_is_refused_with_the_fix(tmp_path):
 def test_training_refuses_inconsistent_batch_shares(tmp_path, config, folder, message):
     with pytest.raises(ValueError, match=message):
         train_mini_clip(config, tmp_path, handwriting_fonts=folder)
+
+
+def test_training_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path, monkeypatch):
+    shutil.copy(DEJAVU, tmp_path / "stand-in-latin-400-normal.woff")
+    config = MiniTrainConfig(steps=4, batch_size=8, warmup_steps=1, curriculum_steps=2, checkpoint_every=2, threads=1)
+    whole = train_mini_clip(config, tmp_path / "whole", log=lambda _: None, handwriting_fonts=tmp_path)
+    # an interrupted run: killed right after writing its step-2 checkpoint
+    save = mini_train._save_atomic
+
+    def save_then_stop(state, path):
+        save(state, path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mini_train, "_save_atomic", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train_mini_clip(config, tmp_path / "cut", log=lambda _: None, handwriting_fonts=tmp_path)
+    monkeypatch.setattr(mini_train, "_save_atomic", save)
+    messages = []
+    resumed = train_mini_clip(config, tmp_path / "cut", log=messages.append, handwriting_fonts=tmp_path)
+    assert "resumed from step 2" in messages
+    for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
