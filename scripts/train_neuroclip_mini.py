@@ -79,7 +79,11 @@ def parse_overrides(pairs: list[str]) -> dict:
         key, _, value = pair.partition("=")
         if key not in fields or not value:
             raise SystemExit(f"--set {pair!r}: expected key=value with key one of {', '.join(fields)}")
-        overrides[key] = type(getattr(MiniTrainConfig, key))(value)
+        kind = type(getattr(MiniTrainConfig, key))
+        try:
+            overrides[key] = kind(value)
+        except ValueError:
+            raise SystemExit(f"--set {pair!r}: {key} takes a {kind.__name__}") from None
     return overrides
 
 
@@ -108,8 +112,10 @@ def main():
         return
     config = MiniTrainConfig(**({"steps": args.steps} | parse_overrides(args.set)))
     if config.handwriting_font_fraction > 0 and (fonts is None or not handwriting_font_files(fonts)):
-        raise SystemExit(f"this configuration draws on the handwriting fonts, but {fonts} holds none: fetch them "
-                         "first with  python scripts/train_neuroclip_mini.py --fetch-fonts  (needs npm)")
+        where = "no folder was given (--handwriting-fonts none)" if fonts is None else f"{fonts} holds none"
+        raise SystemExit(f"this configuration draws on the handwriting fonts, but {where}: fetch them first with  "
+                         "python scripts/train_neuroclip_mini.py --fetch-fonts  (needs npm), or set "
+                         "handwriting_font_fraction=0")
     started = time.time()
     model = train_mini_clip(config, args.work_dir, resume=not args.no_resume, handwriting_fonts=fonts,
                             device=args.device)

@@ -80,7 +80,8 @@ def fetch_handwriting_fonts(target: Path, log=print) -> Path:
     packages are skipped; each package's files land in ``target`` together (atomic per package)."""
     if shutil.which("npm") is None:
         raise RuntimeError("fetching the handwriting fonts needs npm (https://nodejs.org); install Node.js and "
-                           "run this again, or train without them (--handwriting-fonts none)")
+                           "run this again, or train the first bundled model's recipe without them: "
+                           "--handwriting-fonts none --set handwriting_font_fraction=0 handwritten_fraction=0.5")
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     for spec in HANDWRITING_FONTS:
