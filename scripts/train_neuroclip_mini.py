@@ -43,7 +43,7 @@ from neuroclip.clip.backbone import BUNDLED_WEIGHTS, load_bundled
 from neuroclip.clip.features import FrameConfig, frame_features
 from neuroclip.datasets.folder import split_nmnist_by_file_order
 from neuroclip.events import read_events
-from neuroclip.mini.data import HANDWRITING_FONTS, fetch_handwriting_fonts, font_files, handwriting_font_files
+from neuroclip.mini.data import HANDWRITING_FONTS, fetch_handwriting_fonts, font_files
 from neuroclip.mini.train import DEVELOPMENT_PER_DIGIT, MiniTrainConfig, export_bundled, train_mini_clip
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,14 +111,12 @@ def main():
         fetch_handwriting_fonts(fonts)
         return
     config = MiniTrainConfig(**({"steps": args.steps} | parse_overrides(args.set)))
-    if config.handwriting_font_fraction > 0 and (fonts is None or not handwriting_font_files(fonts)):
-        where = "no folder was given (--handwriting-fonts none)" if fonts is None else f"{fonts} holds none"
-        raise SystemExit(f"this configuration draws on the handwriting fonts, but {where}: fetch them first with  "
-                         "python scripts/train_neuroclip_mini.py --fetch-fonts  (needs npm), or set "
-                         "handwriting_font_fraction=0")
     started = time.time()
-    model = train_mini_clip(config, args.work_dir, resume=not args.no_resume, handwriting_fonts=fonts,
-                            device=args.device)
+    try:
+        model = train_mini_clip(config, args.work_dir, resume=not args.no_resume, handwriting_fonts=fonts,
+                                device=args.device)
+    except (ValueError, FileNotFoundError) as error:  # missing fonts, inconsistent shares, another run's checkpoint
+        raise SystemExit(str(error)) from None
     minutes = (time.time() - started) / 60
     try:
         commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,

@@ -241,7 +241,8 @@ def load_bundled(device: torch.device, amp: bool | None = None, path: Path = BUN
     scripts/train_neuroclip_mini.py); works offline. ``path`` reads another export of it (a training run's)."""
     from neuroclip.mini.train import load_bundled_state
 
-    if not Path(path).is_file():
+    path = Path(path)
+    if not path.is_file():
         raise ModelNotFoundError(
             f"the bundled model's weights {path} are missing; reinstall neuroclip, or train them with "
             "python scripts/train_neuroclip_mini.py"
@@ -249,7 +250,7 @@ def load_bundled(device: torch.device, amp: bool | None = None, path: Path = BUN
     open_clip = _open_clip()
     with _quiet_root_logger(True):
         clip_model = open_clip.create_model(BUNDLED_MODEL, pretrained=None)
-    card = load_bundled_state(Path(path), clip_model)
+    card = load_bundled_state(path, clip_model)
     clip_model = clip_model.to(device)
     spec = BackboneSpec(BUNDLED_MODEL, "bundled", "fp32")
     amp_dtype = None

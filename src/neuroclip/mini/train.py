@@ -110,7 +110,8 @@ def train_mini_clip(config: MiniTrainConfig, work_dir: Path, log=print, resume: 
     handwriting fonts, needed when ``config.handwriting_font_fraction`` > 0. ``device`` moves the model's work to a
     GPU (the images are still made on the CPU; results then differ from a CPU run in the last bits)."""
     if config.handwriting_font_fraction > 0 and handwriting_fonts is None:
-        raise ValueError("handwriting_font_fraction > 0 needs the folder of handwriting fonts (handwriting_fonts=)")
+        raise ValueError("handwriting_font_fraction > 0 needs the folder of handwriting fonts (fetch them with "
+                         "python scripts/train_neuroclip_mini.py --fetch-fonts), or set handwriting_font_fraction=0")
     if config.handwritten_fraction + config.handwriting_font_fraction > 1:
         raise ValueError("handwritten_fraction + handwriting_font_fraction must be at most 1")
     torch.set_num_threads(config.threads)
@@ -118,6 +119,7 @@ def train_mini_clip(config: MiniTrainConfig, work_dir: Path, log=print, resume: 
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     model, tokenizer = build_model()
+    model.to(device)  # before the optimizer's state is loaded, which follows its parameters' device
     image_size = int(model.visual.image_size[0] if isinstance(model.visual.image_size, tuple)
                      else model.visual.image_size)
     banks = glyph_banks(handwriting_fonts if config.handwriting_font_fraction > 0 else None)
@@ -138,13 +140,12 @@ def train_mini_clip(config: MiniTrainConfig, work_dir: Path, log=print, resume: 
         if state["config"] != dataclasses.asdict(config):
             raise ValueError(f"{checkpoint} was written with another configuration; remove it or pass its config")
         model.load_state_dict(state["model"])
-        model.to(device)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
         start_step = state["step"]
         log(f"resumed from step {start_step}")
-    model.to(device).train()
+    model.train()
     started = time.time()
     n_hand = round(config.batch_size * config.handwritten_fraction)
     n_hand_fonts = round(config.batch_size * config.handwriting_font_fraction)
