@@ -87,9 +87,11 @@ class SpikingTextEncoder(nn.Module):
         config = self.config
         if ids.ndim != 2 or ids.shape[1] != config.context_length:
             raise ConfigError(f"token ids must be [B, {config.context_length}], got {tuple(ids.shape)}")
-        # Always fp32: under fp16 autocast this tower stopped spiking in training (measured on an H100 with the
-        # tiny preset: stage A's text-tower firing rate 0 and the loss stuck at the constant-output level, against
-        # a firing rate of 0.10 in fp32). It is two linear layers, so fp16 would save little.
+        # Always fp32. At initialisation no neuron fires and fc2's bias is zero, so the output is exactly zero; the
+        # cosine loss's gradient there is about 1/eps (1e8), which overflows fp16: under fp16 autocast every step
+        # was non-finite (skipped by the gradient scaler on an H100; NaN losses under CPU autocast) and stage A
+        # never left that state (firing rate 0). In fp32 that gradient is what starts training. The tower is two
+        # linear layers, so fp16 would save little.
         autocast_off = (torch.autocast(ids.device.type, enabled=False) if ids.device.type in ("cuda", "cpu")
                         else contextlib.nullcontext())  # the energy count runs it on the meta device
         with autocast_off:
