@@ -2,9 +2,12 @@
 
     python benchmarks/gpu_paths.py [--recordings DIR] [--out results.json]
 
+The README's table used the 200 development recordings: ``python scripts/make_nmnist_heldout.py`` then
+``--recordings out/nmnist-heldout/Train``.
+
 1. Event frames: ``batch_count_frames`` on CUDA (T = 10, split by number) against spikingjelly's
    ``integrate_events_by_fixed_frames_number`` (numpy, one stream at a time) and our CPU batched path; the outputs
-   are checked equal first. Inputs: real N-MNIST recordings (``--recordings``, N-MNIST layout) repeated to 2,000
+   are checked equal first. Inputs: real N-MNIST recordings (every ``.bin`` under ``--recordings``) repeated to 2,000
    streams, and 8 synthetic 640x480 streams of 1,000,000 events.
 2. LIF neurons: our multi-step LIF (SpikeCLIP preset: tau 2, threshold 1, hard reset to 0, detached reset, sigmoid
    surrogate alpha 4) against spikingjelly's ``LIFNode(step_mode='m')`` with the same parameters, forward and
@@ -194,9 +197,9 @@ def main():
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("this benchmark needs a CUDA GPU")
-    files = sorted(args.recordings.glob("*/*/*.bin"))
+    files = sorted(args.recordings.rglob("*.bin"))
     if not files:
-        raise SystemExit(f"no N-MNIST recordings (*/*/*.bin) under {args.recordings}")
+        raise SystemExit(f"no N-MNIST recordings (.bin files) under {args.recordings}")
     streams = [read_events(f) for f in files]
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32 here
     results = {"device": torch.cuda.get_device_name(), "torch": torch.__version__}
