@@ -44,7 +44,7 @@ from neuroclip.frames import (
     to_clip_input,
     voxel_grid,
 )
-from neuroclip.frames.command import frames_command
+from neuroclip.cli.frames import frames_command
 from neuroclip.frames.draw import save_frames_picture, strip_picture
 
 sj_utils = pytest.importorskip("spikingjelly.datasets.utils", reason="spikingjelly is the reference integrator")

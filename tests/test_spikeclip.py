@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from neuroclip.errors import ConfigError
 from neuroclip.snn import LIF
-from neuroclip.spikeclip.command import describe, spikeclip_app
+from neuroclip.cli.spikeclip import describe, spikeclip_app
 from neuroclip.spikeclip.config import (
     ImageEncoderConfig,
     LossConfig,

@@ -250,7 +250,7 @@ def test_every_stage_end_to_end_on_digit_pictures(tmp_path, digit_teacher):
     assert "text tower (per sentence)" in report["groups"] and "proj" in format_energy_report(report)
 
     # the command functions
-    from neuroclip.spikeclip.command import spikeclip_app
+    from neuroclip.cli.spikeclip import spikeclip_app
 
     runner = CliRunner()
     checkpoint = str(tmp_path / "b" / "best.pt")

@@ -1,11 +1,5 @@
-"""``neuroclip spikeclip ...`` and ``neuroclip energy``: thin command functions over the library.
-
-Register with::
-
-    from neuroclip.spikeclip.command import energy_command, spikeclip_app
-    app.add_typer(spikeclip_app, name="spikeclip")
-    app.command("energy")(energy_command)
-"""
+"""``neuroclip spikeclip ...`` and ``neuroclip energy``: thin command functions over the library (registered by
+:mod:`neuroclip.cli.main`)."""
 
 from __future__ import annotations
 

@@ -320,8 +320,8 @@ def demo(
 
 
 def _register_commands():
-    from neuroclip.frames.command import frames_command
-    from neuroclip.spikeclip.command import energy_command, spikeclip_app
+    from neuroclip.cli.frames import frames_command
+    from neuroclip.cli.spikeclip import energy_command, spikeclip_app
 
     app.command("frames")(frames_command)
     app.add_typer(spikeclip_app, name="spikeclip")
