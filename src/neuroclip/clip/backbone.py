@@ -8,6 +8,12 @@
 
 With no network and no weights cached, loading a pretrained tag raises :class:`ModelNotFoundError` saying how to
 supply a local file.
+
+A pretrained tag decides more than the weights: open_clip's entry for it (``open_clip.pretrained.get_pretrained_cfg``)
+names the activation the weights were trained with (``quick_gelu``) and the image preprocessing (mean, std,
+interpolation, resize mode). Since open_clip 2.29 ``create_model(model, pretrained=tag)`` only warns when the tag
+needs QuickGELU and the model config says GELU, so :func:`tag_config` reads what the tag requires and
+:func:`build_model` builds exactly that; :func:`load_backbone` then loads the tag's weights into it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from neuroclip.devices import resolve_device
 from neuroclip.errors import ConfigError, NeuroclipError
 
 MODEL_CONFIGS = Path(__file__).resolve().parent / "model_configs"
@@ -45,6 +52,104 @@ def _open_clip():
 
 def _is_schema(name: str) -> bool:
     return name.startswith(("hf-hub:", "local-dir:"))
+
+
+@dataclasses.dataclass(frozen=True)
+class TagConfig:
+    """What a (model, pretrained) pair requires: the activation of the towers open_clip builds itself (QuickGELU
+    or GELU) and the image preprocessing the weights were trained with."""
+
+    quick_gelu: bool
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    interpolation: str
+    resize_mode: str
+
+    def preprocess(self) -> dict:
+        """The fields of ``open_clip.transform.PreprocessCfg`` this config sets."""
+        return {"mean": self.mean, "std": self.std, "interpolation": self.interpolation,
+                "resize_mode": self.resize_mode}
+
+
+def _schema_file_config(model: str) -> dict:
+    """The ``open_clip_config.json`` of an ``hf-hub:``/``local-dir:`` model (``hf-hub:`` downloads that small file,
+    as open_clip itself does to build the model)."""
+    import json
+
+    open_clip = _open_clip()
+    if model.startswith("local-dir:"):
+        path = Path(model[len("local-dir:"):]).expanduser() / "open_clip_config.json"
+    else:
+        path = Path(open_clip.pretrained.download_pretrained_from_hf(model[len("hf-hub:"):],
+                                                                      filename="open_clip_config.json"))
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
+
+
+def tag_config(model: str, pretrained: str | None) -> TagConfig:
+    """What open_clip's pretrained entry for ``(model, pretrained)`` requires.
+
+    ``quick_gelu`` is the entry's ``quick_gelu`` if it has one, else the model config's own (default False); the
+    preprocessing is the entry's over open_clip's defaults (``open_clip.transform.PreprocessCfg``: OpenAI's
+    mean/std, bicubic, shortest side). A checkpoint file or None (random weights) gets the model config's activation
+    and those defaults; an ``hf-hub:``/``local-dir:`` model its ``open_clip_config.json`` (``model_cfg`` and
+    ``preprocess_cfg``), as open_clip builds it.
+    """
+    open_clip = _open_clip()
+    if _is_schema(model):
+        file_config = _schema_file_config(model)
+        model_cfg = file_config.get("model_cfg", file_config)
+        entry = file_config.get("preprocess_cfg", {})
+    else:
+        model_cfg = open_clip.get_model_config(model)
+        if model_cfg is None:
+            raise ConfigError(f"unknown CLIP model {model!r}; see open_clip.list_models()")
+        entry = open_clip.pretrained.get_pretrained_cfg(model, pretrained) if pretrained else {}
+    quick_gelu = entry.get("quick_gelu", model_cfg.get("quick_gelu", False))
+    # open_clip's defaults (transform.PreprocessCfg: bicubic, shortest side) with OpenAI's mean/std spelled out
+    defaults = open_clip.transform.PreprocessCfg(mean=open_clip.constants.OPENAI_DATASET_MEAN,
+                                                 std=open_clip.constants.OPENAI_DATASET_STD)
+    preprocess = open_clip.transform.merge_preprocess_dict(defaults, entry)
+    return TagConfig(
+        quick_gelu=bool(quick_gelu),
+        mean=tuple(float(v) for v in preprocess["mean"]),
+        std=tuple(float(v) for v in preprocess["std"]),
+        interpolation=str(preprocess["interpolation"]),
+        resize_mode=str(preprocess["resize_mode"]),
+    )
+
+
+def build_model(model: str, config: TagConfig, *, precision: str = "fp32", device: str | torch.device = "cpu",
+                base_text_weights: bool = False) -> torch.nn.Module:
+    """The architecture of ``model`` as ``config`` (:func:`tag_config`) requires, with random weights.
+
+    Downloads no CLIP weights: ``quick_gelu`` goes to open_clip as a model keyword, which overrides the model config
+    in both directions, and the preprocessing is set on ``model.visual`` as open_clip does for a tag. On the meta
+    device nothing is allocated. Models with a Hugging Face text tower still fetch that tower's config (and with
+    ``base_text_weights`` its pretrained weights, what open_clip does for random CLIP weights).
+    """
+    open_clip = _open_clip()
+    device = torch.device(device)
+    on_meta = torch.device("meta") if device.type == "meta" else contextlib.nullcontext()
+    with _quiet_root_logger(True), on_meta:  # open_clip warns that the weights are random, which is the point
+        clip_model = open_clip.create_model(model, pretrained=None, precision=precision, device=device,
+                                            pretrained_text=base_text_weights, quick_gelu=config.quick_gelu)
+    preprocess = {**clip_model.visual.preprocess_cfg, **config.preprocess()}
+    open_clip.set_model_preprocess_cfg(clip_model, preprocess)
+    return clip_model
+
+
+def _load_pretrained(clip_model: torch.nn.Module, model: str, pretrained: str) -> None:
+    """Load a tag's weights (downloaded, or from the cache) or a checkpoint file, strictly, as open_clip does."""
+    open_clip = _open_clip()
+    entry = open_clip.pretrained.get_pretrained_cfg(model, pretrained)
+    if entry:
+        path = open_clip.pretrained.download_pretrained(entry)
+        if not path:
+            raise RuntimeError(f"open_clip's entry for {model} {pretrained!r} names no file to download")
+    else:
+        path = str(Path(pretrained).expanduser())
+    open_clip.load_checkpoint(clip_model, path, strict=True)
 
 
 def _offline_hint(model: str, pretrained: str) -> str:
@@ -104,8 +209,9 @@ class ClipBackbone:
     """A loaded CLIP: its frozen image and text towers, tokenizer and preprocessing constants."""
 
     def __init__(self, model: torch.nn.Module, tokenizer, spec: BackboneSpec, device: torch.device,
-                 image_mean, image_std, amp_dtype: torch.dtype | None):
+                 image_mean, image_std, amp_dtype: torch.dtype | None, known_tokens: set[int] | None = None):
         self.model = model.eval().requires_grad_(False)
+        self.known_tokens = known_tokens  # None: every token of the tokenizer has a trained embedding
         self.tokenizer = tokenizer
         self.spec = spec
         self.device = device
@@ -125,6 +231,13 @@ class ClipBackbone:
     def embed_dim(self) -> int:
         with torch.no_grad():
             return int(self.encode_text(["a"]).shape[-1])
+
+    @cached_property
+    def activation(self) -> str:
+        """``quick_gelu`` when the towers use CLIP's QuickGELU (OpenAI's weights need it), else ``gelu``."""
+        from open_clip.transformer import QuickGELU
+
+        return "quick_gelu" if any(isinstance(m, QuickGELU) for m in self.model.modules()) else "gelu"
 
     @property
     def logit_scale(self) -> float:
@@ -158,6 +271,27 @@ class ClipBackbone:
                 outputs.append(self.model.encode_text(tokens).float())
         return torch.cat(outputs)
 
+    def unknown_words(self, texts: list[str]) -> list[str]:
+        """The words of ``texts`` with a token this CLIP has no trained embedding for (only a CLIP that stores part
+        of its vocabulary, such as the bundled ``neuroclip-mini``, has any): prompts with them embed wrongly."""
+        if self.known_tokens is None:
+            return []
+        words = dict.fromkeys(word.strip('.,:;!?"\'()') for text in texts for word in text.split())
+        words.pop("", None)
+        if not words:
+            return []
+        ids = self.tokenizer(list(words))
+        return [word for word, row in zip(words, ids.tolist()) if any(t not in self.known_tokens for t in row)]
+
+    def check_vocabulary(self, texts: list[str]) -> None:
+        """A :class:`ConfigError` naming the words of ``texts`` this CLIP cannot read (see :meth:`unknown_words`)."""
+        unknown = self.unknown_words(texts)
+        if unknown:
+            shown = ", ".join(repr(word) for word in unknown[:8]) + (" ..." if len(unknown) > 8 else "")
+            raise ConfigError(f"{self.spec.model} was trained on digit captions only and cannot read {shown}: every "
+                              "class would score the same. Use class names it knows (nmnist, nmnist-words) and its "
+                              "templates, or a full CLIP (--model ViT-B-32)")
+
     def fingerprint(self) -> str:
         """A short hash of the weights actually loaded (used in cache keys for random or local weights)."""
         digest = hashlib.sha256()
@@ -181,13 +315,15 @@ def _quiet_root_logger(active: bool):
         logger.setLevel(level)
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def load_backbone(model: str = "ViT-B-32", pretrained: str | None = "openai", device: str | torch.device | None = None,
+def load_backbone(model: str = "ViT-B-32", pretrained: str | None = "default", device: str | torch.device | None = None,
                   precision: str = "fp32", amp: bool | None = None, seed: int = 0) -> ClipBackbone:
     """Load a CLIP through open_clip (see the module docstring for the sources).
+
+    ``pretrained='default'`` is the model's usual weights: OpenAI's (NeuroCLIP's) for an open_clip model, the shipped
+    ones for ``neuroclip-mini`` (which takes no other). A pretrained tag builds the architecture its entry requires
+    (:func:`tag_config`, :func:`build_model`: e.g. QuickGELU for ``openai``) and the backbone's
+    ``image_mean``/``image_std`` are the tag's. A checkpoint file keeps the model config's activation: for OpenAI's
+    weights in a file, name the ``-quickgelu`` model (``load_backbone('ViT-B-32-quickgelu', '/path/to/ViT-B-32.pt')``).
 
     ``amp`` (default: on for CUDA) runs the towers under autocast in bfloat16 where supported, else float16.
     ``seed`` fixes random weights (``pretrained=None``), so every process of a job builds the same model; the global
@@ -195,19 +331,29 @@ def load_backbone(model: str = "ViT-B-32", pretrained: str | None = "openai", de
     """
     if isinstance(pretrained, str) and pretrained.strip().lower() in ("", "none", "random"):
         pretrained = None  # the command line's way to ask for random weights
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
+    if pretrained == "default":
+        pretrained = None if model == BUNDLED_MODEL else DEFAULT_TAG
     if model == BUNDLED_MODEL:
+        if pretrained not in (None, "default", "bundled"):
+            raise ConfigError(f"{BUNDLED_MODEL} ships its own weights; drop --pretrained {pretrained} (or load that "
+                              "checkpoint with the open_clip model it belongs to, e.g. --model ViT-B-32)")
         return load_bundled(device, amp)
     spec = BackboneSpec(model, pretrained, precision)
     check_spec(spec)
     open_clip = _open_clip()
     try:
-        with _quiet_root_logger(spec.pretrained is None), torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            clip_model, _, preprocess = open_clip.create_model_and_transforms(
-                spec.model, pretrained=None if _is_schema(spec.model) else spec.pretrained, precision=precision,
-                device=device,
-            )
+            if _is_schema(spec.model):  # config and weights come from the hub or the folder
+                clip_model = open_clip.create_model(spec.model, precision=precision, device=device)
+                config = tag_config(spec.model, None)
+            else:
+                config = tag_config(spec.model, spec.pretrained)
+                clip_model = build_model(spec.model, config, precision=precision, device=device,
+                                         base_text_weights=spec.pretrained is None)
+                if spec.pretrained is not None:
+                    _load_pretrained(clip_model, spec.model, spec.pretrained)
         tokenizer = open_clip.get_tokenizer(spec.model)
     except (KeyboardInterrupt, MemoryError):
         raise
@@ -222,17 +368,17 @@ def load_backbone(model: str = "ViT-B-32", pretrained: str | None = "openai", de
         raise ModelNotFoundError(f"could not load the checkpoint {spec.pretrained!r} into {spec.model}: "
                                  f"{type(error).__name__}: {error}. Is it a checkpoint of that architecture?") \
             from None
-    mean = getattr(clip_model.visual, "image_mean", None) or _transform_constant(preprocess, "mean")
-    std = getattr(clip_model.visual, "image_std", None) or _transform_constant(preprocess, "std")
     if amp is None:
         amp = device.type == "cuda"
     amp_dtype = None
     if amp:
         amp_dtype = torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
-    return ClipBackbone(clip_model, tokenizer, spec, device, mean, std, amp_dtype)
+    return ClipBackbone(clip_model, tokenizer, spec, device, config.mean, config.std, amp_dtype)
 
 
 BUNDLED_MODEL = "neuroclip-mini"
+# the weights NeuroCLIP used (OpenAI CLIP): what pretrained='default' (and no --pretrained) means for open_clip models
+DEFAULT_TAG = "openai"
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent / "bundled" / "neuroclip-mini.safetensors"
 
 
@@ -250,21 +396,16 @@ def load_bundled(device: torch.device, amp: bool | None = None, path: Path = BUN
     open_clip = _open_clip()
     with _quiet_root_logger(True):
         clip_model = open_clip.create_model(BUNDLED_MODEL, pretrained=None)
-    card = load_bundled_state(path, clip_model)
+    card, known_tokens = load_bundled_state(path, clip_model)
     clip_model = clip_model.to(device)
     spec = BackboneSpec(BUNDLED_MODEL, "bundled", "fp32")
     amp_dtype = None
     if amp if amp is not None else device.type == "cuda":
         amp_dtype = torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
+    # the bundled model was trained on x/255 - 0.5 (neuroclip.mini.train.to_model_input): mean 0.5, std 1, so that
+    # normalization='clip' gives it exactly its training input
     backbone = ClipBackbone(clip_model, open_clip.get_tokenizer(BUNDLED_MODEL), spec, device,
-                            (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), amp_dtype)
+                            (0.5, 0.5, 0.5), (1.0, 1.0, 1.0), amp_dtype, known_tokens=known_tokens)
     backbone.card = card
     return backbone
 
-
-def _transform_constant(preprocess, name: str):
-    for transform in getattr(preprocess, "transforms", []):
-        if hasattr(transform, name):
-            return getattr(transform, name)
-    # OpenAI CLIP's constants, used by most open_clip models
-    return (0.48145466, 0.4578275, 0.40821073) if name == "mean" else (0.26862954, 0.26130258, 0.27577711)

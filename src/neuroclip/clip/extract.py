@@ -54,8 +54,10 @@ def feature_config(dataset, frame_config: FrameConfig, backbone, feature_dtype: 
         "split": getattr(dataset, "split", None),
         "n_samples": len(dataset),
         "samples": samples_digest(dataset.samples) if hasattr(dataset, "samples") else None,
-        "frames": dataclasses.asdict(frame_config) | {"image_size": backbone.image_size},
-        "backbone": backbone.spec.identity() | {"weights": backbone.fingerprint()},
+        "frames": dataclasses.asdict(frame_config) | {"image_size": backbone.image_size,
+                                                      "mean": backbone.image_mean, "std": backbone.image_std},
+        # the activation is part of the model: features cached before a tag's QuickGELU was honoured do not match
+        "backbone": backbone.spec.identity() | {"weights": backbone.fingerprint(), "activation": backbone.activation},
         "amp": str(backbone.amp_dtype),
         "feature_dtype": feature_dtype,
     }
@@ -66,7 +68,8 @@ def _encode_indices(dataset, indices, backbone, frame_config, batch_size, num_wo
 
     indices = list(indices)
     loader = make_loader(torch.utils.data.Subset(dataset, indices), frame_config, backbone.image_size, batch_size,
-                         num_workers, pin_memory=backbone.device.type == "cuda")
+                         num_workers, pin_memory=backbone.device.type == "cuda", mean=backbone.image_mean,
+                         std=backbone.image_std)
     features, labels, order = [], [], []
     for images, batch_labels, positions in loader:
         encoded = backbone.encode_images(images.flatten(0, 1))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from neuroclip.errors import ConfigError
-from neuroclip.frames.functional import ENCODINGS, NORMALIZATIONS, encode, to_clip_input
+from neuroclip.frames.functional import CLIP_MEAN, CLIP_STD, ENCODINGS, NORMALIZATIONS, encode, to_clip_input
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,10 +35,12 @@ class FrameConfig:
             raise ConfigError(f"threshold must be a finite number >= 0, got {self.threshold!r}")
 
 
-def clip_frames(stream, config: FrameConfig, size: int) -> torch.Tensor:
-    """One recording as CLIP input [T, 3, size, size]."""
+def clip_frames(stream, config: FrameConfig, size: int, *, mean: Sequence[float] = CLIP_MEAN,
+                std: Sequence[float] = CLIP_STD) -> torch.Tensor:
+    """One recording as CLIP input [T, 3, size, size]; ``mean``/``std`` (the backbone's ``image_mean``/``image_std``)
+    apply with ``normalization='clip'``."""
     images = encode(stream, config.encoding, config.n_frames, config.split_by, threshold=config.threshold)
-    return to_clip_input(images, size, config.normalization)
+    return to_clip_input(images, size, config.normalization, mean=mean, std=std)
 
 
 def frame_features(streams, backbone, config: FrameConfig = FrameConfig(), batch_size: int = 16) -> torch.Tensor:
@@ -45,7 +48,8 @@ def frame_features(streams, backbone, config: FrameConfig = FrameConfig(), batch
     streams = list(streams)
     outputs = []
     for start in range(0, len(streams), batch_size):
-        images = torch.stack([clip_frames(s, config, backbone.image_size) for s in streams[start:start + batch_size]])
+        images = torch.stack([clip_frames(s, config, backbone.image_size, mean=backbone.image_mean,
+                                          std=backbone.image_std) for s in streams[start:start + batch_size]])
         features = backbone.encode_images(images.flatten(0, 1))
         outputs.append(features.reshape(images.shape[0], images.shape[1], -1).cpu())
     if not outputs:

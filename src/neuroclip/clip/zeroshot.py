@@ -38,6 +38,9 @@ def text_classifier(backbone, classnames: list[str], templates: list[str]) -> to
         return _TEXT_CACHE[key]
     prompts = prompts_for(classnames, templates)
     flat = [p for per_class in prompts for p in per_class]
+    check = getattr(backbone, "check_vocabulary", None)
+    if check is not None:  # a CLIP that stores part of its vocabulary refuses prompts it cannot read
+        check(flat)
     embeddings = F.normalize(backbone.encode_text(flat), dim=-1).reshape(len(classnames), len(templates), -1)
     weights = F.normalize(embeddings.mean(dim=1), dim=-1).cpu()
     if len(_TEXT_CACHE) > 32:

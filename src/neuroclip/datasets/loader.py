@@ -8,10 +8,13 @@ model in the main process. Batches are ``(images [B, T, 3, S, S] float32, labels
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from neuroclip.errors import ConfigError, EventFileError, NeuroclipError
+from neuroclip.frames.names import CLIP_MEAN, CLIP_STD
 
 
 class SampleError(EventFileError):
@@ -32,10 +35,13 @@ class SampleError(EventFileError):
 class EncodedFrames(Dataset):
     """``dataset[i]`` as ``(clip_frames(stream) [T, 3, S, S], label, i)``."""
 
-    def __init__(self, dataset, frame_config, image_size: int):
+    def __init__(self, dataset, frame_config, image_size: int, mean: Sequence[float] = CLIP_MEAN,
+                 std: Sequence[float] = CLIP_STD):
         self.dataset = dataset
         self.frame_config = frame_config
         self.image_size = int(image_size)
+        self.mean = tuple(mean)
+        self.std = tuple(std)
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -45,7 +51,7 @@ class EncodedFrames(Dataset):
 
         try:
             stream, label = self.dataset[index]
-            images = clip_frames(stream, self.frame_config, self.image_size)
+            images = clip_frames(stream, self.frame_config, self.image_size, mean=self.mean, std=self.std)
         except NeuroclipError as error:
             raise SampleError(_sample_path(self.dataset, index), f"sample {index}: {error}") from None
         return images, int(label), int(index)
@@ -59,14 +65,18 @@ def _sample_path(dataset, index: int):
 
 def make_loader(dataset, frame_config=None, image_size: int = 224, batch_size: int = 32, num_workers: int = 0, *,
                 shuffle: bool = False, seed: int = 0, pin_memory: bool = False, drop_last: bool = False,
-                prefetch_factor: int | None = None) -> DataLoader:
+                prefetch_factor: int | None = None, mean: Sequence[float] = CLIP_MEAN,
+                std: Sequence[float] = CLIP_STD) -> DataLoader:
     """A DataLoader yielding ``(images [B, T, 3, S, S] float32, labels [B], indices [B])`` for ``dataset``.
 
     ``frame_config`` is a :class:`neuroclip.clip.features.FrameConfig` (default: NeuroCLIP's), ``image_size`` the
-    CLIP input size S. With ``num_workers > 0`` each worker process reads and encodes whole samples; the batches
-    are the same as with ``num_workers=0``. ``shuffle`` draws the order from a generator seeded with ``seed``.
+    CLIP input size S, ``mean``/``std`` the backbone's ``image_mean``/``image_std`` (used by
+    ``normalization='clip'``; default OpenAI's). With ``num_workers > 0`` each worker process reads and encodes
+    whole samples; the batches are the same as with ``num_workers=0``. ``shuffle`` draws the order from a
+    generator seeded with ``seed``.
     """
     from neuroclip.clip.features import FrameConfig
+    from neuroclip.frames.functional import check_mean_std
 
     frame_config = FrameConfig() if frame_config is None else frame_config
     if not isinstance(frame_config, FrameConfig):
@@ -78,9 +88,11 @@ def make_loader(dataset, frame_config=None, image_size: int = 224, batch_size: i
             raise ConfigError(f"{label} must be an integer >= {minimum}, got {value!r}")
     if len(dataset) == 0:
         raise ConfigError("the dataset is empty: there is nothing to load")
+    if frame_config.normalization == "clip":
+        mean, std = check_mean_std(mean, std)
     generator = torch.Generator()
     generator.manual_seed(int(seed))
     extra = {} if num_workers == 0 or prefetch_factor is None else {"prefetch_factor": prefetch_factor}
-    return DataLoader(EncodedFrames(dataset, frame_config, image_size), batch_size=batch_size, shuffle=shuffle,
-                      num_workers=num_workers, pin_memory=pin_memory, drop_last=drop_last, generator=generator,
-                      **extra)
+    return DataLoader(EncodedFrames(dataset, frame_config, image_size, mean, std), batch_size=batch_size,
+                      shuffle=shuffle, num_workers=num_workers, pin_memory=pin_memory, drop_last=drop_last,
+                      generator=generator, **extra)

@@ -91,11 +91,13 @@ def _counts_to_images(counts: np.ndarray, frame_config) -> np.ndarray:
                       f"encoding is {frame_config.encoding!r}")
 
 
-def augmented_clip_frames(stream, frame_config, image_size: int, draws: list[AffineDraw]) -> torch.Tensor:
-    """CLIP input [V, T, 3, S, S] of one recording under each draw (the same draw for all its frames)."""
+def augmented_clip_frames(stream, frame_config, image_size: int, draws: list[AffineDraw], *,
+                          mean=FF.CLIP_MEAN, std=FF.CLIP_STD) -> torch.Tensor:
+    """CLIP input [V, T, 3, S, S] of one recording under each draw (the same draw for all its frames); ``mean`` and
+    ``std`` are the backbone's, used by ``normalization='clip'``."""
     counts = FF.encode(stream, "counts", frame_config.n_frames, frame_config.split_by)
     views = [_counts_to_images(affine_counts(counts, draw), frame_config) for draw in draws]
-    return FF.to_clip_input(np.stack(views), image_size, frame_config.normalization)
+    return FF.to_clip_input(np.stack(views), image_size, frame_config.normalization, mean=mean, std=std)
 
 
 def augmented_view_features(dataset, indices, backbone, frame_config=None, config: AugmentConfig = AugmentConfig(),
@@ -116,7 +118,8 @@ def augmented_view_features(dataset, indices, backbone, frame_config=None, confi
         for index in indices[start:start + batch_size]:
             stream, _ = dataset[index]
             draws = draw_augmentations(config.n_views, config, np.random.default_rng([int(seed), index]))
-            images.append(augmented_clip_frames(stream, frame_config, backbone.image_size, draws))
+            images.append(augmented_clip_frames(stream, frame_config, backbone.image_size, draws,
+                                                mean=backbone.image_mean, std=backbone.image_std))
         stacked = torch.stack(images)  # [b, V, T, 3, S, S]
         encoded = backbone.encode_images(stacked.flatten(0, 2))
         outputs.append(encoded.reshape(*stacked.shape[:3], -1).cpu().numpy().astype(np.float32))

@@ -3,50 +3,111 @@
 A stream is split into T segments, counted per polarity and pixel into ``[T, 2, H, W]``, encoded as images, and
 turned into CLIP input. Pure functions live in :mod:`neuroclip.frames.functional`; :mod:`neuroclip.frames.transforms`
 wraps them in frozen dataclasses; :mod:`neuroclip.frames.draw` draws them.
+
+The submodules load on first use (PEP 562), so :mod:`neuroclip.frames.names` (the encodings and NeuroCLIP's
+defaults) is importable without torch: the command line lists and checks them before anything heavy is loaded.
 """
 
-from neuroclip.frames.functional import (
-    CLIP_INPUT_SIZE,
-    CLIP_MEAN,
-    CLIP_STD,
-    DISCRIMINATION_THRESHOLDS,
-    ENCODINGS,
-    NEUROCLIP_FRAMES,
-    SPLIT_METHODS,
-    EventBatch,
-    batch_count_frames,
-    count_frames,
-    discrimination,
-    encode,
-    eventbind_colour,
-    eventclip_histogram,
-    integrate_segments,
-    segment_bounds,
-    split_by_count,
-    split_by_number,
-    split_by_time,
-    split_by_window,
-    stack_events,
-    time_surface,
-    time_surface_image,
-    to_clip_input,
-    voxel_grid,
-    voxel_grid_image,
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from neuroclip.frames.functional import (
+        CLIP_INPUT_SIZE,
+        CLIP_MEAN,
+        CLIP_STD,
+        DISCRIMINATION_THRESHOLDS,
+        ENCODINGS,
+        NEUROCLIP_FRAMES,
+        SPLIT_METHODS,
+        EventBatch,
+        batch_count_frames,
+        count_frames,
+        discrimination,
+        encode,
+        eventbind_colour,
+        eventclip_histogram,
+        integrate_segments,
+        segment_bounds,
+        split_by_count,
+        split_by_number,
+        split_by_time,
+        split_by_window,
+        stack_events,
+        time_surface,
+        time_surface_image,
+        to_clip_input,
+        voxel_grid,
+        voxel_grid_image,
+    )
+    from neuroclip.frames.transforms import (
+        Compose,
+        Discrimination,
+        EncodeFrames,
+        EventBindColour,
+        EventCLIPHistogram,
+        NeuroCLIPFrames,
+        TimeSurfaceImage,
+        ToCLIPInput,
+        ToCountFrames,
+        ToTimeSurface,
+        ToVoxelGrid,
+        VoxelGridImage,
+    )
+
+_FROM_FUNCTIONAL = (
+    "CLIP_INPUT_SIZE",
+    "CLIP_MEAN",
+    "CLIP_STD",
+    "DISCRIMINATION_THRESHOLDS",
+    "ENCODINGS",
+    "NEUROCLIP_FRAMES",
+    "SPLIT_METHODS",
+    "EventBatch",
+    "batch_count_frames",
+    "count_frames",
+    "discrimination",
+    "encode",
+    "eventbind_colour",
+    "eventclip_histogram",
+    "integrate_segments",
+    "segment_bounds",
+    "split_by_count",
+    "split_by_number",
+    "split_by_time",
+    "split_by_window",
+    "stack_events",
+    "time_surface",
+    "time_surface_image",
+    "to_clip_input",
+    "voxel_grid",
+    "voxel_grid_image",
 )
-from neuroclip.frames.transforms import (
-    Compose,
-    Discrimination,
-    EncodeFrames,
-    EventBindColour,
-    EventCLIPHistogram,
-    NeuroCLIPFrames,
-    TimeSurfaceImage,
-    ToCLIPInput,
-    ToCountFrames,
-    ToTimeSurface,
-    ToVoxelGrid,
-    VoxelGridImage,
+_FROM_TRANSFORMS = (
+    "Compose",
+    "Discrimination",
+    "EncodeFrames",
+    "EventBindColour",
+    "EventCLIPHistogram",
+    "NeuroCLIPFrames",
+    "TimeSurfaceImage",
+    "ToCLIPInput",
+    "ToCountFrames",
+    "ToTimeSurface",
+    "ToVoxelGrid",
+    "VoxelGridImage",
 )
+
+
+def __getattr__(name: str):
+    if name in _FROM_FUNCTIONAL:
+        return getattr(importlib.import_module("neuroclip.frames.functional"), name)
+    if name in _FROM_TRANSFORMS:
+        return getattr(importlib.import_module("neuroclip.frames.transforms"), name)
+    raise AttributeError(f"module 'neuroclip.frames' has no attribute {name!r}")
+
 
 __all__ = [
     "CLIP_INPUT_SIZE",

@@ -48,22 +48,20 @@ import torch.nn.functional as F
 
 from neuroclip.errors import ConfigError, InvalidEventsError
 from neuroclip.events.stream import EventStream, _sensor_size, as_events, check_events
-
-# NeuroCLIP configs: MODEL.PROJECT.NUM_TIMES = 10 in every shipped config.
-NEUROCLIP_FRAMES = 10
-# CLIP's input resolution, which NeuroCLIP uses for every backbone.
-CLIP_INPUT_SIZE = 224
-# OpenAI CLIP preprocessing (clip/clip.py, _transform: Normalize(mean, std)).
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-# NeuroCLIP's discrimination threshold per dataset: "> 0" in mv_proj; its comment asks for th = 1 on CIFAR10-DVS.
-DISCRIMINATION_THRESHOLDS = {"nmnist": 0, "esimagenet": 0, "cifar10dvs": 1}
-# NeuroCLIP's grey levels: background, polarity-0 (OFF) pixels, polarity-1 (ON) pixels.
-GREY, OFF_LEVEL, ON_LEVEL = 127, 255, 0
-
-SPLIT_METHODS = ("number", "time", "count", "window")
-NORMALIZATIONS = ("neuroclip", "clip", "none")
-
+from neuroclip.frames.names import (  # noqa: F401 (the names of the frame module, importable without torch)
+    CLIP_INPUT_SIZE,
+    CLIP_MEAN,
+    CLIP_STD,
+    DISCRIMINATION_THRESHOLDS,
+    ENCODINGS,
+    GREY,
+    NEUROCLIP_FRAMES,
+    NORMALIZATIONS,
+    OFF_LEVEL,
+    ON_LEVEL,
+    SPLIT_METHODS,
+    check_encoding,
+)
 
 # --------------------------------------------------------------------------------------------------- parameters
 
@@ -728,6 +726,9 @@ def to_clip_input(
     normalization: str = "neuroclip",
     dtype: torch.dtype = torch.float32,
     device=None,
+    *,
+    mean: Sequence[float] = CLIP_MEAN,
+    std: Sequence[float] = CLIP_STD,
 ) -> torch.Tensor:
     """Images ``[..., C, H, W]`` (C = 1 or 3, values 0..255) to CLIP input ``[..., 3, size, size]`` (torch).
 
@@ -735,7 +736,8 @@ def to_clip_input(
     discrete mapping, so edges get intermediate greys), grey replicated to 3 channels, then normalised:
 
     * ``'neuroclip'``: ``x/255 - 0.5`` (NeuroCLIP's and PointCLIP's; CLIP's mean/std is not applied);
-    * ``'clip'``: ``(x/255 - CLIP_MEAN) / CLIP_STD`` per channel, CLIP's own preprocessing;
+    * ``'clip'``: ``(x/255 - mean) / std`` per channel, CLIP's own preprocessing: pass the backbone's
+      ``image_mean``/``image_std`` (default OpenAI's CLIP_MEAN/CLIP_STD; SigLIP's are 0.5, for instance);
     * ``'none'``: ``x/255``.
 
     Computed in float32 on the images' device (or ``device``), returned as ``dtype``.
@@ -743,6 +745,8 @@ def to_clip_input(
     size = _check_int("size", size, 1)
     if normalization not in NORMALIZATIONS:
         raise ConfigError(f"normalization must be one of {', '.join(NORMALIZATIONS)}; got {normalization!r}")
+    if normalization == "clip":
+        mean, std = check_mean_std(mean, std)
     tensor = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
     if device is not None:
         tensor = tensor.to(device)
@@ -761,33 +765,27 @@ def to_clip_input(
     if normalization == "neuroclip":
         flat = flat / 255.0 - 0.5
     elif normalization == "clip":
-        mean = torch.tensor(CLIP_MEAN, device=flat.device).view(1, 3, 1, 1)
-        std = torch.tensor(CLIP_STD, device=flat.device).view(1, 3, 1, 1)
+        mean = torch.tensor(mean, dtype=torch.float32, device=flat.device).view(1, 3, 1, 1)
+        std = torch.tensor(std, dtype=torch.float32, device=flat.device).view(1, 3, 1, 1)
         flat = (flat / 255.0 - mean) / std
     else:
         flat = flat / 255.0
     return flat.to(dtype).reshape(*leading, 3, size, size)
 
 
+def check_mean_std(mean, std) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``mean``/``std`` of :func:`to_clip_input` as 3 floats each (std finite and > 0), else :class:`ConfigError`."""
+    try:
+        mean = tuple(float(v) for v in mean)
+        std = tuple(float(v) for v in std)
+    except (TypeError, ValueError):
+        raise ConfigError(f"mean and std must be 3 numbers each; got {mean!r} and {std!r}") from None
+    if len(mean) != 3 or len(std) != 3 or not all(math.isfinite(v) for v in mean + std) or min(std) <= 0:
+        raise ConfigError(f"mean and std must be 3 finite numbers each, std > 0; got {mean!r} and {std!r}")
+    return mean, std
+
+
 # --------------------------------------------------------------------------------------------------- named encodings
-
-ENCODINGS = {
-    "discrimination": "NeuroCLIP: grey 127, OFF pixels white (255), ON pixels black (0); uint8 [T, 1, H, W]",
-    "counts": "raw per-polarity event counts, channel 0 OFF and 1 ON; int32 [T, 2, H, W] (not an image)",
-    "eventclip": "EventCLIP: grey event histogram on white, hot pixels removed; uint8 [T, 1, H, W]",
-    "eventbind": "EventBind: white background, ON red, OFF blue, both black; uint8 [T, 3, H, W]",
-    "time_surface": "exponential time surface at each frame's end, ON red and OFF blue on black; uint8 [T, 3, H, W]",
-    "voxel_grid": "voxel grid with T time bins over the whole stream, grey 128 = no change; uint8 [T, 1, H, W]",
-}
-
-
-def check_encoding(encoding: str) -> str:
-    """The canonical name of an encoding (hyphens accepted for underscores), or :class:`ConfigError` listing them."""
-    name = str(encoding).strip().lower().replace("-", "_")
-    if name not in ENCODINGS:
-        raise ConfigError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
-    return name
-
 
 def encode(
     events,

@@ -208,8 +208,9 @@ def export_bundled(model: torch.nn.Module, path: Path, card: dict) -> Path:
     return path
 
 
-def load_bundled_state(path: Path, model: torch.nn.Module) -> dict:
-    """Load the exported weights into a freshly built model; returns the model card."""
+def load_bundled_state(path: Path, model: torch.nn.Module) -> tuple[dict, set[int]]:
+    """Load the exported weights into a freshly built model; returns the model card and the token ids whose
+    embeddings the export stores (every other token embeds as zeros: the model never saw it)."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -221,4 +222,4 @@ def load_bundled_state(path: Path, model: torch.nn.Module) -> dict:
     state["token_embedding.weight"] = embedding
     model.load_state_dict({name: tensor.float() for name, tensor in state.items()})
     with safe_open(str(path), "pt") as handle:
-        return json.loads(handle.metadata().get("card", "{}"))
+        return json.loads(handle.metadata().get("card", "{}")), set(rows.tolist())

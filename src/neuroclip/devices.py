@@ -1,0 +1,36 @@
+"""Which device a run uses: one place that turns ``--device`` into a torch device, or says why it cannot."""
+
+from __future__ import annotations
+
+import torch
+
+from neuroclip.errors import ConfigError
+
+
+def default_device() -> torch.device:
+    """The first CUDA GPU when there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(spec: str | torch.device | None = None) -> torch.device:
+    """``spec`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``; None: :func:`default_device`) as a device this machine has,
+    or a :class:`ConfigError` naming what is missing and what to pass instead."""
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("", "auto")):
+        return default_device()
+    try:
+        device = torch.device(spec.strip() if isinstance(spec, str) else spec)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device {spec!r}; use cpu, cuda, cuda:N (N-th GPU) or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            raise ConfigError(f"device {spec!r}: no CUDA GPU is visible to torch {torch.__version__} ({build}); "
+                              "use --device cpu, or install a CUDA build of torch")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"device {spec!r}: this machine has {count} CUDA GPU(s), numbered 0..{count - 1}")
+    elif device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"device {spec!r}: Apple's MPS backend is not available here; use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps", "meta"):
+        raise ConfigError(f"device {spec!r} is not supported; use cpu, cuda, cuda:N or mps")
+    return device
