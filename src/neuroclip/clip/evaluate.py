@@ -16,7 +16,7 @@ from neuroclip.cache import FeatureCache
 from neuroclip.clip.extract import extract_features
 from neuroclip.clip.features import FrameConfig
 from neuroclip.clip.zeroshot import ZeroShotClassifier
-from neuroclip.events.io._common import atomic_write
+from neuroclip.outputs import atomic_write
 
 
 def accuracy_top_k(logits: torch.Tensor, labels: np.ndarray, k: int) -> float:

@@ -15,8 +15,8 @@ import torch
 
 from neuroclip.cache import file_sha256
 from neuroclip.errors import ConfigError, NeuroclipError
-from neuroclip.events.io._common import atomic_write
 from neuroclip.fewshot.adapter import AdapterConfig, NeuroCLIPAdapterClassifier
+from neuroclip.outputs import atomic_write
 
 FORMAT = "neuroclip-fewshot-adapter"
 FORMAT_VERSION = 1

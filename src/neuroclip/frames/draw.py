@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from neuroclip.errors import ConfigError
 from neuroclip.frames.functional import NEUROCLIP_FRAMES, encode
+from neuroclip.outputs import atomic_write
 
 PICTURE_SUFFIXES = (".png", ".gif")
 _BACKGROUND = (255, 255, 255)
@@ -131,9 +132,8 @@ def draw_frame_grid(
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ConfigError(f"draw_frame_grid writes a PNG; {path.name!r} does not end in .png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    grid_picture(rows, row_labels, scale=scale).save(path)
-    return path
+    picture = grid_picture(rows, row_labels, scale=scale)
+    return atomic_write(path, lambda fp: picture.save(fp, format="PNG"))
 
 
 def animation_frames(frames, *, scale: int | None = None) -> list[Image.Image]:
@@ -164,8 +164,8 @@ def save_frames_picture(frames, path, *, frame_ms: int = 100, scale: int | None 
     if not path.parent.exists():
         raise ConfigError(f"the folder {str(path.parent)!r} does not exist; create it or choose another output path")
     if suffix == ".png":
-        strip_picture(frames, scale=scale).save(path)
-    else:
-        images = animation_frames(frames, scale=scale)
-        images[0].save(path, save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
-    return path
+        picture = strip_picture(frames, scale=scale)
+        return atomic_write(path, lambda fp: picture.save(fp, format="PNG"))
+    images = animation_frames(frames, scale=scale)
+    return atomic_write(path, lambda fp: images[0].save(fp, format="GIF", save_all=True, append_images=images[1:],
+                                                        duration=frame_ms, loop=0))

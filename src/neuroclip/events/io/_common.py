@@ -1,15 +1,14 @@
-"""Shared helpers of the readers: opening files, header parsing, atomic writes, chunked reads."""
+"""Shared helpers of the readers: opening files, header parsing, chunked reads."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from neuroclip.errors import EventFileError
+from neuroclip.outputs import atomic_write  # noqa: F401 (the readers' writers use it from here)
 
 # Readers go through the payload in chunks of this many bytes, so memory stays bounded by the output array plus
 # one chunk, never a second full copy of the file.
@@ -22,6 +21,9 @@ def require_file(path) -> Path:
         raise EventFileError(path, "no such file")
     if path.is_dir():
         raise EventFileError(path, "is a directory, not a recording")
+    if not path.is_file():  # a FIFO, socket or device: reading it could block forever
+        raise EventFileError(path, "is not a regular file (a pipe, socket or device); save the recording to a file "
+                                   "first")
     return path
 
 
@@ -76,26 +78,3 @@ def concatenate(parts: list[np.ndarray], dtype) -> np.ndarray:
     joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
     parts.clear()
     return joined
-
-
-def atomic_write(path, write_to) -> Path:
-    """Call ``write_to(file_object)`` on a temporary file beside ``path``, then rename it into place.
-
-    A crash or Ctrl-C mid-write leaves the old file (or none), never a half-written one.
-    """
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as fp:
-            write_to(fp)
-            fp.flush()
-            os.fsync(fp.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
