@@ -32,6 +32,10 @@ MODALITIES = ("images", "events")
 STAGES = ("align-text", "align-image", "finetune-teacher", "finetune")
 DATA_SOURCES = ("sentences", "digits", "torchvision", "image-folder", "nmnist", "event-folder")
 SELECTION_METRICS = ("val_top1", "val_cosine", "val_loss", "train_loss")
+TEXT_LINEAR_INITS = ("pytorch", "trunc_normal")
+# model-config fields added after checkpoints were first written, with the value every earlier checkpoint was built
+# with (see legacy_model_dict)
+LEGACY_MODEL_FIELDS = {("text", "linear_init"): "trunc_normal"}
 
 
 def _positive_int(owner: str, name: str, value) -> None:
@@ -102,6 +106,11 @@ class TextEncoderConfig:
     the released code, which is why its text tower has 47.36 M parameters). ``pad``: the id after the end-of-text
     token, ``eot`` as the HF CLIP tokenizer pads (the released code), or ``zero`` as open_clip pads.
     ``truncate=False`` rejects sentences longer than ``context_length`` tokens (the released code does not truncate).
+
+    ``linear_init``: how fc1 and fc2 start. ``pytorch`` (the released code: ``Language_Encoder`` keeps ``nn.Linear``'s
+    default, weights and biases uniform in +-1/sqrt(fan_in)) or ``trunc_normal`` (truncated normal with std
+    ``linear_init_std`` and zero bias, the image tower's rule, which this tower used before; with zero bias and no
+    spikes a fresh tower then outputs exactly 0).
     """
 
     context_length: int = 20
@@ -115,6 +124,10 @@ class TextEncoderConfig:
     activation: str = "lif"
     pad: str = "eot"
     truncate: bool = False
+    # Configs store every field, so a config written before this field existed (always trunc_normal then) reads
+    # back as the default: that affects only how a fresh tower is initialised, never the loading of trained
+    # weights; checkpoints and training states are read through legacy_model_dict, which restores trunc_normal.
+    linear_init: str = "pytorch"
     linear_init_std: float = 0.02
 
     def __post_init__(self):
@@ -127,6 +140,7 @@ class TextEncoderConfig:
                               f"({self.context_length})")
         _choice(owner, "activation", self.activation, ACTIVATIONS)
         _choice(owner, "pad", self.pad, ("eot", "zero"))
+        _choice(owner, "linear_init", self.linear_init, TEXT_LINEAR_INITS)
         _finite(owner, "linear_init_std", self.linear_init_std, positive=True)
 
 
@@ -455,6 +469,18 @@ def to_dict(config) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config), default=list))
 
 
+def legacy_model_dict(values: dict) -> dict:
+    """A stored model-config dict (a checkpoint's or training state's) with the fields it predates filled in with
+    the values it was built with (:data:`LEGACY_MODEL_FIELDS`), so that reading it back describes the model truly
+    rather than with today's defaults. Dicts that have the fields are returned unchanged."""
+    values = dict(values)
+    for (section, name), value in LEGACY_MODEL_FIELDS.items():
+        part = values.get(section)
+        if isinstance(part, dict) and name not in part:
+            values[section] = {**part, name: value}
+    return values
+
+
 def model_config(preset: str | ModelConfig = "paper", overrides: dict | None = None) -> ModelConfig:
     """A model preset (``paper``, ``paper-events``, ``tiny``, ``tiny-events``) with fields overridden."""
     if isinstance(preset, ModelConfig):
@@ -507,12 +533,16 @@ def load_config_file(path) -> dict:
         try:
             values = yaml.safe_load(text)
         except yaml.YAMLError as error:
-            raise ConfigError(f"{path} is not valid YAML: {error}") from None
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(error, "problem", None) or type(error).__name__
+            raise ConfigError(f"{path} is not valid YAML{where}: {problem}; fix the file") from None
     else:
         try:
             values = json.loads(text)
         except json.JSONDecodeError as error:
-            raise ConfigError(f"{path} is not valid JSON: {error}") from None
+            raise ConfigError(f"{path} is not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}; "
+                              "fix the file") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path} must hold a mapping of settings, not {type(values).__name__}")
     return values

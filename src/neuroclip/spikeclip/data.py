@@ -268,7 +268,8 @@ class SampleView(torch.utils.data.Dataset):
         stream = raw.require_events() if hasattr(raw, "require_events") else raw
         if self.role == "student":
             return event_input(stream, self.config), label, position
-        teacher = clip_frames(stream, self.config.teacher_frames, self.preprocess.size)
+        teacher = clip_frames(stream, self.config.teacher_frames, self.preprocess.size, mean=self.preprocess.mean,
+                              std=self.preprocess.std)
         if self.role == "teacher":
             return teacher, label, position
         return (event_input(stream, self.config), teacher), label, position

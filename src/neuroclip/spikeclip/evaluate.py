@@ -25,13 +25,14 @@ def evaluate(model: SpikeCLIP, data: DataConfig, split: str = "test", teacher=No
              classnames: list[str] | None = None, templates: list[str] | None = None, els: tuple[int, ...] = (),
              uls: bool = False, uls_seeds: tuple[int, ...] = label_sets.ULS_SEEDS,
              uls_replacements: dict[str, str] | None = None, batch_size: int = 256,
-             progress: bool = False) -> dict:
+             progress: bool = False, els_distractors: list[str] | None = None) -> dict:
     """Accuracy of ``model`` on a split (``test``, or ``val``/``train`` of the training split).
 
     ``teacher`` (a :class:`~neuroclip.clip.ClipBackbone`): also the mean cosine between student and teacher
     embeddings and the agreement of their predictions. ``els``: numbers of distractor classes to add (each an ELS
-    accuracy); ``uls``: ULS accuracy per seed and their mean, renaming with ``uls_replacements`` (default: the
-    released STL-10/CIFAR-10 substitutes).
+    accuracy), the first ones of ``els_distractors`` (default: the released fixed list,
+    :data:`~neuroclip.spikeclip.labels.ELS_DISTRACTORS`) that are not true classes; ``uls``: ULS accuracy per seed
+    and their mean, renaming with ``uls_replacements`` (default: the released STL-10/CIFAR-10 substitutes).
     """
     if split not in ("train", "val", "test"):
         raise ConfigError(f"split must be train, val or test, got {split!r}")
@@ -60,7 +61,7 @@ def evaluate(model: SpikeCLIP, data: DataConfig, split: str = "test", teacher=No
     if els:
         result["els"] = {}
         for extra in els:
-            expanded = label_sets.expanded_label_set(names, extra)
+            expanded = label_sets.expanded_label_set(names, extra, els_distractors)
             result["els"][str(len(expanded))] = _accuracy(student, model.class_prototypes(expanded, prompts).cpu(),
                                                           labels)
     if uls:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from neuroclip.clip.prompts import resolve_templates
+from neuroclip.clip.prompts import clip_imagenet_templates, resolve_templates
 from neuroclip.datasets.classnames import CIFAR10_DVS, CLASSNAME_SETS, NMNIST_WORDS  # noqa: F401 (re-exported)
 from neuroclip.errors import ConfigError
 
@@ -31,14 +31,55 @@ SPIKECLIP_CLASSNAMES = {
     "cifar10": CIFAR10, "stl10": STL10, "cifar100": CIFAR100, "digits": DIGIT_WORDS,
 }
 
+# CLIP's CIFAR-100 prompt ensemble, 18 templates (openai/CLIP: data/prompts.md, "CIFAR100"), which the released
+# SpikeCLIP: language/label_sentence/CIFAR100.py uses
+CLIP_CIFAR100_TEMPLATES = [
+    "a photo of a {}.", "a blurry photo of a {}.", "a black and white photo of a {}.",
+    "a low contrast photo of a {}.", "a high contrast photo of a {}.", "a bad photo of a {}.",
+    "a good photo of a {}.", "a photo of a small {}.", "a photo of a big {}.",
+    "a photo of the {}.", "a blurry photo of the {}.", "a black and white photo of the {}.",
+    "a low contrast photo of the {}.", "a high contrast photo of the {}.", "a bad photo of the {}.",
+    "a good photo of the {}.", "a photo of the small {}.", "a photo of the big {}.",
+]
+# CLIP's Caltech-101 prompt ensemble, 34 templates (openai/CLIP: data/prompts.md, "Caltech101"), which the released
+# SpikeCLIP: language/label_sentence/Caltech101.py uses
+CLIP_CALTECH101_TEMPLATES = [
+    "a photo of a {}.", "a painting of a {}.", "a plastic {}.", "a sculpture of a {}.", "a sketch of a {}.",
+    "a tattoo of a {}.", "a toy {}.", "a rendition of a {}.", "a embroidered {}.", "a cartoon {}.",
+    "a {} in a video game.", "a plushie {}.", "a origami {}.", "art of a {}.", "graffiti of a {}.",
+    "a drawing of a {}.", "a doodle of a {}.", "a photo of the {}.", "a painting of the {}.", "the plastic {}.",
+    "a sculpture of the {}.", "a sketch of the {}.", "a tattoo of the {}.", "the toy {}.", "a rendition of the {}.",
+    "the embroidered {}.", "the cartoon {}.", "the {} in a video game.", "the plushie {}.", "the origami {}.",
+    "art of the {}.", "graffiti of the {}.", "a drawing of the {}.", "a doodle of the {}.",
+]
+
 # The released prompt sets (SpikeCLIP: language/label_sentence/*.py)
 SPIKECLIP_TEMPLATES = {
     "cifar10": ["a photo of a {}.", "a photo of the {}."],
     "stl10": ["a photo of a {}.", "a photo of the {}."],
+    "cifar100": CLIP_CIFAR100_TEMPLATES,
+    "caltech101": CLIP_CALTECH101_TEMPLATES,
     "flowers102": ["a photo of a {}, a type of flower."],
     "oxfordiiitpet": ["a photo of a {}, a type of pet."],
     "digits": ["a photo of the number {}."],
 }
+# Sets read on first use: ImageNet's 80 CLIP templates (SpikeCLIP: language/label_sentence/ImageNet_1k.py), as
+# open_clip ships them (importing open_clip only when asked)
+LAZY_SPIKECLIP_TEMPLATES = {"imagenet": clip_imagenet_templates}
+
+# ELS distractors: the fixed, ordered CIFAR-100 names of the "Expand Label" block of SpikeCLIP:
+# language/label_sentence/STL10.py and CIFAR10.py (byte-identical files): 10 active after the 10 true classes, then
+# 60 commented out in groups of 10, 70 in all (so 20 to 80 candidates). They are CIFAR-100's names in label order up
+# to skyscraper, without baby, boy, chimpanzee, girl, lion, man and pickup truck.
+ELS_DISTRACTORS = [
+    "apple", "aquarium fish", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle", "bowl",
+    "bridge", "bus", "butterfly", "camel", "can", "castle", "caterpillar", "cattle", "chair", "clock",
+    "cloud", "cockroach", "couch", "crab", "crocodile", "cup", "dinosaur", "dolphin", "elephant", "flatfish",
+    "forest", "fox", "hamster", "house", "kangaroo", "keyboard", "lamp", "lawn mower", "leopard", "lizard",
+    "lobster", "maple tree", "motorcycle", "mountain", "mouse", "mushroom", "oak tree", "orange", "orchid", "otter",
+    "palm tree", "pear", "pine tree", "plain", "plate", "poppy", "porcupine", "possum", "rabbit", "raccoon",
+    "ray", "road", "rocket", "rose", "sea", "seal", "shark", "shrew", "skunk", "skyscraper",
+]
 
 # ULS substitutes (SpikeCLIP: language/ELS_ULS, the names listed in STL10.py's third block, position by position
 # over STL-10's classes); automobile -> car and frog -> toad complete CIFAR-10 and are ours.
@@ -72,30 +113,45 @@ def classnames(spec, dataset_classes: list[str] | None = None) -> list[str]:
 def templates(spec, dataset: str | None = None) -> list[str]:
     """Prompt templates: SpikeCLIP's set for the dataset by default, else neuroclip's resolution (a set name, a
     template with ``{}``, a list, or a file)."""
-    if spec is None and dataset in SPIKECLIP_TEMPLATES:
-        return list(SPIKECLIP_TEMPLATES[dataset])
-    if isinstance(spec, str) and spec.startswith("spikeclip-") and spec[len("spikeclip-"):] in SPIKECLIP_TEMPLATES:
-        return list(SPIKECLIP_TEMPLATES[spec[len("spikeclip-"):]])
+    if spec is None and dataset is not None:
+        released = _spikeclip_templates(dataset)
+        if released is not None:
+            return released
+    if isinstance(spec, str) and spec.startswith("spikeclip-"):
+        released = _spikeclip_templates(spec[len("spikeclip-"):])
+        if released is not None:
+            return released
     return resolve_templates(spec, dataset)
 
 
-def expanded_label_set(names: list[str], extra: int, distractors: list[str] | None = None,
-                       seed: int = 0) -> list[str]:
-    """ELS: the true ``names`` followed by ``extra`` distractor names (default: CIFAR-100 names not among
-    ``names``, drawn with ``random.Random(seed)``). Accuracy stays measured on the original classes: a prediction
-    of a distractor is wrong."""
-    pool = [d for d in (distractors if distractors is not None else CIFAR100)
-            if d.replace("_", " ") not in {n.replace("_", " ") for n in names}]
+def _spikeclip_templates(dataset: str) -> list[str] | None:
+    """The released prompt set of ``dataset`` (a copy), or None if it has none."""
+    if dataset in SPIKECLIP_TEMPLATES:
+        return list(SPIKECLIP_TEMPLATES[dataset])
+    if dataset in LAZY_SPIKECLIP_TEMPLATES:
+        return list(LAZY_SPIKECLIP_TEMPLATES[dataset]())
+    return None
+
+
+def expanded_label_set(names: list[str], extra: int, distractors: list[str] | None = None) -> list[str]:
+    """ELS: the true ``names`` followed by the first ``extra`` names of ``distractors`` (default
+    :data:`ELS_DISTRACTORS`, the released fixed list, in its order) that are not among ``names``. Names compare with
+    underscores as spaces. Nothing else is skipped: the released list is fixed, so a distractor may be a ULS
+    substitute (``kangaroo``). Accuracy stays measured on the original classes: a prediction of a distractor is
+    wrong."""
+    taken = {name.replace("_", " ") for name in names}
+    candidates = ELS_DISTRACTORS if distractors is None else distractors
+    pool = list(dict.fromkeys(d for d in candidates if d.replace("_", " ") not in taken))
     if extra < 0 or extra > len(pool):
         raise ConfigError(f"the expanded label set can add 0..{len(pool)} distractors, not {extra}")
-    return list(names) + random.Random(seed).sample(pool, extra)
+    return list(names) + pool[:extra]
 
 
 def uls_positions(seed: int, n_classes: int = 10, n_replaced: int = 2) -> list[int]:
     """0-based positions of the replaced classes: the released ``random.seed(s); random.sample(range(1, 11), 2)``
-    (1-based), giving [2, 1], [1, 5], [7, 9] for seeds 42, 43, 44."""
-    random.seed(seed)
-    return [i - 1 for i in random.sample(range(1, n_classes + 1), n_replaced)]
+    (1-based), giving [2, 1], [1, 5], [7, 9] for seeds 42, 43, 44. A private ``random.Random(seed)`` draws the
+    same numbers without reseeding Python's global generator."""
+    return [i - 1 for i in random.Random(seed).sample(range(1, n_classes + 1), n_replaced)]
 
 
 def unseen_label_set(names: list[str], seed: int, replacements: dict[str, str] | None = None,

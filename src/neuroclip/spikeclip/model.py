@@ -18,8 +18,8 @@ from torch import nn
 
 from neuroclip.clip.prompts import prompts_for
 from neuroclip.errors import ConfigError
-from neuroclip.events.io._common import atomic_write
-from neuroclip.spikeclip.config import ModelConfig, model_config, to_dict
+from neuroclip.outputs import atomic_write
+from neuroclip.spikeclip.config import ModelConfig, legacy_model_dict, model_config, to_dict
 from neuroclip.spikeclip.image_encoder import SpikingImageEncoder
 from neuroclip.spikeclip.text_encoder import SpikingTextEncoder, tokenize
 
@@ -97,7 +97,13 @@ class SpikeCLIP(nn.Module):
 
     @torch.no_grad()
     def class_prototypes(self, classnames: list[str], templates: list[str]) -> torch.Tensor:
-        """``W [K, D]``: per class, the mean over templates of the normalised text embeddings (not renormalised)."""
+        """``W [K, D]``: per class, the mean over templates of the normalised text embeddings (not renormalised).
+
+        A departure from the released code: its ``utils.labels_candidates`` never resets the spiking neurons
+        between classes, so each class's prompts start from the membrane the previous class's prompts left, and a
+        prototype depends on the class order. Here every prompt starts at rest (the towers' neurons reset at every
+        call and each prompt is its own sample), so a class's prototype depends on its own prompts only: the order
+        of ``classnames``, and the other classes present (ELS, ULS), do not change it."""
         if not classnames:
             raise ConfigError("need at least one class name")
         was_training = self.text_encoder.training
@@ -187,8 +193,10 @@ def read_checkpoint(path) -> dict:
         raise ConfigError(f"checkpoint {path} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a truncated or foreign file
-        raise ConfigError(f"{path} is not a readable checkpoint: {type(error).__name__}: {error}") from None
+    except Exception as error:  # a truncated or foreign file; torch's own text runs over many lines
+        first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"{path} is not a readable SpikeCLIP checkpoint (truncated, damaged or not written by "
+                          f"neuroclip spikeclip: {first}); use a best.pt or last.pt of a training run") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(f"{path} is not a SpikeCLIP checkpoint (written by neuroclip spikeclip ...)")
     return payload
@@ -198,7 +206,7 @@ def load_spikeclip(path, device: str | torch.device | None = "cpu") -> SpikeCLIP
     """A SpikeCLIP from a checkpoint any stage wrote (``best.pt``), in eval mode. Its extras (stage, metrics,
     class names) are in ``model.checkpoint_info``."""
     payload = read_checkpoint(path)
-    config = model_config(ModelConfig(), payload["config"])
+    config = model_config(ModelConfig(), legacy_model_dict(payload["config"]))
     preprocess = ImagePreprocess(**{k: tuple(v) if isinstance(v, list) else v
                                     for k, v in payload.get("preprocess", {}).items()})
     model = SpikeCLIP(config, preprocess)
@@ -287,3 +295,28 @@ def predict_files(model: SpikeCLIP, paths, classnames: list[str], templates: lis
     else:
         items = paths
     return predict(model, items, classnames, templates, k)
+
+
+def describe(preset: str = "paper", config: Path | None = None, embed_dim: int | None = None) -> dict:
+    """Parameter counts and settings of a preset (or of a stage config file's model), built on the meta device
+    (no memory, no teacher download)."""
+    from neuroclip.spikeclip.config import load_config_file
+
+    if config is not None:
+        values = load_config_file(config)
+        model_values = values.get("model") or {}
+        model = model_config(model_values.get("preset", values.get("preset", preset)), model_values)
+    else:
+        model = model_config(preset)
+    if embed_dim is not None:
+        text = model.text
+        model = model.fitted_to_teacher(embed_dim, text.vocab_size, text.token_width, text.position_rows)
+    with torch.device("meta"):
+        network = SpikeCLIP(model)
+    image = sum(p.numel() for p in network.image_encoder.parameters())
+    text = sum(p.numel() for p in network.text_encoder.parameters())
+    embedding = network.text_encoder.token_embedding.weight.numel() + network.text_encoder.position_embedding.numel()
+    return {"preset": preset if config is None else str(config), "image_params": image, "text_params": text,
+            "total_params": image + text, "text_embedding_params": embedding, "modality": model.modality,
+            "teacher": to_dict(model.teacher), "image": to_dict(model.image), "text": to_dict(model.text),
+            "events": to_dict(model.events) if model.modality == "events" else None}

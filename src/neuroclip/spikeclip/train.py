@@ -40,9 +40,9 @@ import torch
 import torch.nn.functional as F
 
 from neuroclip.errors import ConfigError
-from neuroclip.events.io._common import atomic_write
+from neuroclip.outputs import atomic_write
 from neuroclip.spikeclip import data as data_module
-from neuroclip.spikeclip.config import StageConfig, to_dict
+from neuroclip.spikeclip.config import StageConfig, legacy_model_dict, to_dict
 from neuroclip.spikeclip.layers import convert_batchnorm_for_processes
 from neuroclip.spikeclip.losses import alignment_loss, dual_loss
 from neuroclip.spikeclip.model import (
@@ -511,8 +511,19 @@ def _better(metric: str, value: float, best: float | None) -> bool:
 
 
 def _config_difference(saved: dict, current: dict) -> list[str]:
-    return sorted(key for key in set(saved) | set(current)
-                  if key not in RESUMABLE_CHANGES and saved.get(key) != current.get(key))
+    """The fields (dotted paths, e.g. ``optim.lr``) in which a saved stage config differs from the current one,
+    but for :data:`RESUMABLE_CHANGES`. The saved model config gets the fields it predates (``legacy_model_dict``)."""
+    if isinstance(saved.get("model"), dict):
+        saved = {**saved, "model": legacy_model_dict(saved["model"])}
+    return sorted(path for key in set(saved) | set(current) if key not in RESUMABLE_CHANGES
+                  for path in _differing_paths(saved.get(key), current.get(key), key))
+
+
+def _differing_paths(saved, current, path: str) -> list[str]:
+    if isinstance(saved, dict) and isinstance(current, dict):
+        return [found for key in set(saved) | set(current)
+                for found in _differing_paths(saved.get(key), current.get(key), f"{path}.{key}")]
+    return [] if saved == current else [path]
 
 
 def _seed_everything(seed: int) -> None:
