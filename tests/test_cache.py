@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from helpers.small_nmnist import FirstSamples
 from neuroclip.cache import FeatureCache, cache_key
@@ -108,8 +109,15 @@ def test_two_gloo_processes_give_exactly_the_one_process_result(backbone, datase
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     two = np.load(out)
-    one = extract_features(dataset, backbone, cache=FeatureCache(tmp_path / "cache1"), shard_size=3, batch_size=2,
-                           progress=False)
+    # torchrun runs each process on one thread (OMP_NUM_THREADS=1); a 2-thread run sums in another order, which moves
+    # the last bit of some features, so the one-process reference runs on one thread as well
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = extract_features(dataset, backbone, cache=FeatureCache(tmp_path / "cache1"), shard_size=3, batch_size=2,
+                               progress=False)
+    finally:
+        torch.set_num_threads(threads)
     np.testing.assert_array_equal(two["indices"], one.indices)
     np.testing.assert_array_equal(two["labels"], one.labels)
     np.testing.assert_array_equal(two["features"], one.features)

@@ -149,3 +149,34 @@ def test_classify_with_a_spikeclip_checkpoint(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(": ")[0] for line in lines] == [str(f) for f in files]
     assert all(len(line.split(": ", 1)[1].split(", ")) == 3 for line in lines)
+
+
+def test_info_and_formats_never_import_torch():
+    # reading and describing a file needs numpy only: torch's import alone takes seconds
+    path = real_file("nmnist/Train/0/00002.bin")
+    code = ("import sys; from neuroclip.cli import main; code = main(['info', sys.argv[1]]) + main(['formats']); "
+            "sys.exit(code or ('torch' in sys.modules and 3))")
+    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "34x34" in result.stdout
+
+
+def test_info_reports_the_good_files_then_the_bad_one(tmp_path, capsys):
+    bad = tmp_path / "broken.bin"
+    bad.write_bytes(b"\x00" * 7)
+    good = real_file("nmnist/Train/0/00002.bin")
+    assert main(["info", str(good), str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert "34x34" in captured.out and "broken.bin" not in captured.out
+    assert captured.err.count("\n") == 1 and "broken.bin" in captured.err
+
+
+def test_option_help_lists_every_registered_choice():
+    from neuroclip.cli.main import CLASSNAMES_HELP, _encoding_help, _fusion_help
+    from neuroclip.clip.zeroshot import FUSIONS
+    from neuroclip.datasets import CLASSNAME_SETS
+    from neuroclip.frames.names import ENCODINGS
+
+    assert all(name in _fusion_help() for name in FUSIONS)
+    assert all(name in _encoding_help() for name in ENCODINGS if name != "counts")
+    assert all(name in CLASSNAMES_HELP for name in CLASSNAME_SETS if name != "imagenet")

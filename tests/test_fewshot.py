@@ -246,14 +246,16 @@ def test_training_rejects_mismatched_inputs():
 # --------------------------------------------------------------------------------------------------- shots
 
 
-def test_shot_sampling_is_balanced_deterministic_and_replaces_only_when_short():
-    labels = np.array([0] * 10 + [1] * 3 + [2] * 7)
+def test_shot_sampling_is_balanced_deterministic_and_refuses_a_short_class():
+    labels = np.array([0] * 10 + [1] * 4 + [2] * 7)
     shots = sample_shots(labels, 4, seed=5)
     assert np.array_equal(shots, sample_shots(labels, 4, seed=5))
     assert not np.array_equal(shots, sample_shots(labels, 4, seed=6))
     assert np.bincount(labels[shots]).tolist() == [4, 4, 4]
-    assert len(set(shots[labels[shots] == 0])) == 4 and len(set(shots[labels[shots] == 2])) == 4
-    assert set(shots[labels[shots] == 1]) <= {10, 11, 12}  # 3 recordings for 4 shots: drawn with replacement
+    assert all(len(set(shots[labels[shots] == k])) == 4 for k in range(3))  # distinct recordings
+    with pytest.raises(ConfigError, match=r"class 1 has only 4 training recording\(s\) to draw 5 shots from; use "
+                                          r"--shots 4 or fewer"):
+        sample_shots(labels, 5, seed=0)
     with pytest.raises(ConfigError, match="class 3 has no training"):
         sample_shots(labels, 2, seed=0, n_classes=4)
 

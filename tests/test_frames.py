@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import neuroclip
+from neuroclip.cli.frames import frames_command
 from neuroclip.errors import ConfigError, EmptyStreamError, InvalidEventsError
 from neuroclip.events import EventStream, make_events
 from neuroclip.frames import (
@@ -44,7 +45,6 @@ from neuroclip.frames import (
     to_clip_input,
     voxel_grid,
 )
-from neuroclip.cli.frames import frames_command
 from neuroclip.frames.draw import save_frames_picture, strip_picture
 
 sj_utils = pytest.importorskip("spikingjelly.datasets.utils", reason="spikingjelly is the reference integrator")

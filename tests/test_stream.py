@@ -59,8 +59,11 @@ def test_bad_field_values_are_rejected():
         as_events({"t": np.array([np.nan]), "x": [0], "y": [0], "p": [1]})
     with pytest.raises(InvalidEventsError, match="missing"):
         as_events({"t": [0], "x": [0]})
-    with pytest.raises(InvalidEventsError, match="plain array"):
+    with pytest.raises(InvalidEventsError) as caught:
         as_events(np.zeros((3, 4)))
+    # the whole message: what was given (dtype and shape, formatted, never a literal placeholder) and the fix
+    assert str(caught.value) == ("expected a structured array with fields t, x, y, p; got a plain array of dtype "
+                                 "float64 and shape (3, 4). Build one with neuroclip.events.make_events(t, x, y, p).")
     with pytest.raises(InvalidEventsError, match="outside 0..65535"):
         as_events({"t": [0], "x": [-1], "y": [0], "p": [1]})
 

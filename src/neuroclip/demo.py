@@ -73,9 +73,12 @@ def run_demo(out: Path, model: str = "neuroclip-mini", pretrained: str | None = 
     from neuroclip.clip.features import FrameConfig, frame_features
     from neuroclip.fewshot import run_fewshot, summarize
     from neuroclip.frames.draw import draw_frame_grid
+    from neuroclip.outputs import check_output_dir
 
     started = time.time()
-    out = Path(out)
+    out = check_output_dir(out, "--out")
+    backbone = load_backbone(model, pretrained, device=device)  # a wrong model name fails here, before the work
+    echo(f"Loaded {model}; simulating recordings of the digits 0-9 in {len(demo_fonts())} fonts ...")
     fonts = demo_fonts()
     pool_paths, pool_labels = make_recordings(out / "recordings" / "shots", fonts[:4], seed)
     test_paths, test_labels = make_recordings(out / "recordings" / "test", fonts[4:], seed + 1000)
@@ -85,7 +88,7 @@ def run_demo(out: Path, model: str = "neuroclip-mini", pretrained: str | None = 
          f"{np.mean([len(s) for s in test]):.0f} events and {np.mean([s.duration for s in test]) / 1000:.0f} ms on "
          f"average; written to {out / 'recordings'}")
 
-    backbone = load_backbone(model, pretrained, device=device)
+    echo("Computing CLIP features and training the few-shot adapters ...")
     frame_config = FrameConfig()
     pool_features = frame_features(pool, backbone, frame_config)
     test_features = frame_features(test, backbone, frame_config)

@@ -1,8 +1,8 @@
 """``neuroclip frames FILE --out PATH``: draw a recording's event frames as a PNG strip or a GIF animation.
 
 The CLI registers :func:`frames_command`; the work is done by :func:`neuroclip.frames.encode` and
-:func:`neuroclip.frames.draw.save_frames_picture`. User mistakes raise neuroclip errors, which the CLI prints on one
-line (exit code 2).
+:func:`neuroclip.frames.draw.save_frames_picture`. Only torch-free names are imported here, so the command line
+starts fast; user mistakes raise neuroclip errors, which the CLI prints on one line (exit code 2).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Annotated
 import typer
 
 from neuroclip.errors import ConfigError
-from neuroclip.events.io import read_events
-from neuroclip.frames import functional as FF
-from neuroclip.frames.draw import save_frames_picture
+from neuroclip.frames.names import ENCODINGS, NEUROCLIP_FRAMES, check_encoding, check_frame_count
 
-_ENCODING_HELP = f"One of: {', '.join(FF.ENCODINGS)}. The default is NeuroCLIP's."
+_ENCODING_HELP = f"One of: {', '.join(ENCODINGS)}. The default is NeuroCLIP's."
+# a strip wider than this many frames is unreadable as a picture (and costs memory in proportion)
+MAX_DRAWN_FRAMES = 1000
 
 
 def frames_command(
@@ -26,21 +26,32 @@ def frames_command(
         Path, typer.Option("--out", "-o", help="Output picture: .png for a strip of the frames, .gif for an animation.")
     ],
     encoding: Annotated[str, typer.Option("--encoding", "-e", help=_ENCODING_HELP)] = "discrimination",
-    frames: Annotated[int, typer.Option("--frames", "-T", help="Number of frames T.")] = FF.NEUROCLIP_FRAMES,
+    frames: Annotated[int, typer.Option("--frames", "-T", min=1, help="Number of frames T.")] = NEUROCLIP_FRAMES,
     split_by: Annotated[
         str, typer.Option("--split-by", help="'number': equal event counts (NeuroCLIP); 'time': equal durations.")
     ] = "number",
+    format: Annotated[
+        str | None, typer.Option("--format", help="Force a reader (see neuroclip formats) instead of detecting it.")
+    ] = None,
 ) -> None:
     """Draw the T event frames of a recording (NeuroCLIP's discrimination map by default)."""
-    encoding = FF.check_encoding(encoding)
+    from neuroclip.outputs import check_output_file
+
+    encoding = check_encoding(encoding)
     if split_by not in ("number", "time"):
         raise ConfigError(f"--split-by must be 'number' or 'time', got {split_by!r}")
-    FF._check_int("--frames", frames, 1)
-    suffix = Path(out).suffix.lower()
-    if suffix not in (".png", ".gif"):
-        raise ConfigError(f"--out {out}: the output must end in .png (a strip) or .gif (an animation)")
-    stream = read_events(file).require_events()
-    pictures = FF.encode(stream, encoding, frames, split_by)
+    if frames > MAX_DRAWN_FRAMES:
+        raise ConfigError(f"--frames {frames}: a picture of more than {MAX_DRAWN_FRAMES} frames cannot be read; "
+                          "draw fewer frames")
+    check_output_file(out, "--out", suffixes=(".png", ".gif"))
+    from neuroclip.events.io import read_events
+
+    stream = read_events(file, format=format).require_events()
+    check_frame_count(frames, len(stream), stream.duration, split_by)
+    from neuroclip.frames.draw import save_frames_picture
+    from neuroclip.frames.functional import encode
+
+    pictures = encode(stream, encoding, frames, split_by)
     written = save_frames_picture(pictures, out)
     how = "equal time bins over the whole stream" if encoding == "voxel_grid" else f"split by {split_by}"
     typer.echo(f"wrote {written}: {frames} frames ({encoding}, {how}) of {len(stream)} events")

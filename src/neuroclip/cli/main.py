@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -31,21 +32,101 @@ def _format_number(value) -> str:
     return str(value)
 
 
-def _class_names(spec: str | None, dataset) -> list[str]:
-    """Class names from a set name (nmnist, nmnist-words, cifar10dvs, ...), a comma-separated list, or (None) the
-    dataset's own; checked against the dataset's number of classes."""
-    from neuroclip.datasets import CLASSNAME_SETS, classnames_for
+# --------------------------------------------------------------------------------------------------- shared options
+
+MODEL_HELP = ("CLIP: neuroclip-mini (bundled, offline), an open_clip model name (ViT-B-32, RN50, ... see "
+              "open_clip.list_models()), hf-hub:ORG/NAME or local-dir:FOLDER.")
+PRETRAINED_HELP = ("Weights for --model: a pretrained tag (openai, laion2b_s34b_b79k, ...), a checkpoint file, or "
+                   "none for random weights. Default: openai for open_clip models, the bundled weights for "
+                   "neuroclip-mini.")
+CLASSNAMES_HELP = ("Class names: a set (nmnist, nmnist-words, cifar10dvs, ncaltech101, dvs128gesture, ncars, "
+                   "esimagenet) or a comma-separated list in label order. Default: the dataset's.")
+THRESHOLD_HELP = "Discrimination threshold. Default: the dataset's NeuroCLIP value (1 for CIFAR10-DVS, else 0)."
+TEMPLATE_HELP = ("Prompt template: one with {}, a set (neuroclip, clip-imagenet, simple, nmnist-search) or a file "
+                 "of templates. Default: the dataset's NeuroCLIP template.")
+DEVICE_HELP = "cpu, cuda, cuda:N or mps. Default: cuda if present."
+
+
+def _encoding_help() -> str:
+    from neuroclip.frames.names import ENCODINGS
+
+    return "Event-frame encoding: " + ", ".join(name for name in ENCODINGS if name != "counts") + "."
+
+
+def _fusion_help() -> str:
+    return "How frame scores are fused: mean_cosine (NeuroCLIP), concat, mean_feature, max, weighted."
+
+
+# Options several commands share, defined once: one name, one meaning, one help text.
+ModelOption = Annotated[str, typer.Option("--model", help=MODEL_HELP)]
+PretrainedOption = Annotated[str | None, typer.Option("--pretrained", help=PRETRAINED_HELP)]
+ClassnamesOption = Annotated[str | None, typer.Option("--classnames", "--classes", help=CLASSNAMES_HELP)]
+TemplateOption = Annotated[str | None, typer.Option("--template", help=TEMPLATE_HELP)]
+FramesOption = Annotated[int, typer.Option("--frames", min=1, help="Number of frames T (at most one per event).")]
+SplitByOption = Annotated[str, typer.Option("--split-by", help="number (equal counts) or time (equal durations).")]
+EncodingOption = Annotated[str, typer.Option("--encoding", help=_encoding_help())]
+ThresholdOption = Annotated[float | None, typer.Option("--threshold", min=0, help=THRESHOLD_HELP)]
+NormalizationOption = Annotated[str, typer.Option("--normalization", help="neuroclip (x/255-0.5), clip (the "
+                                                                         "backbone's mean/std) or none.")]
+FusionOption = Annotated[str, typer.Option("--fusion", help=_fusion_help())]
+DeviceOption = Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)]
+
+
+def _check_frame_options(encoding: str, split_by: str = "number", normalization: str = "neuroclip") -> None:
+    """Reject unknown encodings, splits and normalisations before any model or data is loaded."""
+    from neuroclip.errors import ConfigError
+    from neuroclip.frames.names import ENCODINGS, NORMALIZATIONS
+
+    if encoding not in ENCODINGS or encoding == "counts":
+        choices = ", ".join(name for name in ENCODINGS if name != "counts")
+        raise ConfigError(f"--encoding {encoding!r} is unknown; choose one of {choices}")
+    if split_by not in ("number", "time"):
+        raise ConfigError(f"--split-by must be number (equal event counts) or time (equal durations), got {split_by!r}")
+    if normalization not in NORMALIZATIONS:
+        raise ConfigError(f"--normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
+
+
+def _check_fusion(fusion: str) -> None:
+    from neuroclip.clip.zeroshot import FUSIONS
     from neuroclip.errors import ConfigError
 
-    if spec is None:
-        names = classnames_for(dataset.name) if dataset.name in CLASSNAME_SETS else list(dataset.classes)
-    elif spec in CLASSNAME_SETS:
-        names = classnames_for(spec)
-    else:
-        names = [name.strip() for name in spec.split(",") if name.strip()]
-    if len(names) != len(dataset.classes):
-        raise ConfigError(f"{len(names)} class names for a dataset with {len(dataset.classes)} classes")
-    return names
+    if fusion not in FUSIONS:
+        raise ConfigError(f"--fusion {fusion!r} is unknown; choose one of {', '.join(FUSIONS)}")
+
+
+def _dataset_name(name: str | None) -> str | None:
+    """The registered name of ``--dataset`` (``N-MNIST`` works), or an error listing the known ones."""
+    if name is None:
+        return None
+    from neuroclip.datasets import DATASETS, dataset_class
+
+    cls = dataset_class(name)
+    return next(key for key, registered in DATASETS.items() if registered is cls)
+
+
+def _load_backbone(model: str, pretrained: str | None, device: str | None):
+    """``--model``/``--pretrained`` as a loaded CLIP; no ``--pretrained`` means the model's usual weights."""
+    from neuroclip.clip import load_backbone
+
+    return load_backbone(model, "default" if pretrained is None else pretrained, device=device)
+
+
+def _check_shots_available(train, shots: int) -> None:
+    """Every class of the train split must hold ``shots`` distinct recordings; checked before any feature work."""
+    import numpy as np
+
+    from neuroclip.errors import ConfigError
+
+    counts = np.bincount(np.asarray(train.labels, dtype=np.int64), minlength=len(train.classes))
+    for label, count in enumerate(counts.tolist()):
+        if count < shots:
+            name = train.classes[label]
+            raise ConfigError(f"class {name!r} has {count} recording(s) in the {train.split} split of {train.root}, "
+                              f"too few for {shots} shots; use --shots {count} or fewer"
+                              + (", or remove its empty folder" if count == 0 else ""))
+
+
+# --------------------------------------------------------------------------------------------------- commands
 
 
 @app.command()
@@ -57,13 +138,24 @@ def info(
     """Print sensor size, event count, duration, event rate and ON fraction of each recording."""
     from neuroclip.events import read_events
 
-    rows = []
+    rows, failures = [], []
     for path in files:
-        stream = read_events(path, format=format)
+        try:
+            stream = read_events(path, format=format)
+        except NeuroclipError as error:  # describe the readable files all the same, then report the others
+            failures.append(str(error))
+            continue
         rows.append({"file": str(path), "format": stream.metadata.get("format"), **stream.summary()})
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
-        return
+    elif rows:
+        _print_info_table(rows)
+    if failures:
+        more = f" (and {len(failures) - 1} more unreadable file(s))" if len(failures) > 1 else ""
+        raise NeuroclipError(failures[0] + more)
+
+
+def _print_info_table(rows: list[dict]) -> None:
     header = ("file", "format", "sensor", "events", "duration_ms", "rate_ev_per_s", "on_fraction")
     table = [header]
     for row in rows:
@@ -87,55 +179,68 @@ def formats():
 
 @app.command()
 def classify(
-    files: list[Path] = typer.Argument(..., help="Recordings to recognise."),
-    classes: str | None = typer.Option(None, "--classes", help="Comma-separated class names, or a set name "
-                                                              "(nmnist, nmnist-words, cifar10dvs, ncaltech101, ...)."),
-    template: str | None = typer.Option(None, "--template", help="A template with {}, a template set "
-                                                                 "(neuroclip, clip-imagenet, simple) or a file."),
-    dataset: str | None = typer.Option(None, "--dataset", help="Dataset whose NeuroCLIP template to use."),
-    model: str = typer.Option("ViT-B-32", "--model", help="open_clip model name, hf-hub:..., or local-dir:..."),
-    pretrained: str | None = typer.Option("openai", "--pretrained", help="Pretrained tag or checkpoint file."),
+    files: list[Path] = typer.Argument(..., help="Recordings to recognise (pictures for a SpikeCLIP trained on "
+                                                 "pictures)."),
+    classnames: ClassnamesOption = None,
+    template: TemplateOption = None,
+    dataset: str | None = typer.Option(None, "--dataset", help="Dataset whose NeuroCLIP settings (template, "
+                                                               "threshold, class names) to use."),
+    model: ModelOption = "ViT-B-32",
+    pretrained: PretrainedOption = None,
     top: int = typer.Option(3, "--top-k", min=1, help="How many classes to print per file."),
-    frames: int = typer.Option(10, "--frames", min=1, help="Number of frames T."),
-    encoding: str = typer.Option("discrimination", "--encoding", help="Event-frame encoding."),
-    fusion: str = typer.Option("mean_cosine", "--fusion", help="How frame scores are fused."),
-    device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if present)."),
+    frames: FramesOption = 10,
+    split_by: SplitByOption = "number",
+    encoding: EncodingOption = "discrimination",
+    threshold: ThresholdOption = None,
+    normalization: NormalizationOption = "neuroclip",
+    fusion: FusionOption = "mean_cosine",
+    device: DeviceOption = None,
     adapter: Path | None = typer.Option(None, "--adapter", help="A trained few-shot adapter (neuroclip fewshot "
                                                                 "--save-adapter); its classes and CLIP are used."),
     spikeclip: Path | None = typer.Option(None, "--spikeclip", help="A SpikeCLIP checkpoint: recognise with the "
                                                                     "spiking model instead of CLIP."),
+    format: str | None = typer.Option(None, "--format", help="Force a reader (see neuroclip formats) instead of "
+                                                             "detecting the format."),
 ):
     """Print the top-k classes of each recording: zero-shot CLIP, a few-shot adapter, or a SpikeCLIP model."""
-    from neuroclip.clip import ZeroShotClassifier, load_backbone, resolve_templates
-    from neuroclip.clip.features import FrameConfig, frame_features
-    from neuroclip.datasets import CLASSNAME_SETS, classnames_for
-    from neuroclip.events import read_events
+    from neuroclip.clip.features import FrameConfig
+    from neuroclip.clip.presets import resolve_settings
+    from neuroclip.devices import resolve_device
+    from neuroclip.errors import ConfigError
+    from neuroclip.recognize import classify_files
 
-    streams = [read_events(path).require_events() for path in files]
+    device = str(resolve_device(device))
+    if adapter is not None and spikeclip is not None:
+        raise ConfigError("give either --adapter or --spikeclip, not both")
     if adapter is not None:
-        from neuroclip.fewshot import classify_with_adapter
-
-        predictions = classify_with_adapter(adapter, streams, k=top, device=device)
+        ignored = [name for name, value in (("--classnames", classnames), ("--template", template),
+                                            ("--dataset", dataset), ("--pretrained", pretrained),
+                                            ("--threshold", threshold)) if value is not None]
+        if ignored:
+            raise ConfigError(f"{', '.join(ignored)}: an adapter brings its own classes, prompts, frames and CLIP; "
+                              "drop these options (or classify zero-shot without --adapter)")
+        predictions = classify_files(files, adapter=adapter, k=top, device=device, format=format)
     else:
-        if classes is None:
-            from neuroclip.errors import ConfigError
+        _check_frame_options(encoding, split_by, normalization)
+        _check_fusion(fusion)
+        dataset = _dataset_name(dataset)
+        if dataset is None and classnames is not None:  # a set name such as cifar10dvs brings its dataset's settings
+            from neuroclip.clip.presets import DATASET_SETTINGS
 
-            raise ConfigError("--classes is needed (class names, comma-separated, or a set such as nmnist)")
-        if classes in CLASSNAME_SETS:
-            dataset = dataset or classes.split("-")[0]
-            names = classnames_for(classes)
-        else:
-            names = [name.strip() for name in classes.split(",") if name.strip()]
-        templates = resolve_templates(template, dataset)
+            dataset = classnames if classnames in DATASET_SETTINGS else None
+        if classnames is None and dataset is None:
+            raise ConfigError("--classnames is needed (a set such as nmnist, or names separated by commas), or "
+                              "--dataset NAME for that dataset's classes")
+        settings = resolve_settings(dataset, threshold, template, classnames)
         if spikeclip is not None:
-            from neuroclip.spikeclip import load_spikeclip, predict_files
-
-            predictions = predict_files(load_spikeclip(spikeclip), files, names, templates, k=top)
+            predictions = classify_files(files, settings.classnames, settings.templates, spikeclip=spikeclip,
+                                         k=top, device=device)
         else:
-            config = FrameConfig(encoding=encoding, n_frames=frames)
-            backbone = load_backbone(model, pretrained, device=device)
-            classifier = ZeroShotClassifier(backbone, names, templates, fusion=fusion)
-            predictions = classifier.predict(frame_features(streams, backbone, config), k=top)
+            config = FrameConfig(encoding=encoding, n_frames=frames, split_by=split_by,
+                                 threshold=settings.threshold, normalization=normalization)
+            backbone = _load_backbone(model, pretrained, device)
+            predictions = classify_files(files, settings.classnames, settings.templates, backbone=backbone,
+                                         frame_config=config, fusion=fusion, k=top, format=format)
     for path, prediction in zip(files, predictions):
         ranked = ", ".join(f"{name} {p:.3f}" for name, p in zip(prediction.classnames, prediction.probabilities))
         typer.echo(f"{path}: {ranked}")
@@ -145,43 +250,54 @@ def classify(
 def zeroshot(
     dataset: str = typer.Option(..., "--dataset", help="Dataset name (nmnist, cifar10dvs, ...) or 'folder'."),
     root: Path = typer.Option(..., "--root", help="Dataset folder (N-MNIST: Train/<digit>/*.bin, Test/<digit>/...)."),
-    split: str = typer.Option("test", "--split", help="Split to evaluate."),
-    model: str = typer.Option("ViT-B-32", "--model", help="open_clip model name, hf-hub:..., or local-dir:..."),
-    pretrained: str | None = typer.Option("openai", "--pretrained", help="Pretrained tag, checkpoint file, or none."),
+    split: str = typer.Option("test", "--split", help="Split to evaluate: test, train, val, train_full (folder: "
+                                                      "also all)."),
+    model: ModelOption = "ViT-B-32",
+    pretrained: PretrainedOption = None,
     out: Path = typer.Option(Path("zeroshot.json"), "--out", help="Result JSON (top1, n_samples, config)."),
     csv_out: Path | None = typer.Option(None, "--csv", help="Also write per-recording predictions as CSV."),
-    classnames: str | None = typer.Option(None, "--classnames", help="Class-name set (e.g. nmnist-words) or a "
-                                                                    "comma-separated list in label order."),
-    template: str | None = typer.Option(None, "--template", help="Template with {}, a set name, or a file."),
-    frames: int = typer.Option(10, "--frames", min=1, help="Number of frames T."),
-    split_by: str = typer.Option("number", "--split-by", help="number (equal counts) or time (equal durations)."),
-    encoding: str = typer.Option("discrimination", "--encoding", help="Event-frame encoding."),
-    threshold: float = typer.Option(0.0, "--threshold", help="Discrimination threshold (1 for CIFAR10-DVS)."),
-    normalization: str = typer.Option("neuroclip", "--normalization", help="neuroclip (x/255-0.5) or clip."),
-    fusion: str = typer.Option("mean_cosine", "--fusion", help="How frame scores are fused."),
+    classnames: ClassnamesOption = None,
+    template: TemplateOption = None,
+    frames: FramesOption = 10,
+    split_by: SplitByOption = "number",
+    encoding: EncodingOption = "discrimination",
+    threshold: ThresholdOption = None,
+    normalization: NormalizationOption = "neuroclip",
+    fusion: FusionOption = "mean_cosine",
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Recordings per CLIP batch."),
     workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache (default ~/.cache/neuroclip)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the feature cache."),
-    device: str | None = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda if present)."),
+    device: DeviceOption = None,
 ):
     """Evaluate NeuroCLIP zero-shot on a dataset split; write JSON (and CSV) with the full configuration."""
     from neuroclip.cache import FeatureCache
-    from neuroclip.clip import load_backbone, resolve_templates
     from neuroclip.clip.evaluate import write_result, zeroshot_evaluate
     from neuroclip.clip.extract import distributed_rank_and_size, init_distributed_from_environment
     from neuroclip.clip.features import FrameConfig
+    from neuroclip.clip.presets import resolve_settings
     from neuroclip.datasets import get_dataset
+    from neuroclip.devices import resolve_device
+    from neuroclip.outputs import check_output_dir, check_output_file
 
-    device = init_distributed_from_environment() or device  # under torchrun: one shard share per rank
-    data = get_dataset(dataset, root, split)
-    names = _class_names(classnames, data)
-    frame_config = FrameConfig(encoding=encoding, n_frames=frames, split_by=split_by, threshold=threshold,
+    _check_frame_options(encoding, split_by, normalization)
+    _check_fusion(fusion)
+    check_output_file(out, "--out")
+    if csv_out is not None:
+        check_output_file(csv_out, "--csv")
+    if cache_dir is not None and not no_cache:
+        check_output_dir(cache_dir, "--cache-dir")
+    device = init_distributed_from_environment() or str(resolve_device(device))  # under torchrun: one share a rank
+    name = _dataset_name(dataset)
+    data = get_dataset(name, root, split)
+    settings = resolve_settings(name, threshold, template, classnames, dataset_classes=list(data.classes))
+    frame_config = FrameConfig(encoding=encoding, n_frames=frames, split_by=split_by, threshold=settings.threshold,
                                normalization=normalization)
-    backbone = load_backbone(model, pretrained, device=device)
+    backbone = _load_backbone(model, pretrained, device)
     cache = None if no_cache else FeatureCache(cache_dir)
-    result = zeroshot_evaluate(data, backbone, names, resolve_templates(template, data.name), frame_config, fusion,
+    result = zeroshot_evaluate(data, backbone, settings.classnames, settings.templates, frame_config, fusion,
                                cache, batch_size=batch_size, num_workers=workers)
+    result["config"]["settings"] = settings.record()
     if distributed_rank_and_size()[0] != 0:
         return
     write_result(result, out, csv_out)
@@ -194,13 +310,14 @@ def fewshot(
     dataset: str = typer.Option(..., "--dataset", help="Dataset name (nmnist, cifar10dvs, ...) or 'folder'."),
     root: Path = typer.Option(..., "--root", help="Dataset folder; shots come from its train split, scores from "
                                                   "its test split."),
-    shots: list[int] = typer.Option([1, 2, 4, 8, 16], "--shots", help="Recordings per class (repeat or list)."),
-    seeds: list[int] = typer.Option([1, 2, 3], "--seeds", help="Seeds of the shot draws."),
-    methods: list[str] = typer.Option(["neuroclip"], "--method", help="neuroclip, neuroclip-relu, zeroshot, "
-                                                                      "linear, tip, tip-f, clip-adapter."),
-    model: str = typer.Option("ViT-B-32", "--model", help="open_clip model name, hf-hub:..., local-dir:... or "
-                                                          "neuroclip-mini."),
-    pretrained: str | None = typer.Option("openai", "--pretrained", help="Pretrained tag, checkpoint file, or none."),
+    shots: list[int] = typer.Option([1, 2, 4, 8, 16], "--shots", min=1, help="Recordings per class: --shots 1 2 4, "
+                                                                              "--shots 1,2,4 or repeated."),
+    seeds: list[int] = typer.Option([1, 2, 3], "--seeds", min=0, help="Seeds of the shot draws (a list, as "
+                                                                      "--shots)."),
+    methods: list[str] = typer.Option(["neuroclip"], "--method", help="Methods (a list, as --shots): neuroclip, "
+                                      "neuroclip-relu, zeroshot, linear, tip, tip-f, clip-adapter."),
+    model: ModelOption = "ViT-B-32",
+    pretrained: PretrainedOption = None,
     out: Path = typer.Option(Path("fewshot.json"), "--out", help="Result JSON: results = [{method, shots, seed, "
                                                                  "top1}], summary and config."),
     csv_out: Path | None = typer.Option(None, "--csv", help="Also write the rows as CSV."),
@@ -210,48 +327,71 @@ def fewshot(
                                  "selection on test, for comparison only)."),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Adapter epochs (default: NeuroCLIP's 150 "
                                                                      "for RN50, 250 otherwise)."),
-    classnames: str | None = typer.Option(None, "--classnames", help="Class-name set or comma-separated names."),
-    template: str | None = typer.Option(None, "--template", help="Template with {}, a set name, or a file."),
-    frames: int = typer.Option(10, "--frames", min=1, help="Number of frames T."),
-    encoding: str = typer.Option("discrimination", "--encoding", help="Event-frame encoding."),
-    threshold: float = typer.Option(0.0, "--threshold", help="Discrimination threshold (1 for CIFAR10-DVS)."),
+    classnames: ClassnamesOption = None,
+    template: TemplateOption = None,
+    frames: FramesOption = 10,
+    split_by: SplitByOption = "number",
+    encoding: EncodingOption = "discrimination",
+    threshold: ThresholdOption = None,
     save_adapter: Path | None = typer.Option(None, "--save-adapter", help="Save the NeuroCLIP adapter trained at "
-                                                                         "the largest shot count (first seed)."),
+                                                                         "the largest shot count (first seed); "
+                                                                         "needs --method neuroclip."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Recordings per CLIP batch."),
     workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for adapter training."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache (default ~/.cache/neuroclip)."),
-    device: str | None = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda if present)."),
+    device: DeviceOption = None,
 ):
     """Few-shot: K recordings per class from the train split, methods compared on the test split (mean ± std over
     seeds); writes JSON, CSV and a plot."""
     from neuroclip.cache import FeatureCache
-    from neuroclip.clip import load_backbone, resolve_templates
     from neuroclip.clip.extract import init_distributed_from_environment
     from neuroclip.clip.features import FrameConfig
+    from neuroclip.clip.presets import resolve_settings
     from neuroclip.datasets import get_dataset
+    from neuroclip.devices import resolve_device
+    from neuroclip.errors import ConfigError
     from neuroclip.fewshot import fewshot_experiment, format_summary, recipe
+    from neuroclip.fewshot.protocol import PROTOCOLS, check_methods
+    from neuroclip.outputs import check_output_dir, check_output_file
 
-    device = init_distributed_from_environment() or device
-    train = get_dataset(dataset, root, "train")
-    val = get_dataset(dataset, root, "val")
-    test = get_dataset(dataset, root, "test")
-    names = _class_names(classnames, train)
-    backbone = load_backbone(model, pretrained, device=device)
+    _check_frame_options(encoding, split_by)
+    methods = check_methods(methods)
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"--protocol {protocol!r} is unknown; choose one of {', '.join(PROTOCOLS)}")
+    if save_adapter is not None and not any(m.startswith("neuroclip") for m in methods):
+        raise ConfigError("--save-adapter saves a NeuroCLIP adapter: add --method neuroclip (or drop --save-adapter)")
+    plot = plot or out.with_suffix(".png")
+    check_output_file(out, "--out")
+    check_output_file(plot, "--plot", suffixes=(".png",))
+    if csv_out is not None:
+        check_output_file(csv_out, "--csv")
+    if save_adapter is not None:
+        check_output_file(save_adapter, "--save-adapter")
+    if cache_dir is not None:
+        check_output_dir(cache_dir, "--cache-dir")
+    device = init_distributed_from_environment() or str(resolve_device(device))
+    name = _dataset_name(dataset)
+    train = get_dataset(name, root, "train")
+    val = get_dataset(name, root, "val")
+    test = get_dataset(name, root, "test")
+    settings = resolve_settings(name, threshold, template, classnames, dataset_classes=list(train.classes))
+    _check_shots_available(train, max(shots))
+    backbone = _load_backbone(model, pretrained, device)
     train_config = recipe("neuroclip", model, **({"epochs": epochs} if epochs else {}))
     record = fewshot_experiment(
-        train, test, backbone, names, resolve_templates(template, train.name),
-        frame_config=FrameConfig(encoding=encoding, n_frames=frames, threshold=threshold),
+        train, test, backbone, settings.classnames, settings.templates,
+        frame_config=FrameConfig(encoding=encoding, n_frames=frames, split_by=split_by, threshold=settings.threshold),
         cache=FeatureCache(cache_dir),
         methods=tuple(methods), shots=tuple(shots), seeds=tuple(seeds), protocol=protocol, val_dataset=val,
         train_config=train_config, batch_size=batch_size, num_workers=workers, device=device, out_json=out,
-        out_csv=csv_out, out_png=plot or out.with_suffix(".png"), save_adapter_to=save_adapter, cpu_threads=threads,
-        extra_config={"command": "neuroclip fewshot", "dataset": dataset, "root": str(root), "model": model,
-                      "pretrained": pretrained},
+        out_csv=csv_out, out_png=plot, save_adapter_to=save_adapter, cpu_threads=threads,
+        extra_config={"command": "neuroclip fewshot", "dataset": name, "root": str(root), "model": model,
+                      "pretrained": pretrained, "settings": settings.record()},
     )
     if record is not None:
         typer.echo(format_summary(record["results"]))
-        typer.echo(f"-> {out}, {plot or out.with_suffix('.png')}")
+        typer.echo(f"-> {out}, {plot}")
 
 
 @app.command()
@@ -270,9 +410,16 @@ def simulate(
     from neuroclip.errors import ConfigError
     from neuroclip.events import write_events
     from neuroclip.events.simulate import MOTIONS, PixelModel
+    from neuroclip.outputs import check_output_dir
 
     if motion not in MOTIONS:
         raise ConfigError(f"--motion must be one of {', '.join(MOTIONS)}; got {motion!r}")
+    check_output_dir(out, "--out")
+    stems = [path.stem for path in images]
+    repeated = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if repeated:
+        raise ConfigError(f"several images are named {', '.join(repeated)}: their recordings would overwrite each "
+                          "other in --out; rename them or simulate them into separate folders")
     for path in images:
         try:
             with Image.open(path) as handle:
@@ -305,18 +452,19 @@ def download(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("neuroclip-demo"), "--out", help="Folder for the demo's recordings and picture."),
-    model: str = typer.Option("neuroclip-mini", "--model", help="CLIP to use: the bundled neuroclip-mini "
-                                                                "(offline), or any open_clip model name."),
+    model: str = typer.Option("neuroclip-mini", "--model", help=MODEL_HELP),
     pretrained: str | None = typer.Option(None, "--pretrained", help="Pretrained tag or checkpoint file for "
                                                                      "--model (e.g. openai)."),
     seed: int = typer.Option(0, help="Random seed of the simulated recordings."),
-    device: str | None = typer.Option("cpu", "--device", help="cpu, cuda, ..."),
+    device: str | None = typer.Option("cpu", "--device", help=DEVICE_HELP.replace("Default: cuda if present",
+                                                                                  "Default: cpu")),
 ):
     """The offline demo: simulate N-MNIST-style recordings, recognise them zero-shot and few-shot, print a table and
     draw the frames with their predictions."""
     from neuroclip.demo import run_demo
+    from neuroclip.devices import resolve_device
 
-    run_demo(out, model=model, pretrained=pretrained, seed=seed, device=device, echo=typer.echo)
+    run_demo(out, model=model, pretrained=pretrained, seed=seed, device=str(resolve_device(device)), echo=typer.echo)
 
 
 def _register_commands():
@@ -331,18 +479,91 @@ def _register_commands():
 _register_commands()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app, turning neuroclip errors into one line on stderr and exit code 2."""
+# list options whose values may contain commas of their own (JSON in --set): never split at commas
+_NO_COMMA_SPLIT = {"--set"}
+
+
+def _list_options(command) -> dict[str, object]:
+    """The options of a click command that take several values (``multiple=True``), by every spelling."""
+    options = {}
+    for param in getattr(command, "params", []):
+        if getattr(param, "multiple", False) and getattr(param, "opts", None):
+            for name in param.opts:
+                options[name] = param
+    return options
+
+
+def normalise_list_arguments(argv: list[str]) -> list[str]:
+    """Accept the three ways users type a list option: ``--shots 1 2 4``, ``--shots 1,2,4`` and ``--shots 1 --shots
+    2``; the parser itself only knows the last. Values after a list option up to the next option belong to it."""
+    import typer.main
+
+    command = typer.main.get_command(app)
+    position = 0
+    while position < len(argv) and hasattr(command, "commands"):  # walk down the command groups
+        token = argv[position]
+        position += 1
+        if not token.startswith("-") and token in command.commands:
+            command = command.commands[token]
+    list_options = _list_options(command)
+    if not list_options:
+        return list(argv)
+    out = list(argv[:position])
+    rest = argv[position:]
+    index = 0
+    while index < len(rest):
+        token = rest[index]
+        index += 1
+        if token == "--":
+            out.extend(rest[index - 1:])
+            break
+        name, sep, inline = token.partition("=")
+        if name not in list_options:
+            out.append(token)
+            continue
+        values = [inline] if sep else []
+        while index < len(rest) and not (rest[index].startswith("-") and len(rest[index]) > 1
+                                         and not _is_number(rest[index])):
+            if rest[index] == "--" or (name in _NO_COMMA_SPLIT and values and "=" not in rest[index]):
+                break  # KEY=VALUE options end where a token is no pair (a positional argument follows)
+            values.append(rest[index])
+            index += 1
+            if sep:
+                break
+        if not values:
+            out.append(token)  # let the parser report the missing value
+            continue
+        for value in values:
+            parts = [value] if name in _NO_COMMA_SPLIT else [part for part in value.split(",") if part.strip()]
+            for part in parts or [value]:
+                out.extend([name, part.strip()])
+    return out
+
+
+def _is_number(token: str) -> bool:
     try:
-        app(args=argv, standalone_mode=False)
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning neuroclip errors and command-line mistakes into one line on stderr and exit
+    code 2."""
+    argv = normalise_list_arguments(list(sys.argv[1:] if argv is None else argv))
+    try:
+        app(args=argv, prog_name="neuroclip", standalone_mode=False)
     except NeuroclipError as error:
-        typer.echo(f"neuroclip: error: {error}", err=True)
+        _error_line(error)
         return 2
-    except FileNotFoundError as error:
-        typer.echo(f"neuroclip: error: {error}", err=True)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as error:
+        # an input or output path the checks before the work did not foresee: name the path and the problem
+        where = f"{error.filename}: " if getattr(error, "filename", None) else ""
+        _error_line(f"{where}{error.strerror or error}")
         return 2
     except KeyboardInterrupt:
-        typer.echo("neuroclip: interrupted", err=True)
+        typer.echo("\nneuroclip: interrupted", err=True)
         return 130
     except Exception as error:  # the command-line parser's own errors (typer ships its own copy of click)
         if type(error).__name__ == "Abort":
@@ -350,10 +571,43 @@ def main(argv: list[str] | None = None) -> int:
         exit_code = getattr(error, "exit_code", None)
         if exit_code is None:
             raise
-        if hasattr(error, "show"):
-            error.show()
+        if hasattr(error, "format_message"):  # a usage mistake: one line, with the command to ask for help
+            context = getattr(error, "ctx", None)
+            where = f" (see: {context.command_path} --help)" if context is not None else ""
+            _error_line(f"{_usage_message(error, argv)}{where}")
+            return exit_code
         return exit_code
     return 0
+
+
+_PARSER_PHRASES = (("Input should be greater than or equal to", "must be >="),
+                   ("Input should be less than or equal to", "must be <="),
+                   ("Input should be a valid integer, unable to parse string as an integer", "must be an integer"),
+                   ("Input should be a valid number, unable to parse string as a number", "must be a number"))
+
+
+def _usage_message(error, argv: list[str]) -> str:
+    """The parser's message in our words, with the value the user gave for the option it is about."""
+    message = error.format_message()
+    for phrase, ours in _PARSER_PHRASES:
+        message = message.replace(phrase, ours)
+    param = getattr(error, "param", None)
+    names = set(getattr(param, "opts", None) or [])
+    given = [argv[i + 1] for i, token in enumerate(argv[:-1]) if token in names]
+    if given and getattr(error, "message", None) is not None and "got" not in message:
+        shown = ", ".join(repr(value) for value in dict.fromkeys(given))
+        message = f"{message} (got {shown})"
+    return message
+
+
+def _error_line(message) -> None:
+    """One line on stderr, on a line of its own even when a progress bar was drawing."""
+    progress = sys.modules.get("tqdm")
+    if progress is not None:  # finish an interrupted progress bar's line first
+        for bar in list(getattr(progress.tqdm, "_instances", ())):
+            bar.close()
+    text = " ".join(str(message).split())
+    typer.echo(f"neuroclip: error: {text}", err=True)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """``neuroclip spikeclip ...`` and ``neuroclip energy``: thin command functions over the library (registered by
-:mod:`neuroclip.cli.main`)."""
+:mod:`neuroclip.cli.main`). The library is imported inside each command, so the command line starts without torch.
+"""
 
 from __future__ import annotations
 
@@ -91,6 +92,20 @@ def _names(classes: str | None):
     return classnames(classes)
 
 
+def _els_counts(els: str | None) -> tuple[int, ...]:
+    """``--els 10,20,40`` as numbers of distractor classes."""
+    if not els:
+        return ()
+    try:
+        counts = tuple(int(n) for n in els.split(",") if n.strip())
+    except ValueError:
+        raise ConfigError(f"--els {els!r}: give numbers of distractor classes separated by commas, e.g. --els "
+                          "10,20,40") from None
+    if not counts or any(n < 0 for n in counts):
+        raise ConfigError(f"--els {els!r}: the numbers of distractor classes must be >= 0, e.g. --els 10,20,40")
+    return counts
+
+
 @spikeclip_app.command("eval")
 def eval_command(
     checkpoint: Path = typer.Argument(..., help="A SpikeCLIP checkpoint (best.pt of any stage)."),
@@ -99,7 +114,11 @@ def eval_command(
     classes: str | None = typer.Option(None, "--classes", help="Class-name set or comma-separated names."),
     template: str | None = typer.Option(None, "--template", help="Template with {}, a set name, or a file."),
     per_class: int | None = typer.Option(None, "--per-class", min=1, help="Use the first n samples per class."),
-    els: str | None = typer.Option(None, "--els", help="ELS: numbers of distractor classes, e.g. 10,20,40."),
+    els: str | None = typer.Option(None, "--els", help="ELS: numbers of distractor classes, e.g. 10,20,40 (the "
+                                                       "released fixed list of 70 CIFAR-100 names, in order)."),
+    els_distractors: str | None = typer.Option(None, "--els-distractors",
+                                               help="ELS distractors instead of the released list: a class-name "
+                                                    "set or comma-separated names, used in order."),
     uls: bool = typer.Option(False, "--uls", help="ULS: rename 2 classes, seeds 42, 43, 44."),
     teacher: bool = typer.Option(False, "--teacher", help="Also measure cosine and agreement with the teacher."),
     teacher_model: str | None = typer.Option(None, "--teacher-model", help="Teacher model (default: checkpoint's)."),
@@ -113,8 +132,13 @@ def eval_command(
     from neuroclip.spikeclip.evaluate import evaluate
     from neuroclip.spikeclip.model import load_spikeclip
 
-    model = load_spikeclip(checkpoint, device or "cpu")
+    els_counts = _els_counts(els)  # options first: a mistake there fails before the model loads
+    if out is not None:
+        from neuroclip.outputs import check_output_file
+
+        check_output_file(out, "--out")
     data_config, split = parse_data_spec(data, **({"per_class": per_class} if per_class else {}))
+    model = load_spikeclip(checkpoint, device or "cpu")
     backbone = None
     if teacher:
         from neuroclip.clip import load_backbone
@@ -128,10 +152,10 @@ def eval_command(
         from neuroclip.spikeclip.labels import templates as resolve
 
         templates = resolve(template)
-    els_counts = tuple(int(n) for n in els.split(",")) if els else ()
-    result = evaluate(model, data_config, split, backbone, _names(classes), templates, els_counts, uls)
+    result = evaluate(model, data_config, split, backbone, _names(classes), templates, els_counts, uls,
+                      els_distractors=_names(els_distractors))
     if out is not None:
-        from neuroclip.events.io._common import atomic_write
+        from neuroclip.outputs import atomic_write
 
         text = json.dumps(result, indent=2)
         atomic_write(out, lambda fp: fp.write(text.encode()))
@@ -149,34 +173,6 @@ def eval_command(
                    f"{', '.join(result['uls']['per_seed'])}")
 
 
-def describe(preset: str = "paper", config: Path | None = None, embed_dim: int | None = None) -> dict:
-    """Parameter counts and settings of a preset (or of a stage config file's model), built on the meta device
-    (no memory, no teacher download)."""
-    import torch
-
-    from neuroclip.spikeclip.config import load_config_file, model_config, to_dict
-    from neuroclip.spikeclip.model import SpikeCLIP
-
-    if config is not None:
-        values = load_config_file(config)
-        model_values = values.get("model") or {}
-        model = model_config(model_values.get("preset", values.get("preset", preset)), model_values)
-    else:
-        model = model_config(preset)
-    if embed_dim is not None:
-        text = model.text
-        model = model.fitted_to_teacher(embed_dim, text.vocab_size, text.token_width, text.position_rows)
-    with torch.device("meta"):
-        network = SpikeCLIP(model)
-    image = sum(p.numel() for p in network.image_encoder.parameters())
-    text = sum(p.numel() for p in network.text_encoder.parameters())
-    embedding = network.text_encoder.token_embedding.weight.numel() + network.text_encoder.position_embedding.numel()
-    return {"preset": preset if config is None else str(config), "image_params": image, "text_params": text,
-            "total_params": image + text, "text_embedding_params": embedding, "modality": model.modality,
-            "teacher": to_dict(model.teacher), "image": to_dict(model.image), "text": to_dict(model.text),
-            "events": to_dict(model.events) if model.modality == "events" else None}
-
-
 @spikeclip_app.command("describe")
 def describe_command(
     preset: str = typer.Option("paper", "--preset", help="paper, paper-events, tiny, tiny-events."),
@@ -184,6 +180,8 @@ def describe_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ):
     """Parameter counts and settings of a SpikeCLIP preset."""
+    from neuroclip.spikeclip.model import describe
+
     info = describe(preset, config)
     if as_json:
         typer.echo(json.dumps(info, indent=2))

@@ -144,8 +144,8 @@ class EventDataset:
         where = f"{Path(root).expanduser()}" + (f" (for split {split!r})" if split else "")
         message = f"{where} does not hold {cls.TITLE}: expected {cls.LAYOUT}."
         if cls.name in TONIC_FOLDERS:
-            message += (f" Pass download=True, or run neuroclip.datasets.download({cls.name!r}, root), to fetch it "
-                        f"with tonic into root/{TONIC_FOLDERS[cls.name]}.")
+            message += (f" Fetch it with tonic into ROOT/{TONIC_FOLDERS[cls.name]}: neuroclip download {cls.name} ROOT "
+                        f"(Python: download=True, or neuroclip.datasets.download({cls.name!r}, root)).")
         elif cls.name in MANUAL_DOWNLOADS:
             message += f" {MANUAL_DOWNLOADS[cls.name][0].upper()}{MANUAL_DOWNLOADS[cls.name][1:]}."
         return message

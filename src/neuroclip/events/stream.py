@@ -55,7 +55,7 @@ def as_events(array: Any) -> np.ndarray:
         if array.dtype.names is None:
             raise InvalidEventsError(
                 f"expected a structured array with fields t, x, y, p; got a plain array of dtype {array.dtype} "
-                "and shape {array.shape}. Build one with neuroclip.events.make_events(t, x, y, p)."
+                f"and shape {array.shape}. Build one with neuroclip.events.make_events(t, x, y, p)."
             )
         missing = [name for name in _REQUIRED_FIELDS if name not in array.dtype.names]
         if missing:

@@ -28,13 +28,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuroclip.clip.zeroshot import fuse_logits
+from neuroclip.devices import resolve_device
 from neuroclip.fewshot.train import (
     FitResult,
     OptimConfig,
     as_tensor,
     fit,
     predict_logits,
-    resolve_device,
     seeded,
     sgd_with_warmup,
     smoothed_cross_entropy,

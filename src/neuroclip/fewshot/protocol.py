@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neuroclip.devices import resolve_device
 from neuroclip.errors import ConfigError
-from neuroclip.events.io._common import atomic_write
 from neuroclip.fewshot.baselines import (
     ClipAdapterConfig,
     LinearProbeConfig,
@@ -46,9 +46,9 @@ from neuroclip.fewshot.train import (
     cpu_thread_limit,
     predict_logits,
     recipe,
-    resolve_device,
     train_adapter,
 )
+from neuroclip.outputs import atomic_write
 
 PROTOCOLS = {
     "validation": "epochs and hyper-parameters chosen on a validation split held out from train (default)",
@@ -98,8 +98,9 @@ def _class_positions(labels: np.ndarray, n_classes: int | None) -> list[np.ndarr
 
 
 def sample_shots(labels, k: int, seed: int, n_classes: int | None = None) -> np.ndarray:
-    """Positions of ``k`` recordings per class in ``labels``, drawn with ``seed``: without replacement, or with it
-    for a class that has fewer than ``k``. Grouped by class, classes in label order."""
+    """Positions of ``k`` distinct recordings per class in ``labels``, drawn with ``seed`` without replacement;
+    grouped by class, classes in label order. A class with fewer than ``k`` recordings is an error (drawing the
+    same recording twice would report a K-shot result that saw fewer than K recordings)."""
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ConfigError(f"shots must be a positive integer, got {k!r}")
     rng = np.random.default_rng(int(seed))
@@ -107,7 +108,10 @@ def sample_shots(labels, k: int, seed: int, n_classes: int | None = None) -> np.
     for label, positions in enumerate(_class_positions(labels, n_classes)):
         if positions.size == 0:
             raise ConfigError(f"class {label} has no training recordings to draw shots from")
-        chosen.append(rng.choice(positions, size=int(k), replace=positions.size < k))
+        if positions.size < k:
+            raise ConfigError(f"class {label} has only {positions.size} training recording(s) to draw {k} shots "
+                              f"from; use --shots {positions.size} or fewer")
+        chosen.append(rng.choice(positions, size=int(k), replace=False))
     return np.concatenate(chosen)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from neuroclip.devices import resolve_device
 from neuroclip.errors import ConfigError
 from neuroclip.fewshot.adapter import AdapterConfig, NeuroCLIPAdapterClassifier
 
@@ -163,12 +164,6 @@ def cpu_thread_limit(threads: int | None):
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def resolve_device(device=None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def as_tensor(values, device, dtype=torch.float32) -> torch.Tensor:

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from neuroclip.devices import resolve_device
 from neuroclip.errors import ConfigError
 from neuroclip.outputs import atomic_write
 from neuroclip.spikeclip import data as data_module
@@ -99,9 +100,7 @@ def processes(device: str | None = None) -> Processes:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    chosen = torch.device(device)
+    chosen = resolve_device(device)
     if chosen.type == "cuda" and chosen.index is None:
         chosen = torch.device("cuda", local_rank if world > 1 else torch.cuda.current_device())
     if chosen.type == "cuda":

@@ -68,7 +68,7 @@ def detect_format(path) -> str:
         raise UnknownFormatError(path, "has the .aedat extension but no '#!AER-DAT' header: truncated or corrupt")
     raise UnknownFormatError(
         path, f"unrecognised file: no known header and extension {suffix or '(none)'!r}; known formats: "
-              f"{', '.join(FORMATS)} (pass format=... to force one)")
+              f"{', '.join(FORMATS)} (force one with --format NAME; Python: format=NAME)")
 
 
 def read_events(path, format: str | None = None, sensor_size=None, **options) -> EventStream:

@@ -1,0 +1,148 @@
+"""Every command with bad values: each must end with exit code 2, one line on stderr naming the problem, no
+traceback, and no output file. New commands and options get a case here."""
+
+import os
+import shutil
+import stat
+
+import pytest
+import torch
+
+from neuroclip.cli import main
+
+from conftest import NMNIST_ROOT, real_file
+
+RECORDING = "nmnist/Train/3/00011.bin"
+
+
+@pytest.fixture
+def place(tmp_path):
+    """A scratch folder with the inputs the cases refer to: a real recording, garbage files, a FIFO, a folder."""
+    shutil.copy(real_file(RECORDING), tmp_path / "rec.bin")
+    (tmp_path / "garbage.pt").write_bytes(b"this is not a checkpoint" * 40)
+    (tmp_path / "bad.yaml").write_text("stage: align-text\nmodel: [unclosed\n")
+    (tmp_path / "a_folder").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    os.mkfifo(tmp_path / "fifo.bin")
+    picture = tmp_path / "digit.png"
+    from PIL import Image
+
+    Image.new("L", (28, 28), 255).save(picture)
+    small_nmnist(tmp_path / "nm")
+    small_nmnist(tmp_path / "nm-empty-4", empty_class=4)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    yield tmp_path
+    locked.chmod(stat.S_IRWXU)
+
+
+def small_nmnist(root, empty_class: int | None = None):
+    """N-MNIST's layout with 3 training and 1 test recording per digit (links to real recordings)."""
+    for digit in range(10):
+        for split in ("Train", "Test"):
+            (root / split / str(digit)).mkdir(parents=True)
+        if digit != empty_class:
+            for source in sorted((NMNIST_ROOT / "Train" / str(digit)).glob("*.bin"))[:3]:
+                os.symlink(source, root / "Train" / str(digit) / source.name)
+        source = sorted((NMNIST_ROOT / "Train" / str(digit)).glob("*.bin"))[-1]
+        os.symlink(source, root / "Test" / str(digit) / source.name)
+    return root
+
+
+MINI = ["--model", "neuroclip-mini", "--device", "cpu"]
+ROOT = ["--dataset", "nmnist", "--root", "{dir}/nm"]
+
+# (id, arguments with {dir} for the scratch folder, words the error line must contain)
+CASES = [
+    ("info-folder", ["info", "{dir}/a_folder"], ["a_folder", "directory"]),
+    ("info-fifo", ["info", "{dir}/fifo.bin"], ["fifo.bin", "not a regular file"]),
+    ("info-missing", ["info", "{dir}/missing.bin"], ["missing.bin", "no such file"]),
+    ("unknown-option", ["info", "--frobnicate", "{dir}/rec.bin"], ["--frobnicate", "--help"]),
+    ("unknown-command", ["frobnicate"], ["frobnicate"]),
+    ("classify-device-name", ["classify", "{dir}/rec.bin", "--classnames", "nmnist", "--device", "foo"],
+     ["foo", "cpu, cuda"]),
+    ("classify-frames-unbounded", ["classify", "{dir}/rec.bin", "--classnames", "nmnist", "--frames", "100000",
+                                   *MINI], ["100000 frames", "--frames"]),
+    ("classify-dataset-unknown", ["classify", "{dir}/rec.bin", "--dataset", "foo", *MINI], ["foo", "nmnist"]),
+    ("classify-one-class", ["classify", "{dir}/rec.bin", "--classnames", "foo-words", *MINI],
+     ["foo-words", "comma-separated"]),
+    ("classify-duplicate-classes", ["classify", "{dir}/rec.bin", "--classnames", "a,a,b", *MINI], ["'a'", "once"]),
+    ("classify-no-classes", ["classify", "{dir}/rec.bin", *MINI], ["--classnames"]),
+    ("classify-encoding", ["classify", "{dir}/rec.bin", "--classnames", "nmnist", "--encoding", "foo", *MINI],
+     ["foo", "discrimination"]),
+    ("classify-fusion", ["classify", "{dir}/rec.bin", "--classnames", "nmnist", "--fusion", "foo", *MINI],
+     ["foo", "mean_cosine"]),
+    ("classify-threshold", ["classify", "{dir}/rec.bin", "--classnames", "nmnist", "--threshold", "-1", *MINI],
+     ["--threshold", ">= 0"]),
+    ("classify-mini-pretrained", ["classify", "{dir}/rec.bin", "--classnames", "nmnist", "--pretrained",
+                                  "{dir}/garbage.pt", *MINI], ["neuroclip-mini", "--pretrained"]),
+    ("classify-mini-unknown-words", ["classify", "{dir}/rec.bin", "--classnames", "cifar10dvs", *MINI],
+     ["neuroclip-mini", "airplane"]),
+    ("classify-garbage-spikeclip", ["classify", "{dir}/rec.bin", "--classnames", "nmnist", "--spikeclip",
+                                    "{dir}/garbage.pt", "--device", "cpu"], ["garbage.pt", "checkpoint"]),
+    ("classify-garbage-adapter", ["classify", "{dir}/rec.bin", "--adapter", "{dir}/garbage.pt", "--device", "cpu"],
+     ["garbage"]),
+    ("classify-adapter-and-options", ["classify", "{dir}/rec.bin", "--adapter", "{dir}/garbage.pt",
+                                      "--classnames", "nmnist", "--device", "cpu"], ["--classnames", "adapter"]),
+    ("zeroshot-split-by", ["zeroshot", *ROOT, *MINI, "--split-by", "foo", "--out", "{dir}/z.json"],
+     ["--split-by", "foo"]),
+    ("zeroshot-out-folder", ["zeroshot", *ROOT, *MINI, "--out", "{dir}/a_folder"], ["a_folder", "folder"]),
+    ("zeroshot-out-under-a-file", ["zeroshot", *ROOT, *MINI, "--out", "{dir}/a_file/z.json"], ["a_file", "is a file"]),
+    ("zeroshot-cache-is-file", ["zeroshot", *ROOT, *MINI, "--out", "{dir}/z.json", "--cache-dir", "{dir}/a_file"],
+     ["--cache-dir", "a_file"]),
+    ("zeroshot-dataset-unknown", ["zeroshot", "--dataset", "foo", "--root", "{dir}", *MINI, "--out",
+                                  "{dir}/z.json"], ["foo", "nmnist"]),
+    ("zeroshot-classes-count", ["zeroshot", *ROOT, *MINI, "--classnames", "a,b,c", "--out", "{dir}/z.json",
+                                "--split", "train"], ["3 class names", "10 classes"]),
+    ("fewshot-seeds-negative", ["fewshot", *ROOT, *MINI, "--seeds", "-5", "--out", "{dir}/f.json"],
+     ["--seeds", ">= 0"]),
+    ("fewshot-shots-zero", ["fewshot", *ROOT, *MINI, "--shots", "0", "--out", "{dir}/f.json"], ["--shots", ">= 1"]),
+    ("fewshot-shots-type", ["fewshot", *ROOT, *MINI, "--shots", "1", "two", "--out", "{dir}/f.json"],
+     ["--shots", "'two'"]),
+    ("fewshot-out-folder", ["fewshot", *ROOT, *MINI, "--out", "{dir}/a_folder"], ["a_folder", "folder"]),
+    ("fewshot-method", ["fewshot", *ROOT, *MINI, "--method", "foo", "--out", "{dir}/f.json"], ["foo", "tip"]),
+    ("fewshot-protocol", ["fewshot", *ROOT, *MINI, "--protocol", "foo", "--out", "{dir}/f.json"], ["foo"]),
+    ("fewshot-plot-jpg", ["fewshot", *ROOT, *MINI, "--plot", "{dir}/f.jpg", "--out", "{dir}/f.json"], [".png"]),
+    ("fewshot-save-adapter-tip", ["fewshot", *ROOT, *MINI, "--method", "tip", "--save-adapter", "{dir}/ad",
+                                  "--out", "{dir}/f.json"], ["--save-adapter", "neuroclip"]),
+    ("fewshot-too-many-shots", ["fewshot", *ROOT, *MINI, "--shots", "1000", "--out", "{dir}/f.json"],
+     ["1000 shots", "or fewer"]),
+    ("fewshot-empty-class", ["fewshot", "--dataset", "nmnist", "--root", "{dir}/nm-empty-4", *MINI, "--shots", "1",
+                             "--out", "{dir}/f.json"], ["'4'", "0 recording"]),
+    ("frames-too-many", ["frames", "{dir}/rec.bin", "--out", "{dir}/f.png", "--frames", "100000"], ["100000"]),
+    ("frames-out-folder", ["frames", "{dir}/rec.bin", "--out", "{dir}/a_folder"], ["a_folder"]),
+    ("frames-out-jpg", ["frames", "{dir}/rec.bin", "--out", "{dir}/f.jpg"], [".png or .gif"]),
+    ("simulate-out-file", ["simulate", "{dir}/digit.png", "--out", "{dir}/a_file"], ["a_file", "not a folder"]),
+    ("simulate-motion", ["simulate", "{dir}/digit.png", "--out", "{dir}/sim", "--motion", "foo"], ["foo"]),
+    ("demo-out-file", ["demo", "--out", "{dir}/a_file"], ["a_file", "not a folder"]),
+    ("demo-model", ["demo", "--out", "{dir}/demo", "--model", "foo"], ["foo"]),
+    ("energy-garbage", ["energy", "{dir}/garbage.pt", "--data", "nmnist:{dir}:test"], ["garbage.pt", "checkpoint"]),
+    ("spikeclip-eval-garbage", ["spikeclip", "eval", "{dir}/garbage.pt", "--data", "digits"],
+     ["garbage.pt", "checkpoint"]),
+    ("spikeclip-eval-els", ["spikeclip", "eval", "{dir}/garbage.pt", "--data", "digits", "--els", "foo"],
+     ["--els", "foo"]),
+    ("spikeclip-yaml-syntax", ["spikeclip", "align-text", "{dir}/bad.yaml"], ["bad.yaml", "line"]),
+    ("download-unknown", ["download", "foo", "{dir}/dl"], ["foo"]),
+]
+if os.geteuid() != 0:  # root may write anywhere
+    CASES.append(("zeroshot-out-unwritable", ["zeroshot", *ROOT, *MINI, "--out", "{dir}/locked/z.json"],
+                  ["locked", "permission"]))
+if not torch.cuda.is_available():
+    CASES.append(("classify-device-cuda-absent", ["classify", "{dir}/rec.bin", "--classnames", "nmnist",
+                                                  "--device", "cuda"], ["cuda", "--device cpu"]))
+
+
+@pytest.mark.parametrize("arguments, words", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_a_mistake_is_one_line_and_exit_2(place, capsys, arguments, words):
+    before = {path for path in place.rglob("*")}
+    code = main([a.replace("{dir}", str(place)) for a in arguments])
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert code == 2, captured.err
+    assert len(lines) == 1 and lines[0].startswith("neuroclip: error: "), captured.err
+    assert "Traceback" not in captured.err
+    for word in words:
+        assert word.lower() in lines[0].lower(), (word, lines[0])
+    created = {path for path in place.rglob("*")} - before
+    assert not [path for path in created if path.is_file()], created
