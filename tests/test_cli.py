@@ -180,3 +180,41 @@ def test_option_help_lists_every_registered_choice():
     assert all(name in _fusion_help() for name in FUSIONS)
     assert all(name in _encoding_help() for name in ENCODINGS if name != "counts")
     assert all(name in CLASSNAMES_HELP for name in CLASSNAME_SETS if name != "imagenet")
+
+
+def test_classify_pictures_with_an_image_spikeclip(tmp_path, capsys):
+    # the head is chosen before anything is read: an image checkpoint takes picture files, never read as recordings
+    from PIL import Image
+
+    from neuroclip.clip import load_backbone
+    from neuroclip.spikeclip import build_spikeclip, model_config, save_spikeclip
+
+    teacher = load_backbone("neuroclip-tiny-vit", None, device="cpu")
+    checkpoint = save_spikeclip(build_spikeclip(model_config("tiny"), teacher), tmp_path / "image.pt")
+    pictures = []
+    for digit in (1, 7):
+        picture = tmp_path / f"digit{digit}.png"
+        Image.new("RGB", (32, 32), (digit * 30, 0, 0)).save(picture)
+        pictures.append(picture)
+    assert main(["classify", *map(str, pictures), "--spikeclip", str(checkpoint), "--classnames", "nmnist",
+                 "--top-k", "2", "--device", "cpu"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[0] for line in lines] == [str(p) for p in pictures]
+
+
+def test_a_datasets_settings_apply_by_default_and_an_option_overrides_them(tmp_path, capsys):
+    from test_cli_mistakes import small_nmnist
+
+    root = small_nmnist(tmp_path / "nm")
+    base = ["zeroshot", "--dataset", "nmnist", "--root", str(root), "--model", "neuroclip-mini", "--device", "cpu",
+            "--cache-dir", str(tmp_path / "cache")]
+    assert main([*base, "--out", str(tmp_path / "default.json")]) == 0
+    assert main([*base, "--threshold", "2", "--classnames", "nmnist-words", "--out", str(tmp_path / "set.json")]) == 0
+    default = json.loads((tmp_path / "default.json").read_text())["config"]
+    chosen = json.loads((tmp_path / "set.json").read_text())["config"]
+    assert default["settings"]["sources"] == {"threshold": "dataset nmnist", "classnames": "dataset nmnist",
+                                              "template": "dataset nmnist"}
+    assert default["frames"]["threshold"] == 0 and default["classnames"] == [str(d) for d in range(10)]
+    assert chosen["frames"]["threshold"] == 2 and chosen["classnames"][0] == "zero"
+    assert chosen["settings"]["sources"]["threshold"] == "--threshold"
+    capsys.readouterr()
