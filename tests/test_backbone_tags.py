@@ -8,6 +8,7 @@ allocated, nothing downloaded: the network is blocked for the whole module).
 from __future__ import annotations
 
 import functools
+import logging
 import socket
 from collections import Counter
 
@@ -20,7 +21,16 @@ from open_clip.transformer import QuickGELU, TextTransformer, VisionTransformer
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from neuroclip import ConfigError, EventStream, make_events
-from neuroclip.clip.backbone import BackboneSpec, ClipBackbone, TagConfig, build_model, load_backbone, tag_config
+from neuroclip.clip import backbone as backbone_module
+from neuroclip.clip.backbone import (
+    BackboneSpec,
+    ClipBackbone,
+    ModelNotFoundError,
+    TagConfig,
+    build_model,
+    load_backbone,
+    tag_config,
+)
 from neuroclip.clip.extract import extract_features
 from neuroclip.clip.features import FrameConfig, clip_frames, frame_features
 from neuroclip.datasets.loader import make_loader
@@ -184,7 +194,31 @@ def serve_downloads_from(monkeypatch, path) -> list:
 
     monkeypatch.setattr(open_clip.pretrained, "download_pretrained", download)
     monkeypatch.setattr(open_clip.factory, "download_pretrained", download)  # the name open_clip's factory uses
+    monkeypatch.setattr(backbone_module, "_host_answers", lambda url, timeout=3.0: True)  # as if online
     return asked
+
+
+def test_offline_a_tag_fails_at_once_in_one_message_without_retries(monkeypatch, tmp_path, caplog):
+    # no answer from the host (the no_network fixture refuses every connection): no download is tried, nothing
+    # is logged, and the message names the file to pass, with the -quickgelu model OpenAI's weights need
+    asked = []
+    monkeypatch.setattr(open_clip.pretrained, "download_pretrained", lambda cfg, *a, **k: asked.append(cfg))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+
+    def unreachable(*args, **kwargs):
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    with caplog.at_level(logging.DEBUG), pytest.raises(ModelNotFoundError) as caught:
+        load_backbone("ViT-B-32", "openai", device="cpu")
+    assert asked == [] and not [r for r in caplog.records if r.name.startswith("huggingface_hub")]
+    assert "--model ViT-B-32-quickgelu --pretrained /path/to/ViT-B-32.pt" in str(caught.value)
+    assert "no answer from the download host" in str(caught.value)
+
+
+def test_a_folder_given_as_pretrained_is_named_a_folder(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="is a folder: give the checkpoint file in it"):
+        load_backbone("ViT-B-32", str(tmp_path), device="cpu")
 
 
 @pytest.mark.parametrize("tag, quick_gelu", [("openai", True), ("laion2b_s34b_b79k", False)])

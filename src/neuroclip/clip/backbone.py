@@ -139,25 +139,102 @@ def build_model(model: str, config: TagConfig, *, precision: str = "fp32", devic
     return clip_model
 
 
-def _load_pretrained(clip_model: torch.nn.Module, model: str, pretrained: str) -> None:
-    """Load a tag's weights (downloaded, or from the cache) or a checkpoint file, strictly, as open_clip does."""
+def _weights_file(model: str, pretrained: str) -> str:
+    """The file of a tag's weights (from the cache, or downloaded) or the given checkpoint file; found before the
+    model is built, so that an offline machine is told at once."""
+    entry = _open_clip().pretrained.get_pretrained_cfg(model, pretrained)
+    return _tag_weights(entry, model, pretrained) if entry else str(Path(pretrained).expanduser())
+
+
+def _load_pretrained(clip_model: torch.nn.Module, path: str) -> None:
+    """Load a weights file strictly, as open_clip's create_model does."""
+    _open_clip().load_checkpoint(clip_model, path, strict=True)
+
+
+def _cached_hub_file(entry: dict) -> str | None:
+    """The tag's weights from the local Hugging Face cache, without the network, or None."""
+    hub = entry.get("hf_hub", "")
+    if not hub:
+        return None
+    from huggingface_hub import hf_hub_download
+    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
+    model_id, filename = os.path.split(hub)
+    filename = filename or HF_WEIGHTS_NAME
+    # open_clip prefers a .safetensors twin of a .bin file (open_clip.pretrained.download_pretrained_from_hf)
+    twin = HF_SAFE_WEIGHTS_NAME if filename == HF_WEIGHTS_NAME else filename.rsplit(".", 1)[0] + ".safetensors"
+    for name in (twin, filename):
+        try:
+            return hf_hub_download(repo_id=model_id, filename=name, local_files_only=True)
+        except Exception:  # not in the cache (huggingface_hub raises several kinds)
+            continue
+    return None
+
+
+def _host_answers(url: str, timeout: float = 3.0) -> bool:
+    """Whether the weights' host accepts a connection within ``timeout`` seconds (DNS included)."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _quiet_downloads():
+    """huggingface_hub logs a warning per retry (about 24 lines over 50 s offline): our one message replaces them."""
+    loggers = [logging.getLogger(), logging.getLogger("huggingface_hub")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def _tag_weights(entry: dict, model: str, pretrained: str) -> str:
+    """The weights file of a pretrained tag: from the cache when it is there, else downloaded. Offline (no answer
+    from the host within seconds, or ``HF_HUB_OFFLINE`` set), :class:`ModelNotFoundError` at once."""
     open_clip = _open_clip()
-    entry = open_clip.pretrained.get_pretrained_cfg(model, pretrained)
-    if entry:
+    if entry.get("file"):  # an entry that names a local file (open_clip's download_pretrained honours it too)
+        return entry["file"]
+    cached = _cached_hub_file(entry)
+    if cached:
+        return cached
+    if entry.get("hf_hub"):
+        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    else:  # an older entry with a plain URL: open_clip keeps those files in ~/.cache/clip and checks their hash
+        endpoint, offline = entry.get("url", ""), False
+        local = Path("~/.cache/clip").expanduser() / os.path.basename(endpoint)
+        if local.is_file():
+            with _quiet_downloads():
+                return open_clip.pretrained.download_pretrained(entry)
+    if offline or not _host_answers(endpoint):
+        raise ModelNotFoundError(_offline_hint(model, pretrained) + " (no answer from the download host)")
+    with _quiet_downloads():
         path = open_clip.pretrained.download_pretrained(entry)
-        if not path:
-            raise RuntimeError(f"open_clip's entry for {model} {pretrained!r} names no file to download")
-    else:
-        path = str(Path(pretrained).expanduser())
-    open_clip.load_checkpoint(clip_model, path, strict=True)
+    if not path:
+        raise ModelNotFoundError(f"open_clip's entry for {model} {pretrained!r} names no file to download")
+    return path
 
 
 def _offline_hint(model: str, pretrained: str) -> str:
+    # a file of weights trained with QuickGELU loads into the -quickgelu model (a file brings no tag config)
+    as_file = model
+    if tag_config(model, pretrained).quick_gelu and f"{model}-quickgelu" in _open_clip().list_models():
+        as_file = f"{model}-quickgelu"
     return (
         f"Could not load the pretrained weights '{pretrained}' of {model}: no network, or the download failed. "
         f"Either run once on a machine with internet (the weights go to the Hugging Face cache, "
         f"~/.cache/huggingface, which you can copy over), or download the checkpoint file yourself and pass its "
-        f"path: --model {model} --pretrained /path/to/{model}.pt (Python: load_backbone('{model}', "
+        f"path: --model {as_file} --pretrained /path/to/{model}.pt (Python: load_backbone('{as_file}', "
         f"'/path/to/{model}.pt'))."
     )
 
@@ -194,6 +271,9 @@ def check_spec(spec: BackboneSpec) -> None:
         raise ConfigError(f"unknown CLIP model {spec.model!r}{hint}")
     if spec.pretrained is None or Path(spec.pretrained).expanduser().is_file():
         return
+    if Path(spec.pretrained).expanduser().is_dir():
+        raise ModelNotFoundError(f"--pretrained {spec.pretrained} is a folder: give the checkpoint file in it, or "
+                                 f"load an open_clip model folder with --model local-dir:{spec.pretrained}")
     looks_like_path = any(sep in spec.pretrained for sep in ("/", os.sep))
     if looks_like_path or spec.pretrained.endswith((".pt", ".bin", ".safetensors")):
         raise ModelNotFoundError(f"checkpoint file {spec.pretrained!r} does not exist")
@@ -350,10 +430,11 @@ def load_backbone(model: str = "ViT-B-32", pretrained: str | None = "default", d
                 config = tag_config(spec.model, None)
             else:
                 config = tag_config(spec.model, spec.pretrained)
+                weights = None if spec.pretrained is None else _weights_file(spec.model, spec.pretrained)
                 clip_model = build_model(spec.model, config, precision=precision, device=device,
                                          base_text_weights=spec.pretrained is None)
-                if spec.pretrained is not None:
-                    _load_pretrained(clip_model, spec.model, spec.pretrained)
+                if weights is not None:
+                    _load_pretrained(clip_model, weights)
         tokenizer = open_clip.get_tokenizer(spec.model)
     except (KeyboardInterrupt, MemoryError):
         raise
