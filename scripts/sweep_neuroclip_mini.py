@@ -71,6 +71,9 @@ def main():
     for row in rows:
         values = {k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in row.items() if k != "name"}
         print(row["name"], json.dumps(values))
+    failed = [row["name"] for row in rows if "error" in row]
+    if failed:  # a sweep with failed runs is not a result: say so in the exit code too
+        raise SystemExit(f"{len(failed)} of {len(rows)} run(s) failed: {', '.join(failed)} (see their .log files)")
 
 
 if __name__ == "__main__":

@@ -602,3 +602,24 @@ def test_file_order_split_and_its_linked_layout(tmp_path):
     assert threes == sorted(threes) and max(threes) < min(p.name for p, d in parts["Test"] if d == 3)
     assert link_nmnist_split(NMNIST_ROOT / "Train", tmp_path, 20) == {"Train": 200, "Test": 300}
     assert len(NMNIST(tmp_path, split="test")) == 300
+
+
+def test_nmnist_enforces_its_sensor_size_on_a_corrupted_recording(tmp_path):
+    # a flipped byte giving x = 40 must not silently turn a 34x34 N-MNIST recording into a 304x240 ATIS one
+    import shutil
+
+    from neuroclip.errors import EventFileError
+
+    for digit in range(10):
+        for split in ("Train", "Test"):
+            (tmp_path / split / str(digit)).mkdir(parents=True)
+        source = sorted((NMNIST_ROOT / "Train" / str(digit)).glob("*.bin"))[0]
+        shutil.copy(source, tmp_path / "Test" / str(digit) / source.name)
+    target = sorted((tmp_path / "Test" / "0").glob("*.bin"))[0]
+    corrupted = bytearray(target.read_bytes())
+    corrupted[0] = 40  # the first event's x
+    target.write_bytes(bytes(corrupted))
+    dataset = get_dataset("nmnist", tmp_path, "test")
+    with pytest.raises(EventFileError, match=r"outside the 34x34 sensor.*x=40"):
+        dataset[0]
+    assert dataset[1][0].sensor_size == (34, 34)

@@ -250,6 +250,7 @@ def test_every_stage_end_to_end_on_digit_pictures(tmp_path, digit_teacher):
     assert "text tower (per sentence)" in report["groups"] and "proj" in format_energy_report(report)
 
     # the command functions
+    from neuroclip.cli import app
     from neuroclip.cli.spikeclip import spikeclip_app
 
     runner = CliRunner()
@@ -258,7 +259,7 @@ def test_every_stage_end_to_end_on_digit_pictures(tmp_path, digit_teacher):
                                               "--template", DIGIT_TEMPLATES[0], "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(evaluated.output)["n_samples"] == 30
-    energy = runner.invoke(spikeclip_app, ["energy", checkpoint, "--data", "digits", "--samples", "8", "--json"])
+    energy = runner.invoke(app, ["energy", checkpoint, "--data", "digits", "--samples", "8", "--json"])
     assert energy.exit_code == 0, energy.output
     energy_json = json.loads(energy.output)
     assert energy_json["measured_on"]["samples"] == 8 and "CLIP teacher neuroclip-tiny-vit" in energy_json[

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,10 @@ from neuroclip.errors import NeuroclipError
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+
+
+# messages about the cache (an entry discarded and rebuilt); the command line prints them as one line each
+LOG = logging.getLogger("neuroclip")
 
 
 class CacheError(NeuroclipError):
@@ -120,7 +124,8 @@ class FeatureCache:
         for path in folder.glob("shard-*.npz"):
             try:
                 read_shard(path)
-            except CacheError:
+            except CacheError as error:
+                LOG.warning(f"discarding the unfinished cache shard {path}: {error}; it will be computed again")
                 path.unlink()
                 continue
             done.add(int(path.stem.split("-")[1]))
@@ -156,7 +161,7 @@ class FeatureCache:
         try:
             return self._load(folder, config, verify)
         except CacheError as error:
-            warnings.warn(f"discarding the feature cache entry {folder}: {error}; it will be rebuilt", stacklevel=2)
+            LOG.warning(f"discarding the feature cache entry {folder}: {error}; it will be rebuilt")
             shutil.rmtree(folder, ignore_errors=True)
             return None
 

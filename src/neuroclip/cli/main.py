@@ -552,6 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning neuroclip errors and command-line mistakes into one line on stderr and exit
     code 2."""
     argv = normalise_list_arguments(list(sys.argv[1:] if argv is None else argv))
+    _show_library_warnings()
     try:
         app(args=argv, prog_name="neuroclip", standalone_mode=False)
     except NeuroclipError as error:
@@ -598,6 +599,19 @@ def _usage_message(error, argv: list[str]) -> str:
         shown = ", ".join(repr(value) for value in dict.fromkeys(given))
         message = f"{message} (got {shown})"
     return message
+
+
+def _show_library_warnings() -> None:
+    """The library's warnings (``logging.getLogger('neuroclip')``) as one line each on stderr, once."""
+    import logging
+
+    logger = logging.getLogger("neuroclip")
+    if not any(getattr(handler, "_neuroclip_cli", False) for handler in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("neuroclip: warning: %(message)s"))
+        handler._neuroclip_cli = True
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def _error_line(message) -> None:

@@ -246,5 +246,3 @@ def print_energy(checkpoint, data: str, samples: int = 64, presets=None, with_te
         typer.echo(format_energy_report(report))
     return report
 
-
-spikeclip_app.command("energy")(energy_command)

@@ -161,8 +161,9 @@ class EventStream:
         return cls(as_events(events), sensor_size, dict(metadata or {}))
 
     def to_tonic(self) -> np.ndarray:
-        """The events as a structured array with tonic's field names (x, y, t, p)."""
-        return self.events
+        """The events as a structured array with tonic's field names (x, y, t, p): a copy, so that editing it cannot
+        put unchecked values into this stream."""
+        return self.events.copy()
 
     @property
     def tonic_sensor_size(self) -> tuple[int, int, int]:

@@ -170,7 +170,15 @@ def _fit_method(method, features, labels, weights, logit_scale, selection, train
 
 def _top_k(logits: torch.Tensor, labels: torch.Tensor, k: int) -> float:
     k = min(k, logits.shape[-1])
-    return float((logits.topk(k, dim=-1).indices == labels.view(-1, 1)).any(dim=-1).float().mean())
+    hits = (logits.topk(k, dim=-1).indices == labels.view(-1, 1)).any(dim=-1)
+    return int(hits.sum()) / hits.numel()  # exact: a float32 mean printed 0.8999999761581421 for 0.9
+
+
+def _plain(value):
+    """A hyper-parameter as JSON/CSV shows it: numpy and torch scalars as Python numbers, floats to 6 decimals."""
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    return round(value, 6) if isinstance(value, float) else value
 
 
 def run_fewshot(train_features, train_labels, test_features, test_labels, class_weights, logit_scale: float = 100.0,
@@ -278,8 +286,7 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
             finish({"method": method, "shots": k, "seed": int(seed), "top1": _top_k(logits, test_y, 1),
                     "top5": _top_k(logits, test_y, 5), "n_train": int(chosen.size),
                     "seconds": round(time.perf_counter() - started, 3),
-                    "hyperparameters": {key: (round(v, 6) if isinstance(v, float) else v)
-                                        for key, v in hyperparameters.items()}})
+                    "hyperparameters": {key: _plain(v) for key, v in hyperparameters.items()}})
             if bar is not None:
                 bar.update(1)
     if bar is not None:
