@@ -172,13 +172,13 @@ def test_info_reports_the_good_files_then_the_bad_one(tmp_path, capsys):
 
 
 def test_option_help_lists_every_registered_choice():
-    from neuroclip.cli.main import CLASSNAMES_HELP, _encoding_help, _fusion_help
+    from neuroclip.cli.options import CLASSNAMES_HELP, ENCODING_HELP, FUSION_HELP
     from neuroclip.clip.zeroshot import FUSIONS
     from neuroclip.datasets import CLASSNAME_SETS
     from neuroclip.frames.names import ENCODINGS
 
-    assert all(name in _fusion_help() for name in FUSIONS)
-    assert all(name in _encoding_help() for name in ENCODINGS if name != "counts")
+    assert all(name in FUSION_HELP for name in FUSIONS)
+    assert all(name in ENCODING_HELP for name in ENCODINGS if name != "counts")
     assert all(name in CLASSNAMES_HELP for name in CLASSNAME_SETS if name != "imagenet")
 
 

@@ -89,7 +89,7 @@ def test_aedat2_cifar10dvs_layout_equals_spikingjelly(tmp_path):
     payload[1::2] = t
     path = write_bytes(tmp_path, "cifar10_airplane_0.aedat", AEDAT2_HEADER + payload.tobytes())
     assert detect_format(path) == "aedat2"
-    stream = read_events(path)
+    stream = read_events(path, layout="cifar10dvs")
     reference = cifar10_dvs._load_origin_data(str(path))
     assert stream.sensor_size == (128, 128)
     for name in "txyp":
@@ -101,6 +101,28 @@ def test_aedat2_jaer_layout_and_special_events(tmp_path):
     stream = read_events(write_bytes(tmp_path, "rec.aedat", AEDAT2_HEADER + payload), layout="jaer")
     # jAER: x = 127 - raw_x, y = raw_y, polarity bit 0 = ON; the special event (bit 15) is dropped
     assert stream.events.tolist() == [(10, 122, 9, 1), (12, 0, 0, 0)]
+
+
+def test_aedat2_files_read_in_jaers_orientation_unless_they_are_cifar10dvs(tmp_path):
+    # a generic DVS128 file comes out as jAER shows it; the CIFAR10-DVS dataset reads its files with spikingjelly's
+    # (transposed) mapping, which NeuroCLIP used; the command line chooses with --layout
+    from neuroclip.cli import main
+    from neuroclip.datasets import get_dataset
+
+    payload = struct.pack(">II", dvs128_address(5, 9, 0), 10)
+    generic = write_bytes(tmp_path, "mine.aedat", AEDAT2_HEADER + payload)
+    assert read_events(generic).events.tolist() == [(10, 122, 9, 1)]  # x = 127 - 5, y = 9
+    assert read_events(generic).metadata["layout"] == "jaer"
+    for name in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"):
+        folder = tmp_path / "cifar" / name
+        folder.mkdir(parents=True)
+        for i in range(10):
+            (folder / f"cifar10_{name}_{i}.aedat").write_bytes(AEDAT2_HEADER + payload)
+    stream, _ = get_dataset("cifar10dvs", tmp_path / "cifar", "test")[0]
+    assert stream.events.tolist() == [(10, 127 - 9, 127 - 5, 1)]  # x = 127 - raw_y, y = 127 - raw_x
+    assert main(["info", "--json", "--layout", "cifar10dvs", str(generic)]) == 0
+    with pytest.raises(EventFileError, match="unknown AEDAT 2.0 layout 'foo'"):
+        read_events(generic, layout="foo")
 
 
 def test_aedat2_truncated_word_is_an_error(tmp_path):

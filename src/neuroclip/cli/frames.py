@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from neuroclip.cli.options import FormatOption, LayoutOption, read_options
 from neuroclip.errors import ConfigError
 from neuroclip.frames.names import ENCODINGS, NEUROCLIP_FRAMES, check_encoding, check_frame_count
 
@@ -30,9 +31,8 @@ def frames_command(
     split_by: Annotated[
         str, typer.Option("--split-by", help="'number': equal event counts (NeuroCLIP); 'time': equal durations.")
     ] = "number",
-    format: Annotated[
-        str | None, typer.Option("--format", help="Force a reader (see neuroclip formats) instead of detecting it.")
-    ] = None,
+    format: FormatOption = None,
+    layout: LayoutOption = None,
 ) -> None:
     """Draw the T event frames of a recording (NeuroCLIP's discrimination map by default)."""
     from neuroclip.outputs import check_output_file
@@ -46,7 +46,7 @@ def frames_command(
     check_output_file(out, "--out", suffixes=(".png", ".gif"))
     from neuroclip.events.io import read_events
 
-    stream = read_events(file, format=format).require_events()
+    stream = read_events(file, format=format, **read_options(layout)).require_events()
     check_frame_count(frames, len(stream), stream.duration, split_by)
     from neuroclip.frames.draw import save_frames_picture
     from neuroclip.frames.functional import encode

@@ -9,10 +9,27 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
+from neuroclip.cli.options import (
+    DEVICE_HELP,
+    MODEL_HELP,
+    ClassnamesOption,
+    DeviceOption,
+    EncodingOption,
+    FormatOption,
+    FramesOption,
+    FusionOption,
+    LayoutOption,
+    ModelOption,
+    NormalizationOption,
+    PretrainedOption,
+    SplitByOption,
+    TemplateOption,
+    ThresholdOption,
+    read_options,
+)
 from neuroclip.errors import NeuroclipError
 
 app = typer.Typer(
@@ -32,45 +49,7 @@ def _format_number(value) -> str:
     return str(value)
 
 
-# --------------------------------------------------------------------------------------------------- shared options
-
-MODEL_HELP = ("CLIP: neuroclip-mini (bundled, offline), an open_clip model name (ViT-B-32, RN50, ... see "
-              "open_clip.list_models()), hf-hub:ORG/NAME or local-dir:FOLDER.")
-PRETRAINED_HELP = ("Weights for --model: a pretrained tag (openai, laion2b_s34b_b79k, ...), a checkpoint file, or "
-                   "none for random weights. Default: openai for open_clip models, the bundled weights for "
-                   "neuroclip-mini.")
-CLASSNAMES_HELP = ("Class names: a set (nmnist, nmnist-words, cifar10dvs, ncaltech101, dvs128gesture, ncars, "
-                   "esimagenet) or a comma-separated list in label order. Default: the dataset's.")
-THRESHOLD_HELP = "Discrimination threshold. Default: the dataset's NeuroCLIP value (1 for CIFAR10-DVS, else 0)."
-TEMPLATE_HELP = ("Prompt template: one with {}, a set (neuroclip, clip-imagenet, simple, nmnist-search) or a file "
-                 "of templates. Default: the dataset's NeuroCLIP template.")
-DEVICE_HELP = "cpu, cuda, cuda:N or mps. Default: cuda if present."
-
-
-def _encoding_help() -> str:
-    from neuroclip.frames.names import ENCODINGS
-
-    return "Event-frame encoding: " + ", ".join(name for name in ENCODINGS if name != "counts") + "."
-
-
-def _fusion_help() -> str:
-    return "How frame scores are fused: mean_cosine (NeuroCLIP), concat, mean_feature, max, weighted."
-
-
-# Options several commands share, defined once: one name, one meaning, one help text.
-ModelOption = Annotated[str, typer.Option("--model", help=MODEL_HELP)]
-PretrainedOption = Annotated[str | None, typer.Option("--pretrained", help=PRETRAINED_HELP)]
-ClassnamesOption = Annotated[str | None, typer.Option("--classnames", "--classes", help=CLASSNAMES_HELP)]
-TemplateOption = Annotated[str | None, typer.Option("--template", help=TEMPLATE_HELP)]
-FramesOption = Annotated[int, typer.Option("--frames", min=1, help="Number of frames T (at most one per event).")]
-SplitByOption = Annotated[str, typer.Option("--split-by", help="number (equal counts) or time (equal durations).")]
-EncodingOption = Annotated[str, typer.Option("--encoding", help=_encoding_help())]
-ThresholdOption = Annotated[float | None, typer.Option("--threshold", min=0, help=THRESHOLD_HELP)]
-NormalizationOption = Annotated[str, typer.Option("--normalization", help="neuroclip (x/255-0.5), clip (the "
-                                                                         "backbone's mean/std) or none.")]
-FusionOption = Annotated[str, typer.Option("--fusion", help=_fusion_help())]
-DeviceOption = Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)]
-
+# --------------------------------------------------------------------------------------------------- checks
 
 def _check_frame_options(encoding: str, split_by: str = "number", normalization: str = "neuroclip") -> None:
     """Reject unknown encodings, splits and normalisations before any model or data is loaded."""
@@ -133,7 +112,8 @@ def _check_shots_available(train, shots: int) -> None:
 def info(
     files: list[Path] = typer.Argument(..., help="Recordings to summarise (any supported format)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per file, as a JSON list."),
-    format: str | None = typer.Option(None, "--format", help="Force a reader instead of detecting the format."),
+    format: FormatOption = None,
+    layout: LayoutOption = None,
 ):
     """Print sensor size, event count, duration, event rate and ON fraction of each recording."""
     from neuroclip.events import read_events
@@ -141,7 +121,7 @@ def info(
     rows, failures = [], []
     for path in files:
         try:
-            stream = read_events(path, format=format)
+            stream = read_events(path, format=format, **read_options(layout))
         except NeuroclipError as error:  # describe the readable files all the same, then report the others
             failures.append(str(error))
             continue
@@ -199,8 +179,8 @@ def classify(
                                                                 "--save-adapter); its classes and CLIP are used."),
     spikeclip: Path | None = typer.Option(None, "--spikeclip", help="A SpikeCLIP checkpoint: recognise with the "
                                                                     "spiking model instead of CLIP."),
-    format: str | None = typer.Option(None, "--format", help="Force a reader (see neuroclip formats) instead of "
-                                                             "detecting the format."),
+    format: FormatOption = None,
+    layout: LayoutOption = None,
 ):
     """Print the top-k classes of each recording: zero-shot CLIP, a few-shot adapter, or a SpikeCLIP model."""
     from neuroclip.clip.features import FrameConfig
@@ -219,7 +199,7 @@ def classify(
         if ignored:
             raise ConfigError(f"{', '.join(ignored)}: an adapter brings its own classes, prompts, frames and CLIP; "
                               "drop these options (or classify zero-shot without --adapter)")
-        predictions = classify_files(files, adapter=adapter, k=top, device=device, format=format)
+        predictions = classify_files(files, adapter=adapter, k=top, device=device, format=format, layout=layout)
     else:
         _check_frame_options(encoding, split_by, normalization)
         _check_fusion(fusion)
@@ -240,7 +220,8 @@ def classify(
                                  threshold=settings.threshold, normalization=normalization)
             backbone = _load_backbone(model, pretrained, device)
             predictions = classify_files(files, settings.classnames, settings.templates, backbone=backbone,
-                                         frame_config=config, fusion=fusion, k=top, format=format)
+                                         frame_config=config, fusion=fusion, k=top, format=format,
+                                         layout=layout)
     for path, prediction in zip(files, predictions):
         ranked = ", ".join(f"{name} {p:.3f}" for name, p in zip(prediction.classnames, prediction.probabilities))
         typer.echo(f"{path}: {ranked}")

@@ -68,7 +68,10 @@ class CIFAR10DVS(EventDataset):
         super().__init__(folder, split, records, CIFAR10_DVS, self.SENSOR_SIZE, transform)
 
     def read(self, index: int) -> EventStream:
-        return fit_sensor(read_events(self.path(index)), self.SENSOR_SIZE)
+        path = self.path(index)
+        # the original AEDAT 2.0 files through spikingjelly's axis mapping, as NeuroCLIP read them
+        options = {"layout": "cifar10dvs"} if path.suffix.lower() == ".aedat" else {}
+        return fit_sensor(read_events(path, **options), self.SENSOR_SIZE)
 
 
 def _refuse_duplicates(records: list[Record]) -> None:

@@ -24,12 +24,13 @@ DVS128_SIZE = (128, 128)
 DAVIS346_SIZE = (346, 260)
 
 # AEDAT 2.0 address layouts: (x mask, x shift, y mask, y shift, polarity mask, mapping).
+#  - "jaer" (the default): jAER's DVS128 extractor (net.sf.jaer.chip.retina.DVS128), the orientation the camera's
+#    own software shows: x = 127 - raw_x, y = raw_y with the origin at the bottom left, ON = 1 - raw polarity bit.
 #  - "cifar10dvs": the mapping spikingjelly's CIFAR10-DVS loader applies (spikingjelly/datasets/cifar10_dvs.py):
-#    x = 127 - raw_y, y = 127 - raw_x, ON = 1 - raw polarity bit. NeuroCLIP read CIFAR10-DVS through it, so this
-#    is our default: frames come out oriented as in that work.
-#  - "jaer": jAER's DVS128 extractor (net.sf.jaer.chip.retina.DVS128): x = 127 - raw_x, y = raw_y with the origin
-#    at the bottom left, ON = 1 - raw polarity bit.
-AEDAT2_LAYOUTS = ("cifar10dvs", "jaer")
+#    x = 127 - raw_y, y = 127 - raw_x (jAER's view transposed), ON = 1 - raw polarity bit. NeuroCLIP read
+#    CIFAR10-DVS through it, so the CIFAR10-DVS dataset reads its files this way: frames come out oriented as in
+#    that work. For any other recording it would transpose the picture.
+AEDAT2_LAYOUTS = ("jaer", "cifar10dvs")
 
 
 def _finish(path, events, sensor_size, metadata, sort: bool) -> EventStream:
@@ -44,11 +45,12 @@ def _finish(path, events, sensor_size, metadata, sort: bool) -> EventStream:
     return stream
 
 
-def read_aedat2(path, sensor_size=None, *, layout: str = "cifar10dvs", sort: bool = False,
+def read_aedat2(path, sensor_size=None, *, layout: str = "jaer", sort: bool = False,
                 chunk_bytes: int = CHUNK_BYTES) -> EventStream:
     """Read a jAER AEDAT 2.0 DVS128 recording: ``#`` header lines, then big-endian (uint32 address, uint32 µs)."""
     if layout not in AEDAT2_LAYOUTS:
-        raise EventFileError(path, f"unknown AEDAT 2.0 layout {layout!r}; choose one of {AEDAT2_LAYOUTS}")
+        raise EventFileError(path, f"unknown AEDAT 2.0 layout {layout!r}; choose one of {', '.join(AEDAT2_LAYOUTS)} "
+                                   "(--layout at the command line)")
     path = require_file(path)
     with open(path, "rb") as fp:
         lines, _ = read_text_header(fp, path, b"#")

@@ -1,0 +1,51 @@
+"""The options several commands share, defined once: one name, one meaning, one help text (typer's Annotated
+aliases: ``frames: FramesOption = 10``). Torch-free, so that the command line starts fast."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from neuroclip.frames.names import ENCODINGS
+
+MODEL_HELP = ("CLIP: neuroclip-mini (bundled, offline), an open_clip model name (ViT-B-32, RN50, ... see "
+              "open_clip.list_models()), hf-hub:ORG/NAME or local-dir:FOLDER.")
+PRETRAINED_HELP = ("Weights for --model: a pretrained tag (openai, laion2b_s34b_b79k, ...), a checkpoint file, or "
+                   "none for random weights. Default: openai for open_clip models, the bundled weights for "
+                   "neuroclip-mini.")
+CLASSNAMES_HELP = ("Class names: a set (nmnist, nmnist-words, cifar10dvs, ncaltech101, dvs128gesture, ncars, "
+                   "esimagenet) or a comma-separated list in label order. Default: the dataset's.")
+THRESHOLD_HELP = "Discrimination threshold. Default: the dataset's NeuroCLIP value (1 for CIFAR10-DVS, else 0)."
+TEMPLATE_HELP = ("Prompt template: one with {}, a set (neuroclip, clip-imagenet, simple, nmnist-search) or a file "
+                 "of templates. Default: the dataset's NeuroCLIP template.")
+DEVICE_HELP = "cpu, cuda, cuda:N or mps. Default: cuda if present."
+
+
+ENCODING_HELP = "Event-frame encoding: " + ", ".join(name for name in ENCODINGS if name != "counts") + "."
+# the fusions of neuroclip.clip.zeroshot.FUSIONS (a test checks the list), named here without importing torch
+FUSION_HELP = "How frame scores are fused: mean_cosine (NeuroCLIP), concat, mean_feature, max, weighted."
+
+
+ModelOption = Annotated[str, typer.Option("--model", help=MODEL_HELP)]
+PretrainedOption = Annotated[str | None, typer.Option("--pretrained", help=PRETRAINED_HELP)]
+ClassnamesOption = Annotated[str | None, typer.Option("--classnames", "--classes", help=CLASSNAMES_HELP)]
+TemplateOption = Annotated[str | None, typer.Option("--template", help=TEMPLATE_HELP)]
+FramesOption = Annotated[int, typer.Option("--frames", min=1, help="Number of frames T (at most one per event).")]
+SplitByOption = Annotated[str, typer.Option("--split-by", help="number (equal counts) or time (equal durations).")]
+EncodingOption = Annotated[str, typer.Option("--encoding", help=ENCODING_HELP)]
+ThresholdOption = Annotated[float | None, typer.Option("--threshold", min=0, help=THRESHOLD_HELP)]
+NormalizationOption = Annotated[str, typer.Option("--normalization", help="neuroclip (x/255-0.5), clip (the "
+                                                                         "backbone's mean/std) or none.")]
+FusionOption = Annotated[str, typer.Option("--fusion", help=FUSION_HELP)]
+DeviceOption = Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)]
+FormatOption = Annotated[str | None, typer.Option("--format", help="Force a reader (see neuroclip formats) instead "
+                                                                   "of detecting the format.")]
+LayoutOption = Annotated[str | None, typer.Option("--layout", help="AEDAT 2.0 address layout: jaer (the camera "
+                                                                   "software's view, default) or cifar10dvs "
+                                                                   "(spikingjelly's CIFAR10-DVS mapping).")]
+
+
+def read_options(layout: str | None) -> dict:
+    """The reader options a command's --layout asks for (none when it is not given)."""
+    return {"layout": layout} if layout else {}
