@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from neuroclip.cli import main
 
 from conftest import real_file
@@ -217,4 +219,23 @@ def test_a_datasets_settings_apply_by_default_and_an_option_overrides_them(tmp_p
     assert default["frames"]["threshold"] == 0 and default["classnames"] == [str(d) for d in range(10)]
     assert chosen["frames"]["threshold"] == 2 and chosen["classnames"][0] == "zero"
     assert chosen["settings"]["sources"]["threshold"] == "--threshold"
+    capsys.readouterr()
+
+
+def test_the_shipped_spikeclip_configs_run_every_stage_offline(tmp_path, monkeypatch, capsys):
+    # the README's SpikeCLIP commands, as written, on configs/ (shortened: one epoch, a few steps per stage)
+    import shutil
+
+    from conftest import REPO_ROOT
+
+    pytest.importorskip("sklearn")
+    shutil.copytree(REPO_ROOT / "configs", tmp_path / "configs")
+    monkeypatch.chdir(tmp_path)
+    short = ["--set", "optim.epochs=1", "--set", "data.per_class=12", "--max-steps", "3"]
+    for stage, config in (("align-text", "a"), ("align-image", "b"), ("finetune-teacher", "c"), ("finetune", "d")):
+        assert main(["spikeclip", stage, f"configs/{config}.yaml", *short, "--device", "cpu"]) == 0, stage
+    assert (tmp_path / "runs" / "c" / "teacher.pt").is_file() and (tmp_path / "runs" / "d" / "best.pt").is_file()
+    assert main(["spikeclip", "eval", "runs/d/best.pt", "--data", "digits", "--per-class", "3", "--els", "10",
+                 "--uls", "--uls-names", "zero=nought,one=single,two=pair,three=triple,four=quad,five=pentad,"
+                 "six=sextet,seven=heptad,eight=octet,nine=nonet", "--json"]) == 0
     capsys.readouterr()

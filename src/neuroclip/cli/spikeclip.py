@@ -92,6 +92,19 @@ def _names(classes: str | None):
     return classnames(classes)
 
 
+def _uls_names(pairs: str | None) -> dict[str, str] | None:
+    """``--uls-names one=single,two=pair`` as a replacement table."""
+    if not pairs:
+        return None
+    table = {}
+    for pair in pairs.split(","):
+        old, sep, new = pair.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise ConfigError(f"--uls-names needs OLD=NEW pairs separated by commas, got {pair!r}")
+        table[old.strip()] = new.strip()
+    return table
+
+
 def _els_counts(els: str | None) -> tuple[int, ...]:
     """``--els 10,20,40`` as numbers of distractor classes."""
     if not els:
@@ -120,6 +133,8 @@ def eval_command(
                                                help="ELS distractors instead of the released list: a class-name "
                                                     "set or comma-separated names, used in order."),
     uls: bool = typer.Option(False, "--uls", help="ULS: rename 2 classes, seeds 42, 43, 44."),
+    uls_names: str | None = typer.Option(None, "--uls-names", help="ULS substitutes instead of the released ones "
+                                         "(which cover STL-10/CIFAR-10): OLD=NEW pairs, e.g. one=single,two=pair."),
     teacher: bool = typer.Option(False, "--teacher", help="Also measure cosine and agreement with the teacher."),
     teacher_model: str | None = typer.Option(None, "--teacher-model", help="Teacher model (default: checkpoint's)."),
     teacher_pretrained: str | None = typer.Option(None, "--teacher-pretrained", help="Teacher weights/tag."),
@@ -133,6 +148,7 @@ def eval_command(
     from neuroclip.spikeclip.model import load_spikeclip
 
     els_counts = _els_counts(els)  # options first: a mistake there fails before the model loads
+    replacements = _uls_names(uls_names)
     if out is not None:
         from neuroclip.outputs import check_output_file
 
@@ -153,6 +169,7 @@ def eval_command(
 
         templates = resolve(template)
     result = evaluate(model, data_config, split, backbone, _names(classes), templates, els_counts, uls,
+                      uls_replacements=replacements,
                       els_distractors=_names(els_distractors))
     if out is not None:
         from neuroclip.outputs import atomic_write

@@ -37,7 +37,12 @@ _registered = False
 
 
 class ModelNotFoundError(NeuroclipError):
-    """The requested CLIP weights could not be found or downloaded."""
+    """The requested CLIP weights could not be found or downloaded. ``weights_file_hint``: the file a user could
+    pass instead (set when the weights of a tag could not be fetched), for callers that word their own fix."""
+
+    def __init__(self, message: str, weights_file_hint: tuple[str, str] | None = None):
+        super().__init__(message)
+        self.weights_file_hint = weights_file_hint
 
 
 def _open_clip():
@@ -217,7 +222,8 @@ def _tag_weights(entry: dict, model: str, pretrained: str) -> str:
             with _quiet_downloads():
                 return open_clip.pretrained.download_pretrained(entry)
     if offline or not _host_answers(endpoint):
-        raise ModelNotFoundError(_offline_hint(model, pretrained) + " (no answer from the download host)")
+        raise ModelNotFoundError(_offline_hint(model, pretrained) + " (no answer from the download host)",
+                                 _file_model(model, pretrained))
     with _quiet_downloads():
         path = open_clip.pretrained.download_pretrained(entry)
     if not path:
@@ -225,11 +231,17 @@ def _tag_weights(entry: dict, model: str, pretrained: str) -> str:
     return path
 
 
-def _offline_hint(model: str, pretrained: str) -> str:
-    # a file of weights trained with QuickGELU loads into the -quickgelu model (a file brings no tag config)
+def _file_model(model: str, pretrained: str) -> tuple[str, str]:
+    """(model name, file name) for loading a tag's weights from a file: weights trained with QuickGELU load into
+    the ``-quickgelu`` model, since a file brings no tag config."""
     as_file = model
     if tag_config(model, pretrained).quick_gelu and f"{model}-quickgelu" in _open_clip().list_models():
         as_file = f"{model}-quickgelu"
+    return as_file, f"{model}.pt"
+
+
+def _offline_hint(model: str, pretrained: str) -> str:
+    as_file, _ = _file_model(model, pretrained)
     return (
         f"Could not load the pretrained weights '{pretrained}' of {model}: no network, or the download failed. "
         f"Either run once on a machine with internet (the weights go to the Hugging Face cache, "
@@ -415,10 +427,12 @@ def load_backbone(model: str = "ViT-B-32", pretrained: str | None = "default", d
     if pretrained == "default":
         pretrained = None if model == BUNDLED_MODEL else DEFAULT_TAG
     if model == BUNDLED_MODEL:
-        if pretrained not in (None, "default", "bundled"):
-            raise ConfigError(f"{BUNDLED_MODEL} ships its own weights; drop --pretrained {pretrained} (or load that "
-                              "checkpoint with the open_clip model it belongs to, e.g. --model ViT-B-32)")
-        return load_bundled(device, amp)
+        if pretrained in (None, "default", "bundled"):
+            return load_bundled(device, amp)
+        if Path(pretrained).expanduser().is_file():  # a fine-tuned copy (a SpikeCLIP stage C teacher, say)
+            return load_bundled(device, amp, Path(pretrained).expanduser())
+        raise ConfigError(f"{BUNDLED_MODEL} ships its own weights: --pretrained {pretrained} is neither a checkpoint "
+                          "file of it nor its weights; drop --pretrained (or use --model ViT-B-32 for OpenAI's)")
     spec = BackboneSpec(model, pretrained, precision)
     check_spec(spec)
     open_clip = _open_clip()
@@ -443,7 +457,8 @@ def load_backbone(model: str = "ViT-B-32", pretrained: str | None = "default", d
     except Exception as error:
         if spec.pretrained and not Path(spec.pretrained).expanduser().is_file() and not _is_schema(spec.model):
             raise ModelNotFoundError(_offline_hint(spec.model, spec.pretrained) + f" ({type(error).__name__}: "
-                                                                                    f"{error})") from None
+                                                                                    f"{error})",
+                                     _file_model(spec.model, spec.pretrained)) from None
         if _is_schema(spec.model):
             raise ModelNotFoundError(f"could not load {spec.model}: {type(error).__name__}: {error}") from None
         raise ModelNotFoundError(f"could not load the checkpoint {spec.pretrained!r} into {spec.model}: "
@@ -465,7 +480,9 @@ BUNDLED_WEIGHTS = Path(__file__).resolve().parent / "bundled" / "neuroclip-mini.
 
 def load_bundled(device: torch.device, amp: bool | None = None, path: Path = BUNDLED_WEIGHTS) -> ClipBackbone:
     """The small CLIP shipped inside the package (trained from scratch on 2D digit images by
-    scripts/train_neuroclip_mini.py); works offline. ``path`` reads another export of it (a training run's)."""
+    scripts/train_neuroclip_mini.py); works offline. ``path`` reads another export of it (a training run's
+    ``.safetensors``) or a checkpoint of its architecture (a ``.pt`` state dict, e.g. the teacher a SpikeCLIP stage C
+    fine-tuned)."""
     from neuroclip.mini.train import load_bundled_state
 
     path = Path(path)
@@ -477,9 +494,20 @@ def load_bundled(device: torch.device, amp: bool | None = None, path: Path = BUN
     open_clip = _open_clip()
     with _quiet_root_logger(True):
         clip_model = open_clip.create_model(BUNDLED_MODEL, pretrained=None)
-    card, known_tokens = load_bundled_state(path, clip_model)
+    if path.suffix == ".safetensors":
+        card, known_tokens = load_bundled_state(path, clip_model)
+    else:
+        try:
+            _load_pretrained(clip_model, str(path))
+        except Exception as error:  # torch and open_clip raise several kinds for a foreign or damaged file
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+            raise ModelNotFoundError(f"could not load {path} into {BUNDLED_MODEL}: {first}. Is it a checkpoint of "
+                                     "that model?") from None
+        # the export stores only the tokens training used; the others kept all-zero embeddings
+        rows = clip_model.token_embedding.weight.detach().abs().sum(dim=1) > 0
+        card, known_tokens = {}, set(rows.nonzero().flatten().tolist())
     clip_model = clip_model.to(device)
-    spec = BackboneSpec(BUNDLED_MODEL, "bundled", "fp32")
+    spec = BackboneSpec(BUNDLED_MODEL, "bundled" if path == BUNDLED_WEIGHTS else str(path), "fp32")
     amp_dtype = None
     if amp if amp is not None else device.type == "cuda":
         amp_dtype = torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16

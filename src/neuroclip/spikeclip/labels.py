@@ -162,6 +162,7 @@ def unseen_label_set(names: list[str], seed: int, replacements: dict[str, str] |
     for position in uls_positions(seed, len(names), n_replaced):
         name = names[position]
         if name not in table:
-            raise ConfigError(f"no ULS substitute for class {name!r}; pass replacements={{{name!r}: '...'}}")
+            raise ConfigError(f"no ULS substitute for class {name!r}: name one, --uls-names {name}=NEW,... at the "
+                              f"command line (Python: replacements={{{name!r}: 'NEW'}})")
         replaced[position] = table[name]
     return replaced

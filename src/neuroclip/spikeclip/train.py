@@ -170,11 +170,21 @@ def _amp(enabled: bool, device: torch.device):
 
 
 def load_teacher(config: StageConfig, device: torch.device):
-    from neuroclip.clip import load_backbone
+    from neuroclip.clip import ModelNotFoundError, load_backbone
 
     teacher = config.model.teacher
-    return load_backbone(teacher.model, teacher.pretrained, device=device,
-                         amp=config.amp and device.type == "cuda")
+    try:
+        return load_backbone(teacher.model, teacher.pretrained, device=device,
+                             amp=config.amp and device.type == "cuda")
+    except ModelNotFoundError as error:  # the fix is in the stage config, not in --model/--pretrained flags
+        offline = error.weights_file_hint is not None
+        model, file = error.weights_file_hint or (teacher.model, "checkpoint.pt")
+        cause = "no network, and its weights are not in the Hugging Face cache" if offline else str(error)
+        raise ModelNotFoundError(
+            f"the teacher {teacher.model} ({teacher.pretrained}) could not be loaded: {cause}. Give the stage a "
+            f"checkpoint file of it (--set model.teacher.model={model} --set model.teacher.pretrained=/path/to/"
+            f"{file}, or the same under model.teacher in the config), or use the bundled CLIP, which works offline "
+            "(--set model.teacher.model=neuroclip-mini --set model.teacher.pretrained=null)") from None
 
 
 def teacher_embeddings(encode, x: torch.Tensor, modality: str) -> torch.Tensor:
