@@ -73,8 +73,13 @@ def test_simulate_writes_readable_recordings(tmp_path, capsys):
     assert main(["simulate", str(picture), "--out", str(tmp_path / "out")]) == 0
     stream = read_events(tmp_path / "out" / "seven.bin")
     assert stream.sensor_size == (34, 34) and 2_000 < len(stream) < 8_000
-    assert main(["simulate", str(picture), "--out", str(tmp_path / "out"), "--motion", "esimagenet"]) == 0
-    assert read_events(tmp_path / "out" / "seven.npz").sensor_size == (224, 224)
+    # ES-ImageNet's motion moves a 224x224 picture by a pixel or two: a 28x28 one gives no event, which is refused
+    assert main(["simulate", str(picture), "--out", str(tmp_path / "out"), "--motion", "esimagenet"]) == 2
+    assert "gave no events" in capsys.readouterr().err
+    large = tmp_path / "large.png"
+    Image.fromarray((render_digit(7, size=224) * 255).astype("uint8")).save(large)
+    assert main(["simulate", str(large), "--out", str(tmp_path / "out"), "--motion", "esimagenet"]) == 0
+    assert read_events(tmp_path / "out" / "large.npz").sensor_size == (224, 224)
     assert main(["simulate", str(tmp_path / "missing.png"), "--out", str(tmp_path)]) == 2
 
 
@@ -239,3 +244,15 @@ def test_the_shipped_spikeclip_configs_run_every_stage_offline(tmp_path, monkeyp
                  "--uls", "--uls-names", "zero=nought,one=single,two=pair,three=triple,four=quad,five=pentad,"
                  "six=sextet,seven=heptad,eight=octet,nine=nonet", "--json"]) == 0
     capsys.readouterr()
+
+
+def test_classify_writes_json_and_csv(tmp_path, capsys):
+    files = [real_file("nmnist/Train/3/00011.bin"), real_file("nmnist/Train/7/00016.bin")]
+    csv_path = tmp_path / "predictions.csv"
+    assert main(["classify", *map(str, files), "--classnames", "nmnist", "--model", "neuroclip-mini", "--device",
+                 "cpu", "--top-k", "2", "--json", "--csv", str(csv_path)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["file"] for row in rows] == [str(f) for f in files] and all(len(row["top"]) == 2 for row in rows)
+    assert rows[0]["top"][0]["probability"] >= rows[0]["top"][1]["probability"]
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "file,rank,label,class,probability" and len(lines) == 5

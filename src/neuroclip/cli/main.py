@@ -181,6 +181,9 @@ def classify(
                                                                     "spiking model instead of CLIP."),
     format: FormatOption = None,
     layout: LayoutOption = None,
+    as_json: bool = typer.Option(False, "--json", help="Print the predictions as JSON (a list, one per file)."),
+    csv_out: Path | None = typer.Option(None, "--csv", help="Also write the predictions as CSV (file, rank, class, "
+                                                            "probability)."),
 ):
     """Print the top-k classes of each recording: zero-shot CLIP, a few-shot adapter, or a SpikeCLIP model."""
     from neuroclip.clip.features import FrameConfig
@@ -190,6 +193,10 @@ def classify(
     from neuroclip.recognize import classify_files
 
     device = str(resolve_device(device))
+    if csv_out is not None:
+        from neuroclip.outputs import check_output_file
+
+        check_output_file(csv_out, "--csv", suffixes=(".csv",))
     if adapter is not None and spikeclip is not None:
         raise ConfigError("give either --adapter or --spikeclip, not both")
     if adapter is not None:
@@ -222,9 +229,32 @@ def classify(
             predictions = classify_files(files, settings.classnames, settings.templates, backbone=backbone,
                                          frame_config=config, fusion=fusion, k=top, format=format,
                                          layout=layout)
-    for path, prediction in zip(files, predictions):
-        ranked = ", ".join(f"{name} {p:.3f}" for name, p in zip(prediction.classnames, prediction.probabilities))
-        typer.echo(f"{path}: {ranked}")
+    rows = [{"file": str(path), "top": [{"class": name, "label": int(label), "probability": round(float(p), 6)}
+                                        for label, name, p in zip(prediction.labels, prediction.classnames,
+                                                                  prediction.probabilities)]}
+            for path, prediction in zip(files, predictions)]
+    if csv_out is not None:
+        _write_predictions_csv(rows, csv_out)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        typer.echo(f"{row['file']}: " + ", ".join(f"{t['class']} {t['probability']:.3f}" for t in row["top"]))
+
+
+def _write_predictions_csv(rows: list[dict], path: Path) -> None:
+    import csv
+    import io
+
+    from neuroclip.outputs import atomic_write
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["file", "rank", "label", "class", "probability"])
+    for row in rows:
+        for rank, top in enumerate(row["top"], start=1):
+            writer.writerow([row["file"], rank, top["label"], top["class"], top["probability"]])
+    atomic_write(path, lambda fp: fp.write(buffer.getvalue().encode()))
 
 
 @app.command()
@@ -413,6 +443,10 @@ def simulate(
             defaults = PixelModel() if motion == "nmnist" else PixelModel(threshold=0.3)
             model = defaults if threshold is None else PixelModel(threshold=threshold)
             stream = MOTIONS[motion](picture, model=model, seed=seed)
+        if len(stream) == 0:
+            raise ConfigError(f"{path}: the {motion} motion gave no events for this {picture.shape[1]}x"
+                              f"{picture.shape[0]} image (the picture is too small or flat for it); use a larger, "
+                              "textured image or another --motion")
         target = out / (path.stem + (".bin" if motion == "nmnist" else ".npz"))
         write_events(target, stream)
         typer.echo(f"{path} -> {target}: {len(stream)} events, {stream.duration / 1000:.1f} ms")

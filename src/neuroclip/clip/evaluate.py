@@ -65,6 +65,7 @@ def zeroshot_evaluate(dataset, backbone, classnames: list[str], templates: list[
         "python": platform.python_version(),
         "seconds": round(time.time() - started, 2),
         "_predictions": {"indices": cached.indices, "labels": labels, "predictions": predictions,
+                         "probabilities": logits.float().softmax(dim=-1).max(dim=-1).values.numpy(),
                          "paths": [str(dataset.samples[i][0]) for i in cached.indices]
                          if hasattr(dataset, "samples") else None},
     }
@@ -85,11 +86,13 @@ def write_result(result: dict, json_path: Path, csv_path: Path | None = None) ->
 
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["index", "path", "label", "label_name", "prediction", "prediction_name", "correct"])
+        writer.writerow(["index", "path", "label", "label_name", "prediction", "prediction_name", "probability",
+                         "correct"])
         paths = rows["paths"] or [""] * len(rows["indices"])
-        for index, path, label, prediction in zip(rows["indices"], paths, rows["labels"], rows["predictions"]):
+        for index, path, label, prediction, probability in zip(rows["indices"], paths, rows["labels"],
+                                                                rows["predictions"], rows["probabilities"]):
             writer.writerow([int(index), path, int(label), classnames[int(label)], int(prediction),
-                             classnames[int(prediction)], int(label == prediction)])
+                             classnames[int(prediction)], round(float(probability), 6), int(label == prediction)])
         fp.write(buffer.getvalue().encode())
 
     atomic_write(csv_path, write_rows)
