@@ -256,3 +256,14 @@ def test_classify_writes_json_and_csv(tmp_path, capsys):
     assert rows[0]["top"][0]["probability"] >= rows[0]["top"][1]["probability"]
     lines = csv_path.read_text().splitlines()
     assert lines[0] == "file,rank,label,class,probability" and len(lines) == 5
+
+
+def test_sensor_size_for_a_file_that_does_not_say_it(tmp_path, capsys):
+    import numpy as np
+
+    empty = {name: np.array([], dtype) for name, dtype in (("t", np.int64), ("x", np.uint16), ("y", np.uint16),
+                                                           ("p", np.uint8))}
+    np.savez(tmp_path / "empty.npz", **empty)
+    assert main(["info", "--json", "--sensor-size", "64x48", str(tmp_path / "empty.npz")]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert (row["width"], row["height"], row["events"]) == (64, 48, 0)

@@ -5,6 +5,7 @@ import os
 import shutil
 import stat
 
+import numpy as np
 import pytest
 import torch
 
@@ -22,6 +23,9 @@ def place(tmp_path):
     (tmp_path / "garbage.pt").write_bytes(b"this is not a checkpoint" * 40)
     (tmp_path / "bad.yaml").write_text("stage: align-text\nmodel: [unclosed\n")
     (tmp_path / "a_folder").mkdir()
+    empty = {name: np.array([], dtype) for name, dtype in (("t", np.int64), ("x", np.uint16), ("y", np.uint16),
+                                                           ("p", np.uint8))}
+    np.savez(tmp_path / "empty.npz", **empty)  # spikingjelly's layout: no events, so no sensor size
     (tmp_path / "a_file").write_text("x")
     os.mkfifo(tmp_path / "fifo.bin")
     picture = tmp_path / "digit.png"
@@ -131,7 +135,10 @@ CASES = [
     ("spikeclip-uls-names", ["spikeclip", "eval", "{dir}/garbage.pt", "--data", "digits", "--uls", "--uls-names",
                              "one"], ["--uls-names", "OLD=NEW"]),
     ("info-layout", ["info", "{dir}/rec.bin", "--layout", "jaer"], ["rec.bin", "layout"]),
-    ("download-unknown", ["download", "foo", "{dir}/dl"], ["foo"]),
+    ("info-sensor-size", ["info", "{dir}/rec.bin", "--sensor-size", "34"], ["--sensor-size", "WIDTHxHEIGHT"]),
+    ("info-no-sensor-size", ["info", "{dir}/empty.npz"], ["empty.npz", "--sensor-size"]),
+    ("download-unknown", ["download", "foo", "{dir}/dl"], ["foo", "downloads nmnist"]),
+    ("download-folder", ["download", "folder", "{dir}/dl"], ["your own data"]),
 ]
 if os.geteuid() != 0:  # root may write anywhere
     CASES.append(("zeroshot-out-unwritable", ["zeroshot", *ROOT, *MINI, "--out", "{dir}/locked/z.json"],

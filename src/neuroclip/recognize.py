@@ -10,19 +10,18 @@ from neuroclip.clip.features import FrameConfig
 from neuroclip.errors import ConfigError
 
 
-def read_recordings(paths, format: str | None = None, layout: str | None = None) -> list:
-    """Each path read once as a recording that has events (``format``: force a reader, else detected; ``layout``:
-    the AEDAT 2.0 address layout, ``jaer`` or ``cifar10dvs``)."""
+def read_recordings(paths, format: str | None = None, reading: dict | None = None) -> list:
+    """Each path read once as a recording that has events (``format``: force a reader, else detected; ``reading``:
+    reader options such as ``layout`` or ``sensor_size``)."""
     from neuroclip.events import read_events
 
-    options = {"layout": layout} if layout else {}
-    return [read_events(path, format=format, **options).require_events() for path in paths]
+    return [read_events(path, format=format, **(reading or {})).require_events() for path in paths]
 
 
 def classify_files(paths, classnames: list[str] | None = None, templates: list[str] | None = None, *,
                    backbone=None, frame_config: FrameConfig = FrameConfig(), fusion: str = "mean_cosine",
                    adapter=None, spikeclip=None, k: int = 3, device=None, format: str | None = None,
-                   layout: str | None = None) -> list:
+                   reading: dict | None = None) -> list:
     """Top-k predictions (:class:`neuroclip.clip.zeroshot.Prediction`) per file.
 
     * ``spikeclip`` (a checkpoint path or a loaded model): the spiking model, with ``classnames`` and ``templates``;
@@ -35,7 +34,7 @@ def classify_files(paths, classnames: list[str] | None = None, templates: list[s
 
         model = load_spikeclip(spikeclip, device or "cpu") if isinstance(spikeclip, (str, Path)) else spikeclip
         return predict_files(model, paths, classnames, templates, k=k)
-    streams = read_recordings(paths, format, layout)
+    streams = read_recordings(paths, format, reading)
     if adapter is not None:
         from neuroclip.fewshot import classify_with_adapter
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from neuroclip.cli.options import FormatOption, LayoutOption, read_options
+from neuroclip.cli.options import FormatOption, LayoutOption, SensorSizeOption, read_options
 from neuroclip.errors import ConfigError
 from neuroclip.frames.names import ENCODINGS, NEUROCLIP_FRAMES, check_encoding, check_frame_count
 
@@ -33,6 +33,7 @@ def frames_command(
     ] = "number",
     format: FormatOption = None,
     layout: LayoutOption = None,
+    sensor_size: SensorSizeOption = None,
 ) -> None:
     """Draw the T event frames of a recording (NeuroCLIP's discrimination map by default)."""
     from neuroclip.outputs import check_output_file
@@ -46,7 +47,7 @@ def frames_command(
     check_output_file(out, "--out", suffixes=(".png", ".gif"))
     from neuroclip.events.io import read_events
 
-    stream = read_events(file, format=format, **read_options(layout)).require_events()
+    stream = read_events(file, format=format, **read_options(layout, sensor_size)).require_events()
     check_frame_count(frames, len(stream), stream.duration, split_by)
     from neuroclip.frames.draw import save_frames_picture
     from neuroclip.frames.functional import encode

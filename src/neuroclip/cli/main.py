@@ -25,6 +25,7 @@ from neuroclip.cli.options import (
     ModelOption,
     NormalizationOption,
     PretrainedOption,
+    SensorSizeOption,
     SplitByOption,
     TemplateOption,
     ThresholdOption,
@@ -114,6 +115,7 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per file, as a JSON list."),
     format: FormatOption = None,
     layout: LayoutOption = None,
+    sensor_size: SensorSizeOption = None,
 ):
     """Print sensor size, event count, duration, event rate and ON fraction of each recording."""
     from neuroclip.events import read_events
@@ -121,7 +123,7 @@ def info(
     rows, failures = [], []
     for path in files:
         try:
-            stream = read_events(path, format=format, **read_options(layout))
+            stream = read_events(path, format=format, **read_options(layout, sensor_size))
         except NeuroclipError as error:  # describe the readable files all the same, then report the others
             failures.append(str(error))
             continue
@@ -181,6 +183,7 @@ def classify(
                                                                     "spiking model instead of CLIP."),
     format: FormatOption = None,
     layout: LayoutOption = None,
+    sensor_size: SensorSizeOption = None,
     as_json: bool = typer.Option(False, "--json", help="Print the predictions as JSON (a list, one per file)."),
     csv_out: Path | None = typer.Option(None, "--csv", help="Also write the predictions as CSV (file, rank, class, "
                                                             "probability)."),
@@ -193,6 +196,7 @@ def classify(
     from neuroclip.recognize import classify_files
 
     device = str(resolve_device(device))
+    reading = read_options(layout, sensor_size)
     if csv_out is not None:
         from neuroclip.outputs import check_output_file
 
@@ -206,7 +210,7 @@ def classify(
         if ignored:
             raise ConfigError(f"{', '.join(ignored)}: an adapter brings its own classes, prompts, frames and CLIP; "
                               "drop these options (or classify zero-shot without --adapter)")
-        predictions = classify_files(files, adapter=adapter, k=top, device=device, format=format, layout=layout)
+        predictions = classify_files(files, adapter=adapter, k=top, device=device, format=format, reading=reading)
     else:
         _check_frame_options(encoding, split_by, normalization)
         _check_fusion(fusion)
@@ -228,7 +232,7 @@ def classify(
             backbone = _load_backbone(model, pretrained, device)
             predictions = classify_files(files, settings.classnames, settings.templates, backbone=backbone,
                                          frame_config=config, fusion=fusion, k=top, format=format,
-                                         layout=layout)
+                                         reading=reading)
     rows = [{"file": str(path), "top": [{"class": name, "label": int(label), "probability": round(float(p), 6)}
                                         for label, name, p in zip(prediction.labels, prediction.classnames,
                                                                   prediction.probabilities)]}
@@ -454,7 +458,8 @@ def simulate(
 
 @app.command()
 def download(
-    name: str = typer.Argument(..., help="Dataset: nmnist, cifar10dvs, ncaltech101, dvs128gesture, ncars."),
+    name: str = typer.Argument(..., help="Dataset: nmnist, cifar10dvs, ncaltech101, dvs128gesture, ncars (for "
+                                         "esimagenet it says how to get it by hand)."),
     root: Path = typer.Argument(..., help="Folder to download into."),
     force: bool = typer.Option(False, "--force", help="Download again even if the files are there."),
 ):

@@ -46,6 +46,18 @@ LayoutOption = Annotated[str | None, typer.Option("--layout", help="AEDAT 2.0 ad
                                                                    "(spikingjelly's CIFAR10-DVS mapping).")]
 
 
-def read_options(layout: str | None) -> dict:
-    """The reader options a command's --layout asks for (none when it is not given)."""
-    return {"layout": layout} if layout else {}
+SensorSizeOption = Annotated[str | None, typer.Option("--sensor-size", help="WIDTHxHEIGHT of the sensor, for "
+                                                                           "files that do not say it (e.g. 640x480).")]
+
+
+def read_options(layout: str | None = None, sensor_size: str | None = None) -> dict:
+    """The reader options a command's --layout and --sensor-size ask for (none when not given)."""
+    from neuroclip.errors import ConfigError
+
+    options = {"layout": layout} if layout else {}
+    if sensor_size:
+        width, sep, height = sensor_size.lower().partition("x")
+        if not sep or not width.strip().isdigit() or not height.strip().isdigit() or min(int(width), int(height)) < 1:
+            raise ConfigError(f"--sensor-size {sensor_size!r}: give WIDTHxHEIGHT in pixels, e.g. 640x480")
+        options["sensor_size"] = (int(width), int(height))
+    return options

@@ -102,11 +102,17 @@ def download(name: str, root, force: bool = False) -> Path:
     If ``root`` already holds the unpacked layout, nothing is fetched (``force=True`` fetches anyway; tonic skips
     an archive already on disk whose MD5 matches, and re-unpacks it).
     """
-    from neuroclip.datasets.registry import dataset_class
+    from neuroclip.datasets.registry import DATASETS, dataset_class
 
+    try:
+        cls = dataset_class(name)
+    except ConfigError:
+        raise ConfigError(f"unknown dataset {name!r}; neuroclip downloads {', '.join(TONIC_FOLDERS)}") from None
+    name = next(key for key, registered in DATASETS.items() if registered is cls)
     if name in MANUAL_DOWNLOADS:
         raise ConfigError(MANUAL_DOWNLOADS[name])
-    cls = dataset_class(name)
+    if name not in TONIC_FOLDERS:
+        raise ConfigError(f"neuroclip cannot download {name!r}; it downloads {', '.join(TONIC_FOLDERS)}")
     root = Path(root).expanduser()
     if not force:
         found = cls.locate(root)

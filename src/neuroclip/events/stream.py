@@ -123,8 +123,8 @@ def check_events(events: np.ndarray, sensor_size: tuple[int, int], *, allow_empt
         first = int(min(bad_x[0] if bad_x.size else events.size, bad_y[0] if bad_y.size else events.size))
         raise InvalidEventsError(
             f"{bad_x.size + bad_y.size} event(s) lie outside the {width}x{height} sensor; the first, index {first}, "
-            f"is at (x={events['x'][first]}, y={events['y'][first]}). Pass the right sensor_size, or drop them "
-            "with EventStream.crop_to_sensor()."
+            f"is at (x={events['x'][first]}, y={events['y'][first]}). Give the right sensor size (--sensor-size "
+            "WIDTHxHEIGHT; Python: sensor_size=), or drop them with EventStream.crop_to_sensor()."
         )
     t = events["t"]
     if t[0] < 0:

@@ -30,7 +30,8 @@ def _checked(path, events, sensor_size, metadata, *, sort: bool = False) -> Even
             events = events[np.argsort(events["t"], kind="stable")]
         if sensor_size is None:
             if not events.size:
-                raise EventFileError(path, "holds no events and no sensor size; pass sensor_size")
+                raise EventFileError(path, "holds no events and no sensor size; give one (--sensor-size WIDTHxHEIGHT; "
+                                           "Python: sensor_size=(w, h))")
             sensor_size = (int(events["x"].max()) + 1, int(events["y"].max()) + 1)
             metadata["sensor_size_inferred"] = True
         stream = EventStream.unchecked(events, sensor_size, metadata)

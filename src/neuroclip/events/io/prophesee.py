@@ -66,7 +66,8 @@ def _finish(path, parts, sensor_size, header_size, metadata) -> EventStream:
         sensor_size = header_size
     if sensor_size is None:
         if not events.size:
-            raise EventFileError(path, "holds no events and its header gives no sensor size; pass sensor_size")
+            raise EventFileError(path, "holds no events and its header gives no sensor size; give one "
+                                       "(--sensor-size WIDTHxHEIGHT; Python: sensor_size=(w, h))")
         sensor_size = (int(events["x"].max()) + 1, int(events["y"].max()) + 1)
         metadata["sensor_size_inferred"] = True
     stream = EventStream.unchecked(events, sensor_size, metadata)
