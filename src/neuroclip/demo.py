@@ -77,7 +77,8 @@ def run_demo(out: Path, model: str = "neuroclip-mini", pretrained: str | None = 
 
     started = time.time()
     out = check_output_dir(out, "--out")
-    backbone = load_backbone(model, pretrained, device=device)  # a wrong model name fails here, before the work
+    # a wrong model name fails here, before the work; no pretrained means the model's usual weights
+    backbone = load_backbone(model, "default" if pretrained is None else pretrained, device=device)
     echo(f"Loaded {model}; simulating recordings of the digits 0-9 in {len(demo_fonts())} fonts ...")
     fonts = demo_fonts()
     pool_paths, pool_labels = make_recordings(out / "recordings" / "shots", fonts[:4], seed)

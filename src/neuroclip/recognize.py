@@ -30,10 +30,15 @@ def classify_files(paths, classnames: list[str] | None = None, templates: list[s
     """
     paths = [Path(p) for p in paths]
     if spikeclip is not None:
-        from neuroclip.spikeclip.model import load_spikeclip, predict_files
+        from neuroclip.spikeclip.model import load_spikeclip, predict
 
         model = load_spikeclip(spikeclip, device or "cpu") if isinstance(spikeclip, (str, Path)) else spikeclip
-        return predict_files(model, paths, classnames, templates, k=k)
+        if model.config.modality == "events":
+            return predict(model, read_recordings(paths, format, reading), classnames, templates, k)
+        if format or reading:
+            raise ConfigError("--format, --layout and --sensor-size apply to recordings; this SpikeCLIP was trained "
+                              "on pictures and reads picture files")
+        return predict(model, paths, classnames, templates, k)
     streams = read_recordings(paths, format, reading)
     if adapter is not None:
         from neuroclip.fewshot import classify_with_adapter

@@ -402,7 +402,7 @@ def fewshot(
         train_config=train_config, batch_size=batch_size, num_workers=workers, device=device, out_json=out,
         out_csv=csv_out, out_png=plot, save_adapter_to=save_adapter, cpu_threads=threads,
         extra_config={"command": "neuroclip fewshot", "dataset": name, "root": str(root), "model": model,
-                      "pretrained": pretrained, "settings": settings.record()},
+                      "pretrained": backbone.spec.pretrained, "settings": settings.record()},
     )
     if record is not None:
         typer.echo(format_summary(record["results"]))
@@ -473,8 +473,7 @@ def download(
 def demo(
     out: Path = typer.Option(Path("neuroclip-demo"), "--out", help="Folder for the demo's recordings and picture."),
     model: str = typer.Option("neuroclip-mini", "--model", help=MODEL_HELP),
-    pretrained: str | None = typer.Option(None, "--pretrained", help="Pretrained tag or checkpoint file for "
-                                                                     "--model (e.g. openai)."),
+    pretrained: PretrainedOption = None,
     seed: int = typer.Option(0, help="Random seed of the simulated recordings."),
     device: str | None = typer.Option("cpu", "--device", help=DEVICE_HELP.replace("Default: cuda if present",
                                                                                   "Default: cpu")),
