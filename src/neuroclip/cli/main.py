@@ -78,10 +78,9 @@ def _dataset_name(name: str | None) -> str | None:
     """The registered name of ``--dataset`` (``N-MNIST`` works), or an error listing the known ones."""
     if name is None:
         return None
-    from neuroclip.datasets import DATASETS, dataset_class
+    from neuroclip.datasets.registry import dataset_key
 
-    cls = dataset_class(name)
-    return next(key for key, registered in DATASETS.items() if registered is cls)
+    return dataset_key(name)
 
 
 def _load_backbone(model: str, pretrained: str | None, device: str | None):

@@ -102,13 +102,13 @@ def download(name: str, root, force: bool = False) -> Path:
     If ``root`` already holds the unpacked layout, nothing is fetched (``force=True`` fetches anyway; tonic skips
     an archive already on disk whose MD5 matches, and re-unpacks it).
     """
-    from neuroclip.datasets.registry import DATASETS, dataset_class
+    from neuroclip.datasets.registry import DATASETS, dataset_key
 
     try:
-        cls = dataset_class(name)
+        name = dataset_key(name)
     except ConfigError:
         raise ConfigError(f"unknown dataset {name!r}; neuroclip downloads {', '.join(TONIC_FOLDERS)}") from None
-    name = next(key for key, registered in DATASETS.items() if registered is cls)
+    cls = DATASETS[name]
     if name in MANUAL_DOWNLOADS:
         raise ConfigError(MANUAL_DOWNLOADS[name])
     if name not in TONIC_FOLDERS:

@@ -25,12 +25,18 @@ def _canonical(name: str) -> str:
     return str(name).strip().lower().replace("-", "").replace("_", "")
 
 
-def dataset_class(name: str):
-    """The dataset class registered as ``name`` (case, hyphens and underscores ignored: ``'N-MNIST'`` works)."""
+def dataset_key(name: str) -> str:
+    """The registered name of dataset ``name`` (case, hyphens and underscores ignored: ``'N-MNIST'`` gives
+    ``'nmnist'``), or a :class:`ConfigError` listing the known ones."""
     key = _canonical(name)
     if key not in DATASETS:
         raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-    return DATASETS[key]
+    return key
+
+
+def dataset_class(name: str):
+    """The dataset class registered as ``name`` (see :func:`dataset_key`)."""
+    return DATASETS[dataset_key(name)]
 
 
 def get_dataset(name: str, root, split: str = "test", download: bool = False, **options):
