@@ -90,21 +90,6 @@ def _load_backbone(model: str, pretrained: str | None, device: str | None):
     return load_backbone(model, "default" if pretrained is None else pretrained, device=device)
 
 
-def _check_shots_available(train, shots: int) -> None:
-    """Every class of the train split must hold ``shots`` distinct recordings; checked before any feature work."""
-    import numpy as np
-
-    from neuroclip.errors import ConfigError
-
-    counts = np.bincount(np.asarray(train.labels, dtype=np.int64), minlength=len(train.classes))
-    for label, count in enumerate(counts.tolist()):
-        if count < shots:
-            name = train.classes[label]
-            raise ConfigError(f"class {name!r} has {count} recording(s) in the {train.split} split of {train.root}, "
-                              f"too few for {shots} shots; use --shots {count} or fewer"
-                              + (", or remove its empty folder" if count == 0 else ""))
-
-
 # --------------------------------------------------------------------------------------------------- commands
 
 
@@ -390,7 +375,6 @@ def fewshot(
     val = get_dataset(name, root, "val")
     test = get_dataset(name, root, "test")
     settings = resolve_settings(name, threshold, template, classnames, dataset_classes=list(train.classes))
-    _check_shots_available(train, max(shots))
     backbone = _load_backbone(model, pretrained, device)
     train_config = recipe("neuroclip", model, **({"epochs": epochs} if epochs else {}))
     record = fewshot_experiment(

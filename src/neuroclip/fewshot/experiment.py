@@ -20,6 +20,7 @@ from neuroclip.fewshot.augment import AugmentConfig, view_provider
 from neuroclip.fewshot.persist import AdapterFileError, load_adapter, predict_with_adapter, save_adapter
 from neuroclip.fewshot.protocol import (
     BaselineConfigs,
+    check_shots_available,
     describe_config,
     plot_accuracy_vs_shots,
     result_record,
@@ -66,6 +67,8 @@ def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[s
     frame_config = frame_config or FrameConfig()
     if len(classnames) < 2:
         raise ConfigError("few-shot classification needs at least 2 class names")
+    if val_dataset is not None and hasattr(train_dataset, "labels"):  # the shots come from the whole train split
+        check_shots_available(train_dataset, max(shots))
     extract = dict(batch_size=batch_size, num_workers=num_workers, progress=progress)
     train = extract_features(train_dataset, backbone, frame_config, cache, **extract)
     test = extract_features(test_dataset, backbone, frame_config, cache, **extract)

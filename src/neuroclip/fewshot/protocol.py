@@ -115,6 +115,18 @@ def sample_shots(labels, k: int, seed: int, n_classes: int | None = None) -> np.
     return np.concatenate(chosen)
 
 
+def check_shots_available(dataset, shots: int) -> None:
+    """Every class of ``dataset`` (a train split: ``labels``, ``classes``) must hold ``shots`` distinct recordings;
+    checked from the file list, before any feature is computed."""
+    counts = np.bincount(np.asarray(dataset.labels, dtype=np.int64), minlength=len(dataset.classes))
+    for label, count in enumerate(counts.tolist()):
+        if count < shots:
+            name = dataset.classes[label]
+            raise ConfigError(f"class {name!r} has {count} recording(s) in the {dataset.split} split of "
+                              f"{dataset.root}, too few for {shots} shots; use --shots {count} or fewer"
+                              + (", or remove its empty folder" if count == 0 else ""))
+
+
 def split_validation(labels, per_class: int, seed: int = 0, n_classes: int | None = None):
     """(pool, validation) positions: up to ``per_class`` recordings of each class (at most half of it) held out,
     drawn with ``seed``; the rest is the pool the shots come from."""
