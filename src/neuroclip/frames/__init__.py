@@ -5,57 +5,13 @@ turned into CLIP input. Pure functions live in :mod:`neuroclip.frames.functional
 wraps them in frozen dataclasses; :mod:`neuroclip.frames.draw` draws them.
 
 The submodules load on first use (PEP 562), so :mod:`neuroclip.frames.names` (the encodings and NeuroCLIP's
-defaults) is importable without torch: the command line lists and checks them before anything heavy is loaded.
+defaults) is importable without torch: the command line lists and checks them before anything heavy is loaded. The
+two tuples below are the one list of what the package exports.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from neuroclip.frames.functional import (
-        CLIP_INPUT_SIZE,
-        CLIP_MEAN,
-        CLIP_STD,
-        DISCRIMINATION_THRESHOLDS,
-        ENCODINGS,
-        NEUROCLIP_FRAMES,
-        SPLIT_METHODS,
-        EventBatch,
-        batch_count_frames,
-        count_frames,
-        discrimination,
-        encode,
-        eventbind_colour,
-        eventclip_histogram,
-        integrate_segments,
-        segment_bounds,
-        split_by_count,
-        split_by_number,
-        split_by_time,
-        split_by_window,
-        stack_events,
-        time_surface,
-        time_surface_image,
-        to_clip_input,
-        voxel_grid,
-        voxel_grid_image,
-    )
-    from neuroclip.frames.transforms import (
-        Compose,
-        Discrimination,
-        EncodeFrames,
-        EventBindColour,
-        EventCLIPHistogram,
-        NeuroCLIPFrames,
-        TimeSurfaceImage,
-        ToCLIPInput,
-        ToCountFrames,
-        ToTimeSurface,
-        ToVoxelGrid,
-        VoxelGridImage,
-    )
 
 _FROM_FUNCTIONAL = (
     "CLIP_INPUT_SIZE",
@@ -109,43 +65,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'neuroclip.frames' has no attribute {name!r}")
 
 
-__all__ = [
-    "CLIP_INPUT_SIZE",
-    "CLIP_MEAN",
-    "CLIP_STD",
-    "DISCRIMINATION_THRESHOLDS",
-    "ENCODINGS",
-    "NEUROCLIP_FRAMES",
-    "SPLIT_METHODS",
-    "Compose",
-    "Discrimination",
-    "EncodeFrames",
-    "EventBatch",
-    "EventBindColour",
-    "EventCLIPHistogram",
-    "NeuroCLIPFrames",
-    "TimeSurfaceImage",
-    "ToCLIPInput",
-    "ToCountFrames",
-    "ToTimeSurface",
-    "ToVoxelGrid",
-    "VoxelGridImage",
-    "batch_count_frames",
-    "count_frames",
-    "discrimination",
-    "encode",
-    "eventbind_colour",
-    "eventclip_histogram",
-    "integrate_segments",
-    "segment_bounds",
-    "split_by_count",
-    "split_by_number",
-    "split_by_time",
-    "split_by_window",
-    "stack_events",
-    "time_surface",
-    "time_surface_image",
-    "to_clip_input",
-    "voxel_grid",
-    "voxel_grid_image",
-]
+__all__ = sorted([*_FROM_FUNCTIONAL, *_FROM_TRANSFORMS])
