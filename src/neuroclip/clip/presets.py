@@ -104,6 +104,5 @@ def resolve_settings(dataset: str | None, threshold: float | None = None, templa
     if template is not None:
         templates, sources["template"] = resolve_templates(template, dataset), "--template"
     else:
-        templates = resolve_templates(row.template, dataset) if row.template else resolve_templates(None, dataset)
-        sources["template"] = origin
+        templates, sources["template"] = resolve_templates(row.template, dataset), origin
     return ResolvedSettings(float(threshold), templates, names, sources)
