@@ -30,15 +30,10 @@ def classify_files(paths, classnames: list[str] | None = None, templates: list[s
     """
     paths = [Path(p) for p in paths]
     if spikeclip is not None:
-        from neuroclip.spikeclip.model import load_spikeclip, predict
+        from neuroclip.spikeclip.model import load_spikeclip, predict_files
 
         model = load_spikeclip(spikeclip, device or "cpu") if isinstance(spikeclip, (str, Path)) else spikeclip
-        if model.config.modality == "events":
-            return predict(model, read_recordings(paths, format, reading), classnames, templates, k)
-        if format or reading:
-            raise ConfigError("--format, --layout and --sensor-size apply to recordings; this SpikeCLIP was trained "
-                              "on pictures and reads picture files")
-        return predict(model, paths, classnames, templates, k)
+        return predict_files(model, paths, classnames, templates, k, format=format, reading=reading)
     streams = read_recordings(paths, format, reading)
     if adapter is not None:
         from neuroclip.fewshot import classify_with_adapter

@@ -284,14 +284,19 @@ def predict(model: SpikeCLIP, streams_or_images, classnames: list[str], template
     return top_k(predict_logits(model, streams_or_images, classnames, templates, batch_size), list(classnames), k)
 
 
-def predict_files(model: SpikeCLIP, paths, classnames: list[str], templates: list[str], k: int = 5):
-    """Top-k classes of files: recordings (any format neuroclip reads) for an event model, pictures for an image
-    model. For ``neuroclip classify --spikeclip CHECKPOINT``."""
+def predict_files(model: SpikeCLIP, paths, classnames: list[str], templates: list[str], k: int = 5,
+                  format: str | None = None, reading: dict | None = None):
+    """Top-k classes of files: recordings (any format neuroclip reads; ``format`` and ``reading``, e.g. ``layout``
+    or ``sensor_size``, go to the reader) for an event model, pictures for an image model. For ``neuroclip classify
+    --spikeclip CHECKPOINT``."""
     paths = [Path(p) for p in paths]
     if model.config.modality == "events":
         from neuroclip.events import read_events
 
-        items = [read_events(path).require_events() for path in paths]
+        items = [read_events(path, format=format, **(reading or {})).require_events() for path in paths]
+    elif format or reading:
+        raise ConfigError("--format, --layout and --sensor-size apply to recordings; this SpikeCLIP was trained on "
+                          "pictures and reads picture files")
     else:
         items = paths
     return predict(model, items, classnames, templates, k)
