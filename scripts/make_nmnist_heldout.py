@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from neuroclip.datasets.folder import link_nmnist_split
-from neuroclip.mini.train import DEVELOPMENT_PER_DIGIT
+from neuroclip_mini.train import DEVELOPMENT_PER_DIGIT
 
 REPO = Path(__file__).resolve().parents[1]
 

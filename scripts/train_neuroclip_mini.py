@@ -5,13 +5,13 @@ on real N-MNIST recordings it never saw in any form.
     python scripts/train_neuroclip_mini.py --fetch-fonts       # the handwriting fonts, with npm pack
     python scripts/train_neuroclip_mini.py [--final] [--set key=value ...] [--device cuda] [--out FILE]
 
-Data (see neuroclip/mini/data.py): the digits 0-9 in 79 handwriting fonts (Google Fonts via Fontsource on npm,
+Data (see scripts/neuroclip_mini/data.py): the digits 0-9 in 79 handwriting fonts (Google Fonts via Fontsource on npm,
 pinned; half of each batch), scikit-learn's 1,797 handwritten digits (a quarter) and ~90 printed TrueType fonts
 (matplotlib's, the system's and the PyPI font packages of the ``train`` extra; a quarter), in varied 2D styles.
 No event data, event simulation or event-frame encoding is used in training.
 
 Measurement: the real N-MNIST recordings in ../shared/data are split per digit by file order into a development set
-(the first 20 of each digit, 200 recordings; neuroclip.mini.train.DEVELOPMENT_PER_DIGIT) and a final set (the rest,
+(the first 20 of each digit, 200 recordings; neuroclip_mini.train.DEVELOPMENT_PER_DIGIT) and a final set (the rest,
 300). Every choice made while building the model (data, augmentations, sizes, steps, the default prompt) was judged
 on the development set only (scripts/sweep_neuroclip_mini.py compares recipes there). The final set is scored once,
 with ``--final``, after the choices are fixed.
@@ -43,8 +43,8 @@ from neuroclip.clip.backbone import BUNDLED_WEIGHTS, load_bundled
 from neuroclip.clip.features import FrameConfig, frame_features
 from neuroclip.datasets.folder import split_nmnist_by_file_order
 from neuroclip.events import read_events
-from neuroclip.mini.data import HANDWRITING_FONTS, fetch_handwriting_fonts, font_files
-from neuroclip.mini.train import DEVELOPMENT_PER_DIGIT, MiniTrainConfig, export_bundled, train_mini_clip
+from neuroclip_mini.data import HANDWRITING_FONTS, fetch_handwriting_fonts, font_files
+from neuroclip_mini.train import DEVELOPMENT_PER_DIGIT, MiniTrainConfig, export_bundled, train_mini_clip
 
 REPO = Path(__file__).resolve().parents[1]
 NMNIST = Path(os.environ.get("NEUROCLIP_NMNIST", REPO.parent / "shared" / "data" / "nmnist"))

@@ -1,4 +1,4 @@
-"""Training data and configuration checks of the bundled small CLIP's training (neuroclip.mini)."""
+"""Training data and configuration checks of the bundled small CLIP's training (scripts/neuroclip_mini)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import matplotlib
 import pytest
 import torch
 
-from neuroclip.mini import data as mini_data
-from neuroclip.mini import train as mini_train
-from neuroclip.mini.train import MiniTrainConfig, glyph_banks, train_mini_clip
+from neuroclip_mini import data as mini_data
+from neuroclip_mini import train as mini_train
+from neuroclip_mini.train import MiniTrainConfig, glyph_banks, train_mini_clip
 
 DEJAVU = Path(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf")
 

@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import difflib
 import hashlib
+import json
 import logging
 import os
 from functools import cached_property
@@ -79,8 +80,6 @@ class TagConfig:
 def _schema_file_config(model: str) -> dict:
     """The ``open_clip_config.json`` of an ``hf-hub:``/``local-dir:`` model (``hf-hub:`` downloads that small file,
     as open_clip itself does to build the model)."""
-    import json
-
     open_clip = _open_clip()
     if model.startswith("local-dir:"):
         path = Path(model[len("local-dir:"):]).expanduser() / "open_clip_config.json"
@@ -478,13 +477,29 @@ DEFAULT_TAG = "openai"
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent / "bundled" / "neuroclip-mini.safetensors"
 
 
+def load_bundled_state(path: Path, model: torch.nn.Module) -> tuple[dict, set[int]]:
+    """Load an export of scripts/neuroclip_mini/train.py (fp16 safetensors holding only the token-embedding rows
+    the captions use) into a freshly built model; returns the model card and the token ids whose embeddings the
+    export stores (every other token embeds as zeros: the model never saw it)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    rows = state.pop("token_embedding.rows")
+    weight_rows = state.pop("token_embedding.weight_rows")
+    embedding = torch.zeros_like(model.token_embedding.weight)
+    embedding[rows] = weight_rows.float()
+    state["token_embedding.weight"] = embedding
+    model.load_state_dict({name: tensor.float() for name, tensor in state.items()})
+    with safe_open(str(path), "pt") as handle:
+        return json.loads(handle.metadata().get("card", "{}")), set(rows.tolist())
+
+
 def load_bundled(device: torch.device, amp: bool | None = None, path: Path = BUNDLED_WEIGHTS) -> ClipBackbone:
     """The small CLIP shipped inside the package (trained from scratch on 2D digit images by
     scripts/train_neuroclip_mini.py); works offline. ``path`` reads another export of it (a training run's
     ``.safetensors``) or a checkpoint of its architecture (a ``.pt`` state dict, e.g. the teacher a SpikeCLIP stage C
     fine-tuned)."""
-    from neuroclip.mini.train import load_bundled_state
-
     path = Path(path)
     if not path.is_file():
         raise ModelNotFoundError(
@@ -511,8 +526,8 @@ def load_bundled(device: torch.device, amp: bool | None = None, path: Path = BUN
     amp_dtype = None
     if amp if amp is not None else device.type == "cuda":
         amp_dtype = torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
-    # the bundled model was trained on x/255 - 0.5 (neuroclip.mini.train.to_model_input): mean 0.5, std 1, so that
-    # normalization='clip' gives it exactly its training input
+    # the bundled model was trained on x/255 - 0.5 (to_model_input in scripts/neuroclip_mini/train.py): mean 0.5,
+    # std 1, so that normalization='clip' gives it exactly its training input
     backbone = ClipBackbone(clip_model, open_clip.get_tokenizer(BUNDLED_MODEL), spec, device,
                             (0.5, 0.5, 0.5), (1.0, 1.0, 1.0), amp_dtype, known_tokens=known_tokens)
     backbone.card = card

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from neuroclip.mini.data import (
+from neuroclip_mini.data import (
     captions_for,
     handwriting_font_files,
     place_on_canvas,
@@ -47,7 +47,7 @@ class MiniTrainConfig:
     curriculum_steps: int = 300
     max_grad_norm: float = 1.0
     weight_decay: float = 0.05
-    # shares of each batch: scikit-learn's handwritten digits, the handwriting fonts (mini.data.HANDWRITING_FONTS),
+    # shares of each batch: scikit-learn's handwritten digits, the handwriting fonts (data.HANDWRITING_FONTS),
     # and the printed fonts (the rest); chosen on the development recordings (scripts/sweep_neuroclip_mini.py)
     handwritten_fraction: float = 0.25
     handwriting_font_fraction: float = 0.5
@@ -190,7 +190,7 @@ def export_bundled(model: torch.nn.Module, path: Path, card: dict) -> Path:
     (the others were never trained); loading fills the rest with zeros."""
     from safetensors.torch import save_file
 
-    from neuroclip.mini.data import CAPTION_TEMPLATES, DIGIT_WORDS
+    from neuroclip_mini.data import CAPTION_TEMPLATES, DIGIT_WORDS
 
     _, tokenizer = build_model()
     texts = [t.format(w) for t in CAPTION_TEMPLATES for w in DIGIT_WORDS + [str(d) for d in range(10)]]
@@ -206,20 +206,3 @@ def export_bundled(model: torch.nn.Module, path: Path, card: dict) -> Path:
     save_file(state, str(temporary), metadata={"card": json.dumps(card)})
     os.replace(temporary, path)
     return path
-
-
-def load_bundled_state(path: Path, model: torch.nn.Module) -> tuple[dict, set[int]]:
-    """Load the exported weights into a freshly built model; returns the model card and the token ids whose
-    embeddings the export stores (every other token embeds as zeros: the model never saw it)."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    state = load_file(str(path))
-    rows = state.pop("token_embedding.rows")
-    weight_rows = state.pop("token_embedding.weight_rows")
-    embedding = torch.zeros_like(model.token_embedding.weight)
-    embedding[rows] = weight_rows.float()
-    state["token_embedding.weight"] = embedding
-    model.load_state_dict({name: tensor.float() for name, tensor in state.items()})
-    with safe_open(str(path), "pt") as handle:
-        return json.loads(handle.metadata().get("card", "{}")), set(rows.tolist())
