@@ -11,7 +11,7 @@ check. The recordings are linked, not copied.
 import sys
 from pathlib import Path
 
-from neuroclip.datasets.folder import link_nmnist_split
+from neuroclip.datasets.nmnist import link_nmnist_split
 from neuroclip_mini.train import DEVELOPMENT_PER_DIGIT
 
 REPO = Path(__file__).resolve().parents[1]

@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from helpers.digit_teacher import DIGIT_WORDS, TEMPLATE, train_digit_teacher  # noqa: E402
 from neuroclip.clip import load_backbone  # noqa: E402
-from neuroclip.datasets.folder import link_nmnist_split  # noqa: E402
+from neuroclip.datasets.nmnist import link_nmnist_split  # noqa: E402
 from neuroclip.energy import format_energy_report  # noqa: E402
 from neuroclip.spikeclip.config import DataConfig, load_stage_config, model_config  # noqa: E402
 from neuroclip.spikeclip.data import SampleView, open_source, select_indices  # noqa: E402

@@ -41,7 +41,7 @@ import torch
 from neuroclip.clip import ZeroShotClassifier
 from neuroclip.clip.backbone import BUNDLED_WEIGHTS, load_bundled
 from neuroclip.clip.features import FrameConfig, frame_features
-from neuroclip.datasets.folder import split_nmnist_by_file_order
+from neuroclip.datasets.nmnist import split_nmnist_by_file_order
 from neuroclip.events import read_events
 from neuroclip_mini.data import HANDWRITING_FONTS, fetch_handwriting_fonts, font_files
 from neuroclip_mini.train import DEVELOPMENT_PER_DIGIT, MiniTrainConfig, export_bundled, train_mini_clip

@@ -592,7 +592,7 @@ def test_loader_shuffles_with_its_seed_and_names_a_broken_sample(tmp_path):
 
 
 def test_file_order_split_and_its_linked_layout(tmp_path):
-    from neuroclip.datasets.folder import link_nmnist_split, split_nmnist_by_file_order
+    from neuroclip.datasets.nmnist import link_nmnist_split, split_nmnist_by_file_order
 
     nmnist_files()
     parts = split_nmnist_by_file_order(NMNIST_ROOT / "Train", 20)

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from neuroclip.datasets.downloads import download_into
 from neuroclip.datasets.splitting import check_split, held_out_mask, split_spec
 from neuroclip.errors import ConfigError
 from neuroclip.events import EventStream, read_events
@@ -78,6 +79,13 @@ def class_folder_records(split_root: Path, dataset_root: Path, classes: Sequence
     return records
 
 
+def require_records(records: list, where: str, extensions) -> list:
+    """``records``, or a :class:`ConfigError` saying that ``where`` holds no recording of ``extensions``."""
+    if not records:
+        raise ConfigError(f"no recordings ({', '.join(extensions)}) under {where}")
+    return records
+
+
 def find_root(root, candidates: Sequence[str], is_layout: Callable[[Path], bool]) -> Path | None:
     """The first of ``root/<candidate>`` (``''`` = root itself) whose layout ``is_layout`` accepts, or None."""
     root = Path(root).expanduser()
@@ -131,6 +139,11 @@ class EventDataset:
     name: str = ""
     TITLE: str = ""
     LAYOUT: str = ""
+    # tonic's folder for the dataset under its ``save_to`` (``tonic.datasets.<Name>.location_on_system``); None
+    # when tonic cannot fetch it
+    TONIC_FOLDER: str | None = None
+    # where to get a dataset no script can fetch, as a sentence
+    MANUAL_DOWNLOAD: str | None = None
 
     @classmethod
     def locate(cls, root, split: str | None = None) -> Path | None:
@@ -139,15 +152,13 @@ class EventDataset:
 
     @classmethod
     def missing_message(cls, root, split: str | None) -> str:
-        from neuroclip.datasets.downloads import MANUAL_DOWNLOADS, TONIC_FOLDERS
-
         where = f"{Path(root).expanduser()}" + (f" (for split {split!r})" if split else "")
         message = f"{where} does not hold {cls.TITLE}: expected {cls.LAYOUT}."
-        if cls.name in TONIC_FOLDERS:
-            message += (f" Fetch it with tonic into ROOT/{TONIC_FOLDERS[cls.name]}: neuroclip download {cls.name} ROOT "
+        if cls.TONIC_FOLDER:
+            message += (f" Fetch it with tonic into ROOT/{cls.TONIC_FOLDER}: neuroclip download {cls.name} ROOT "
                         f"(Python: download=True, or neuroclip.datasets.download({cls.name!r}, root)).")
-        elif cls.name in MANUAL_DOWNLOADS:
-            message += f" {MANUAL_DOWNLOADS[cls.name][0].upper()}{MANUAL_DOWNLOADS[cls.name][1:]}."
+        elif cls.MANUAL_DOWNLOAD:
+            message += f" {cls.MANUAL_DOWNLOAD[0].upper()}{cls.MANUAL_DOWNLOAD[1:]}."
         return message
 
     @classmethod
@@ -156,9 +167,7 @@ class EventDataset:
         data is not there."""
         found = cls.locate(root, split)
         if found is None and download:
-            from neuroclip.datasets.downloads import download as fetch
-
-            fetch(cls.name, root)
+            download_into(cls, root)
             found = cls.locate(root, split)
         if found is None:
             raise ConfigError(cls.missing_message(root, split))

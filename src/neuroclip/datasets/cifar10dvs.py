@@ -39,11 +39,12 @@ class CIFAR10DVS(EventDataset):
     LAYOUT = ("root/<class>/cifar10_<class>_<i>.aedat (or .aedat4 / .npz) for the 10 classes "
               f"{', '.join(CIFAR10_DVS)}")
     SENSOR_SIZE = (128, 128)
+    TONIC_FOLDER = "CIFAR10DVS"
     EXTENSIONS = (".aedat", ".aedat4", ".npz")
 
     @classmethod
     def locate(cls, root, split: str | None = None) -> Path | None:
-        return find_root(root, ["", "CIFAR10DVS", "events_np"],
+        return find_root(root, ["", cls.TONIC_FOLDER, "events_np"],
                          lambda folder: all((folder / name).is_dir() for name in CIFAR10_DVS))
 
     def __init__(self, root, split: str = "test", transform=None, download: bool = False):

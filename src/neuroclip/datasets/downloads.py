@@ -17,30 +17,11 @@ from pathlib import Path
 
 from neuroclip.errors import ConfigError, MissingDependencyError, NeuroclipError
 
-# tonic's folder name per dataset (``Dataset.location_on_system = save_to / ClassName``)
-TONIC_FOLDERS = {
-    "nmnist": "NMNIST",
-    "cifar10dvs": "CIFAR10DVS",
-    "ncaltech101": "NCALTECH101",
-    "dvs128gesture": "DVSGesture",
-    "ncars": "NCARS",
-}
-
 # tonic 1.7 no longer has N-CARS; its former ``tonic.datasets.NCARS`` (tonic 0.x/1.0) gave this archive's name and
 # MD5. Prophesee now serves the file from downloads.prophesee.ai.
 NCARS_URL = "https://downloads.prophesee.ai/website/resources/Prophesee_Dataset_n_cars.zip"
 NCARS_FILENAME = "Prophesee_Dataset_n_cars.zip"
 NCARS_MD5 = "553ce464d6e5e617b3c21ce27c19368e"
-
-MANUAL_DOWNLOADS = {
-    "esimagenet": (
-        "ES-ImageNet cannot be downloaded by neuroclip: get ES-imagenet-0.18.part01.rar ... part25.rar from "
-        "https://cloud.tsinghua.edu.cn/d/94873ab4ec2a4eb497b3/ (Lin et al. 2021; the MD5s are in spikingjelly's "
-        "datasets/es_imagenet.py), unpack with `unrar x ES-imagenet-0.18.part01.rar`, and pass the folder "
-        "ES-imagenet-0.18 (holding train/<class>/*.npz, val/*.npz and vallabel.txt) as root"
-    ),
-    "folder": "a folder dataset is your own data: there is nothing to download",
-}
 
 
 class DownloadError(NeuroclipError, OSError):
@@ -67,11 +48,8 @@ def _tonic():
 
 
 def archives(name: str) -> list[Archive]:
-    """The archives of dataset ``name``, with URLs and MD5s from tonic's dataset classes."""
-    if name in MANUAL_DOWNLOADS:
-        raise ConfigError(MANUAL_DOWNLOADS[name])
-    if name not in TONIC_FOLDERS:
-        raise ConfigError(f"no download for dataset {name!r}; downloadable: {', '.join(TONIC_FOLDERS)}")
+    """The archives of the dataset registered as ``name`` (one with a ``TONIC_FOLDER``), with URLs and MD5s from
+    tonic's dataset classes."""
     if name == "ncars":
         return [Archive(NCARS_URL, NCARS_FILENAME, NCARS_MD5, inner=("n-cars_train.zip", "n-cars_test.zip"))]
     datasets = _tonic().datasets
@@ -96,23 +74,16 @@ def _extract_inner(folder: Path, filename: str, extract_archive) -> None:
     extract_archive(str(found[0]), str(folder))
 
 
-def download(name: str, root, force: bool = False) -> Path:
-    """Download and unpack dataset ``name`` under ``root`` with tonic's downloader; returns the dataset folder.
+def download_into(cls, root, force: bool = False) -> Path:
+    """Download and unpack the dataset of class ``cls`` under ``root`` with tonic's downloader; returns the dataset
+    folder. Call it by name through :func:`neuroclip.datasets.download`.
 
     If ``root`` already holds the unpacked layout, nothing is fetched (``force=True`` fetches anyway; tonic skips
     an archive already on disk whose MD5 matches, and re-unpacks it).
     """
-    from neuroclip.datasets.registry import DATASETS, dataset_key
-
-    try:
-        name = dataset_key(name)
-    except ConfigError:
-        raise ConfigError(f"unknown dataset {name!r}; neuroclip downloads {', '.join(TONIC_FOLDERS)}") from None
-    cls = DATASETS[name]
-    if name in MANUAL_DOWNLOADS:
-        raise ConfigError(MANUAL_DOWNLOADS[name])
-    if name not in TONIC_FOLDERS:
-        raise ConfigError(f"neuroclip cannot download {name!r}; it downloads {', '.join(TONIC_FOLDERS)}")
+    name = cls.name
+    if cls.TONIC_FOLDER is None:
+        raise ConfigError(cls.MANUAL_DOWNLOAD or f"neuroclip cannot download {name!r}")
     root = Path(root).expanduser()
     if not force:
         found = cls.locate(root)
@@ -121,7 +92,7 @@ def download(name: str, root, force: bool = False) -> Path:
     tonic = _tonic()
     download_and_extract = tonic.download_utils.download_and_extract_archive
     extract_archive = tonic.download_utils.extract_archive
-    folder = root / TONIC_FOLDERS[name]
+    folder = root / cls.TONIC_FOLDER
     for archive in archives(name):
         try:
             download_and_extract(archive.url, str(folder), filename=archive.filename, md5=archive.md5)

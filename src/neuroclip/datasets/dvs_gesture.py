@@ -81,13 +81,14 @@ class DVS128Gesture(EventDataset):
     LAYOUT = ("root/DvsGesture/user*_*.aedat with user*_*_labels.csv and trials_to_train.txt / trials_to_test.txt "
               "(or tonic's root/DVSGesture/ibmGestureTrain/<trial>/<label>.npy)")
     SENSOR_SIZE = (128, 128)
+    TONIC_FOLDER = "DVSGesture"
 
     @classmethod
     def locate(cls, root, split: str | None = None) -> Path | None:
         official = find_root(root, ["", "DvsGesture", "DVS128Gesture/DvsGesture", "extract/DvsGesture"], _is_official)
         if official is not None:
             return official
-        return find_root(root, ["", "DVSGesture"], lambda folder: _is_tonic(folder, split))
+        return find_root(root, ["", cls.TONIC_FOLDER], lambda folder: _is_tonic(folder, split))
 
     def __init__(self, root, split: str = "test", transform=None, download: bool = False):
         check_split(split, self.TITLE)

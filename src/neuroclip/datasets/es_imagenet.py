@@ -51,6 +51,12 @@ class ESImageNet(EventDataset):
     name = "esimagenet"
     TITLE = "ES-ImageNet"
     LAYOUT = "root/train/<class>/*.npz, root/val/*.npz and root/vallabel.txt (the folder ES-imagenet-0.18)"
+    MANUAL_DOWNLOAD = (
+        "ES-ImageNet cannot be downloaded by neuroclip: get ES-imagenet-0.18.part01.rar ... part25.rar from "
+        "https://cloud.tsinghua.edu.cn/d/94873ab4ec2a4eb497b3/ (Lin et al. 2021; the MD5s are in spikingjelly's "
+        "datasets/es_imagenet.py), unpack with `unrar x ES-imagenet-0.18.part01.rar`, and pass the folder "
+        "ES-imagenet-0.18 (holding train/<class>/*.npz, val/*.npz and vallabel.txt) as root"
+    )
 
     @classmethod
     def locate(cls, root, split: str | None = None) -> Path | None:

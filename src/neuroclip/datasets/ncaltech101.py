@@ -33,10 +33,11 @@ class NCaltech101(EventDataset):
     TITLE = "N-Caltech101"
     LAYOUT = "root/<class>/image_XXXX.bin for the 101 class folders (accordion ... yin_yang, BACKGROUND_Google)"
     SENSOR_SIZE = (240, 180)
+    TONIC_FOLDER = "NCALTECH101"
 
     @classmethod
     def locate(cls, root, split: str | None = None) -> Path | None:
-        return find_root(root, ["", "Caltech101", "NCALTECH101/Caltech101", "NCALTECH101"],
+        return find_root(root, ["", "Caltech101", f"{cls.TONIC_FOLDER}/Caltech101", cls.TONIC_FOLDER],
                          lambda folder: (folder / "accordion").is_dir() and (folder / "Faces_easy").is_dir())
 
     def __init__(self, root, split: str = "test", transform=None, download: bool = False):

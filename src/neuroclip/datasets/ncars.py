@@ -47,12 +47,13 @@ class NCARS(EventDataset):
     LAYOUT = "root/n-cars_train/{cars,background}/*.dat and root/n-cars_test/{cars,background}/*.dat"
     SENSOR_SIZE = (120, 100)
     CLASSES = ["background", "cars"]
+    TONIC_FOLDER = "NCARS"
 
     @classmethod
     def locate(cls, root, split: str | None = None) -> Path | None:
         needed = ["train", "test"] if split is None else ["test" if split == "test" else "train"]
         root = Path(root).expanduser()
-        for base in (root, root / "NCARS"):
+        for base in (root, root / cls.TONIC_FOLDER):
             if base.is_dir() and all(_split_folder(base, which) is not None for which in needed):
                 return base
         return None

@@ -1,13 +1,18 @@
-"""Datasets by name: ``get_dataset('cifar10dvs', root, 'test')``."""
+"""Datasets by name: ``get_dataset('cifar10dvs', root, 'test')``, ``download('nmnist', root)``.
+
+Adding a dataset: its module (a class with the facts of :class:`~neuroclip.datasets.base.EventDataset`) and one
+line in :data:`DATASETS`."""
 
 from __future__ import annotations
 
 from neuroclip.datasets.cifar10dvs import CIFAR10DVS
+from neuroclip.datasets.downloads import download_into
 from neuroclip.datasets.dvs_gesture import DVS128Gesture
 from neuroclip.datasets.es_imagenet import ESImageNet
-from neuroclip.datasets.folder import NMNIST, FolderDataset
+from neuroclip.datasets.folder import FolderDataset
 from neuroclip.datasets.ncaltech101 import NCaltech101
 from neuroclip.datasets.ncars import NCARS
+from neuroclip.datasets.nmnist import NMNIST
 from neuroclip.errors import ConfigError
 
 DATASETS = {
@@ -52,3 +57,21 @@ def get_dataset(name: str, root, split: str = "test", download: bool = False, **
             raise ConfigError("a folder dataset is your own data: there is nothing to download")
         return FolderDataset(root, split=split, **options)
     return cls(root, split=split, download=download, **options)
+
+
+def downloadable() -> list[str]:
+    """The registered datasets that :func:`download` can fetch."""
+    return [name for name, cls in DATASETS.items() if cls.TONIC_FOLDER]
+
+
+def download(name: str, root, force: bool = False):
+    """Download and unpack dataset ``name`` under ``root`` (into tonic's folder for it, so a tonic download and ours
+    are interchangeable); returns the dataset folder. Nothing is fetched when ``root`` already holds it."""
+    try:
+        key = dataset_key(name)
+    except ConfigError:
+        raise ConfigError(f"unknown dataset {name!r}; neuroclip downloads {', '.join(downloadable())}") from None
+    cls = DATASETS[key]
+    if cls.TONIC_FOLDER is None and cls.MANUAL_DOWNLOAD is None:
+        raise ConfigError(f"neuroclip cannot download {key!r}; it downloads {', '.join(downloadable())}")
+    return download_into(cls, root, force)
