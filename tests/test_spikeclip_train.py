@@ -52,7 +52,7 @@ def _digits_config(out, **changes) -> dict:
 
 
 def test_epoch_batches_split_one_global_batch_across_processes():
-    from neuroclip.spikeclip.train import Processes
+    from neuroclip.processes import Processes
 
     single = epoch_batches(10, 4, seed=1, epoch=0, processes_=Processes())
     ranks = [epoch_batches(10, 2, seed=1, epoch=0, processes_=Processes(rank=r, world=2)) for r in (0, 1)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from neuroclip.errors import ConfigError
@@ -34,3 +36,11 @@ def resolve_device(spec: str | torch.device | None = None) -> torch.device:
     elif device.type not in ("cpu", "cuda", "mps", "meta"):
         raise ConfigError(f"device {spec!r} is not supported; use cpu, cuda, cuda:N or mps")
     return device
+
+
+def fp16_autocast(enabled: bool, device: torch.device):
+    """fp16 autocast on CUDA when ``enabled`` (what the released SpikeCLIP scripts train with, with a gradient
+    scaler); a no-op context elsewhere."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()

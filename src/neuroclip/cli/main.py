@@ -272,12 +272,11 @@ def zeroshot(
     """Evaluate NeuroCLIP zero-shot on a dataset split; write JSON (and CSV) with the full configuration."""
     from neuroclip.cache import FeatureCache
     from neuroclip.clip.evaluate import write_result, zeroshot_evaluate
-    from neuroclip.clip.extract import distributed_rank_and_size, init_distributed_from_environment
     from neuroclip.clip.features import FrameConfig
     from neuroclip.clip.presets import resolve_settings
     from neuroclip.datasets import get_dataset
-    from neuroclip.devices import resolve_device
     from neuroclip.outputs import check_output_dir, check_output_file
+    from neuroclip.processes import join_processes
 
     _check_frame_options(encoding, split_by, normalization)
     _check_fusion(fusion)
@@ -286,7 +285,8 @@ def zeroshot(
         check_output_file(csv_out, "--csv")
     if cache_dir is not None and not no_cache:
         check_output_dir(cache_dir, "--cache-dir")
-    device = init_distributed_from_environment() or str(resolve_device(device))  # under torchrun: one share a rank
+    processes = join_processes(device)  # under torchrun: one share of the recordings per rank
+    device = str(processes.device)
     name = _dataset_name(dataset)
     data = get_dataset(name, root, split)
     settings = resolve_settings(name, threshold, template, classnames, dataset_classes=list(data.classes))
@@ -297,7 +297,7 @@ def zeroshot(
     result = zeroshot_evaluate(data, backbone, settings.classnames, settings.templates, frame_config, fusion,
                                cache, batch_size=batch_size, num_workers=workers)
     result["config"]["settings"] = settings.record()
-    if distributed_rank_and_size()[0] != 0:
+    if not processes.main:
         return
     write_result(result, out, csv_out)
     typer.echo(f"{data.name} {split}: top-1 {result['top1']:.4f}, top-5 {result['top5']:.4f} "
@@ -344,15 +344,14 @@ def fewshot(
     """Few-shot: K recordings per class from the train split, methods compared on the test split (mean ± std over
     seeds); writes JSON, CSV and a plot."""
     from neuroclip.cache import FeatureCache
-    from neuroclip.clip.extract import init_distributed_from_environment
     from neuroclip.clip.features import FrameConfig
     from neuroclip.clip.presets import resolve_settings
     from neuroclip.datasets import get_dataset
-    from neuroclip.devices import resolve_device
     from neuroclip.errors import ConfigError
     from neuroclip.fewshot import fewshot_experiment, format_summary, recipe
     from neuroclip.fewshot.protocol import PROTOCOLS, check_methods
     from neuroclip.outputs import check_output_dir, check_output_file
+    from neuroclip.processes import join_processes
 
     _check_frame_options(encoding, split_by)
     methods = check_methods(methods)
@@ -369,7 +368,7 @@ def fewshot(
         check_output_file(save_adapter, "--save-adapter")
     if cache_dir is not None:
         check_output_dir(cache_dir, "--cache-dir")
-    device = init_distributed_from_environment() or str(resolve_device(device))
+    device = str(join_processes(device).device)
     name = _dataset_name(dataset)
     train = get_dataset(name, root, "train")
     val = get_dataset(name, root, "val")

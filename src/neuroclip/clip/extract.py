@@ -14,36 +14,9 @@ import torch
 from neuroclip.cache import CachedFeatures, FeatureCache, samples_digest, write_shard
 from neuroclip.clip.features import FrameConfig
 from neuroclip.errors import ConfigError
+from neuroclip.processes import current_processes
 
 FEATURE_DTYPES = {"float32": np.float32, "float16": np.float16}
-
-
-def distributed_rank_and_size() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
-def init_distributed_from_environment() -> str | None:
-    """Join the process group when started by ``torchrun`` (WORLD_SIZE > 1); returns the device of this rank
-    (``cuda:LOCAL_RANK`` on GPU machines), or None when not distributed."""
-    import os
-
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return None
-    if not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
-    if torch.cuda.is_available():
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local_rank)
-        return f"cuda:{local_rank}"
-    return "cpu"
-
-
-def _barrier():
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
 
 
 def feature_config(dataset, frame_config: FrameConfig, backbone, feature_dtype: str = "float32") -> dict:
@@ -96,7 +69,8 @@ def extract_features(dataset, backbone, frame_config: FrameConfig = FrameConfig(
         raise ConfigError("need batch_size >= 1, shard_size >= 1 and num_workers >= 0")
     if len(dataset) == 0:
         raise ConfigError("the dataset is empty")
-    rank, world = distributed_rank_and_size()
+    processes = current_processes()
+    rank, world = processes.rank, processes.world
     config = feature_config(dataset, frame_config, backbone, feature_dtype)
     if cache is None:
         if world > 1:
@@ -120,10 +94,10 @@ def extract_features(dataset, backbone, frame_config: FrameConfig = FrameConfig(
         write_shard(cache.partial(config), shard, features.astype(FEATURE_DTYPES[feature_dtype]), labels, order)
     if bar is not None:
         bar.close()
-    _barrier()
+    processes.barrier()
     if rank == 0:
         cache.finalize(config, n_shards)
-    _barrier()
+    processes.barrier()
     result = cache.load(config)
     if result is None:
         raise ConfigError(f"the feature cache entry under {cache.features_root} vanished after it was written")

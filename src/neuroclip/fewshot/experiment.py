@@ -61,8 +61,9 @@ def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[s
     :func:`~neuroclip.fewshot.protocol.run_fewshot`.
     """
     from neuroclip.clip import text_classifier
-    from neuroclip.clip.extract import distributed_rank_and_size, extract_features
+    from neuroclip.clip.extract import extract_features
     from neuroclip.clip.features import FrameConfig
+    from neuroclip.processes import current_processes
 
     frame_config = frame_config or FrameConfig()
     if len(classnames) < 2:
@@ -74,7 +75,7 @@ def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[s
     test = extract_features(test_dataset, backbone, frame_config, cache, **extract)
     val = extract_features(val_dataset, backbone, frame_config, cache, **extract) if val_dataset is not None \
         else None
-    if distributed_rank_and_size()[0] != 0:
+    if not current_processes().main:
         return None
     for name, split in (("train", train), ("test", test), ("validation", val)):
         if split is not None and split.labels.size and int(split.labels.max()) >= len(classnames):

@@ -393,6 +393,17 @@ class StageConfig:
                               f"{self.model.modality!r} (event sources need an events preset, e.g. paper-events)")
         return self
 
+    def recipe(self) -> dict:
+        """The config as a dict without its run settings (:data:`RUN_SETTINGS`): what the trained weights depend
+        on, and what a resumed run must share with the interrupted one."""
+        return {key: value for key, value in to_dict(self).items() if key not in RUN_SETTINGS}
+
+
+# How a run is executed, not what it trains: where it writes, on which device, what it shows, when it pauses and
+# checkpoints, the evaluation batch size. A run may be resumed with other values of these.
+RUN_SETTINGS = frozenset({"out", "device", "progress", "stop_after_steps", "max_steps", "checkpoint_every",
+                          "eval_batch_size"})
+
 
 # The released scripts' per-stage settings (SpikeCLIP: language/alignment_text.sh, bash/alignment.sh,
 # bash/*.sh task_ft, bash/dual_ft.sh).

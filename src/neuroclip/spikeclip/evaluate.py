@@ -9,11 +9,13 @@ import platform
 import torch
 
 from neuroclip.errors import ConfigError
+from neuroclip.processes import Processes
 from neuroclip.spikeclip import data as data_module
 from neuroclip.spikeclip import labels as label_sets
 from neuroclip.spikeclip.config import DataConfig, to_dict
+from neuroclip.spikeclip.embeddings import cached_teacher_targets, student_embeddings
+from neuroclip.spikeclip.metrics import image_metrics
 from neuroclip.spikeclip.model import SpikeCLIP, class_logits
-from neuroclip.spikeclip.train import Processes, cached_teacher_targets, image_metrics, student_embeddings
 
 
 def _accuracy(embeddings: torch.Tensor, prototypes: torch.Tensor, labels: torch.Tensor) -> float:

@@ -1,0 +1,255 @@
+"""SpikeCLIP's four stages as tasks of one training loop (:mod:`neuroclip.spikeclip.train`): each says what it
+trains, on which data, with which loss, how it validates and what its best checkpoint is.
+
+=====================  ==================================================  ====================================
+stage                  loss                                                trains
+=====================  ==================================================  ====================================
+``align-text`` (A)     mean [1 - cos(TextSNN(s), CLIP_text(s))]             the text tower
+``align-image`` (B)    mean [1 - cos(ImageSNN(x), CLIP_image(x))]           the image tower
+``finetune-teacher``   CE(norm(CLIP_image(x)) . W_SNN, y)  (optional C)     the teacher's image tower
+``finetune`` (D)       CE(z_s, y) + KL(p_t || p_s), z = norm(.) . W_SNN     the image tower
+=====================  ==================================================  ====================================
+
+``W_SNN`` are the text tower's class prototypes (frozen after stage A). For event data the teacher sees the NeuroCLIP
+event frames (its target: the mean of its normalised per-frame embeddings) and the student sees count frames, one per
+timestep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from neuroclip.errors import ConfigError
+from neuroclip.processes import Processes
+from neuroclip.spikeclip import data as data_module
+from neuroclip.spikeclip.config import StageConfig, to_dict
+from neuroclip.spikeclip.embeddings import cached_teacher_targets, load_teacher, student_embeddings, teacher_embeddings
+from neuroclip.spikeclip.losses import alignment_loss, dual_loss
+from neuroclip.spikeclip.metrics import image_metrics
+from neuroclip.spikeclip.model import build_spikeclip, class_logits, load_spikeclip, save_spikeclip, save_torch
+
+# the files a stage writes into its ``out`` folder
+LAST, BEST, RESULT, TEACHER = "last.pt", "best.pt", "result.json", "teacher.pt"
+
+
+class _Task:
+    """What differs between stages: the models, the data, the loss, validation and what 'best' writes."""
+
+    trainable: torch.nn.Module
+    train_view: torch.utils.data.Dataset
+
+    def __init__(self, config: StageConfig, processes_: Processes):
+        self.config, self.processes = config, processes_
+        self.device = processes_.device
+        self.teacher = load_teacher(config, self.device)
+        if config.init:
+            self.model = load_spikeclip(config.init, self.device)
+            self.model._tokenizer = self.teacher.tokenizer
+            self._check_init()
+        else:
+            if config.stage in ("finetune-teacher", "finetune"):
+                raise ConfigError(f"stage {config.stage} needs the SNN text prototypes: set init to a checkpoint "
+                                  "with an aligned text tower (the align-text or align-image stage's best.pt)")
+            self.model = build_spikeclip(config.model, self.teacher)
+        self.model.to(self.device)
+
+    def _check_init(self):
+        mine, theirs = self.config.model, self.model.config
+        if (mine.modality, mine.image, mine.text.context_length) != (theirs.modality, dataclasses.replace(
+                theirs.image, output_dim=mine.image.output_dim), theirs.text.context_length):
+            raise ConfigError(f"the init checkpoint {self.config.init} was built with another model config than "
+                              "this stage's; use the same preset and model overrides in every stage")
+
+    def loss(self, wrapped, batch) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def validate(self) -> dict:
+        return {}
+
+    def save_best(self, out: Path, extras: dict) -> None:
+        save_spikeclip(self.model, out / BEST, **extras)
+
+    def model_config_dict(self) -> dict:
+        return to_dict(self.model.config)
+
+
+class TextAlignment(_Task):
+    """Stage A: the text tower against the teacher's text embeddings of template x class sentences."""
+
+    def __init__(self, config, processes_):
+        super().__init__(config, processes_)
+        sentences = data_module.sentences_of(config.data)
+        held = data_module.holdout_mask(sentences, [0] * len(sentences), config.data.val_fraction,
+                                        config.data.val_seed)
+        train = [s for s, h in zip(sentences, held) if not h]
+        val = [s for s, h in zip(sentences, held) if h]
+        self.sentences = {"train": train, "val": val}
+
+        def dataset(texts):
+            ids = self.model.tokenize(texts)
+            targets = self.teacher.encode_text(texts).cpu() if texts else torch.zeros(0, 1)
+            return torch.utils.data.TensorDataset(ids, targets, torch.arange(len(texts)))
+
+        self.train_view = dataset(train)
+        self.val_view = dataset(val) if val else None
+        self.trainable = self.model.text_encoder
+
+    def loss(self, wrapped, batch):
+        ids, targets, _ = batch
+        return alignment_loss(wrapped(ids), targets), {}
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        if self.val_view is None:
+            return {}
+        ids, targets, _ = self.val_view.tensors
+        encoder = self.model.text_encoder
+        was_training = encoder.training
+        encoder.eval()
+        try:
+            student = torch.cat([encoder(ids[i:i + 1024].to(self.device)).float().cpu()
+                                 for i in range(0, len(ids), 1024)])
+        finally:
+            encoder.train(was_training)
+        cosine = float(F.cosine_similarity(student, targets, dim=-1).mean())
+        return {"val_cosine": cosine, "val_loss": 1 - cosine}
+
+
+class _ImageTask(_Task):
+    """Shared by stages B, C and D: image/recording sources, the validation part, cached teacher targets, the SNN
+    prototypes and teacher classifier used for validation."""
+
+    needs_labels = False
+
+    def __init__(self, config, processes_):
+        super().__init__(config, processes_)
+        data = config.data
+        source = data_module.open_source(data, data.split)
+        self.source = source
+        self.indices = {part: data_module.select_indices(source, data, part) for part in ("train", "val")}
+        if not self.indices["train"]:
+            raise ConfigError(f"no training samples in {data.source} {data.split} (per_class={data.per_class})")
+        has_labels = getattr(source, "classes", None) or data.classnames is not None
+        self.classnames = data_module.class_names_of(data, source) if has_labels else None
+        if self.needs_labels and self.classnames is None:
+            raise ConfigError(f"stage {config.stage} needs labelled data with class names")
+        self.templates = data_module.templates_of(data) if self.classnames else None
+        self.prototypes = self.model.class_prototypes(self.classnames, self.templates).cpu() \
+            if self.classnames else None
+        self.teacher_classifier = None
+        if self.classnames:
+            from neuroclip.clip.zeroshot import text_classifier
+
+            self.teacher_classifier = text_classifier(self.teacher, self.classnames, self.templates).float()
+        self.modality = self.model.config.modality
+        preprocess = self.model.preprocess
+
+        def view(part, role):
+            return data_module.SampleView(source, self.indices[part], role, self.model.config, preprocess)
+
+        self.view = view
+        self.val_student = view("val", "student")
+        self.val_labels = torch.tensor(self.val_student.labels) if self.classnames else None
+
+    def teacher_targets(self, part: str) -> torch.Tensor:
+        return cached_teacher_targets(self.view(part, "teacher"), self.teacher, self.modality, self.processes,
+                                      self.config.eval_batch_size, self.config.data.workers, self.config.progress,
+                                      f"teacher targets ({part})")
+
+    def student_metrics(self, teacher_val: torch.Tensor | None) -> dict:
+        if not len(self.val_student):
+            return {}
+        student = student_embeddings(self.model.image_encoder, self.val_student, self.config.eval_batch_size,
+                                     self.config.data.workers, self.device)
+        metrics = image_metrics(student, teacher_val, self.val_labels, self.prototypes, self.teacher_classifier)
+        return {f"val_{key}": value for key, value in metrics.items()} | (
+            {"val_loss": 1 - metrics["cosine"]} if "cosine" in metrics else {})
+
+
+class ImageStudent(_ImageTask):
+    """Stages B (alignment) and D (dual-loss fine-tuning) train the image tower against a frozen teacher."""
+
+    def __init__(self, config, processes_):
+        self.needs_labels = config.stage == "finetune"
+        super().__init__(config, processes_)
+        self.cache = config.cache_teacher
+        self.val_targets = self.teacher_targets("val") if len(self.indices["val"]) else None
+        if self.cache:
+            self.train_targets = self.teacher_targets("train")
+            self.train_view = self.view("train", "student")
+        else:
+            self.train_view = self.view("train", "both")
+        self.trainable = self.model.image_encoder
+        if self.needs_labels:
+            self.prototypes_device = self.prototypes.to(self.device)
+
+    def _teacher(self, inputs, positions):
+        if self.cache:
+            # the cached targets stay in host memory (ImageNet-sized sets); the batch's positions may be on the GPU
+            return self.train_targets[positions.to(self.train_targets.device)].to(self.device)
+        with torch.no_grad():
+            return teacher_embeddings(self.teacher.encode_images, data_module.teacher_part(inputs, self.modality),
+                                      self.modality).to(self.device)
+
+    def loss(self, wrapped, batch):
+        inputs, labels, positions = batch
+        student_input = inputs if self.cache else data_module.student_part(inputs, self.modality)
+        student = wrapped(student_input)
+        teacher = self._teacher(inputs, positions)
+        if not self.needs_labels:
+            return alignment_loss(student, teacher), {}
+        student_logits = class_logits(student, self.prototypes_device)
+        teacher_logits = class_logits(teacher, self.prototypes_device)
+        return dual_loss(student_logits, teacher_logits, labels, self.config.loss)
+
+    def validate(self) -> dict:
+        return self.student_metrics(self.val_targets)
+
+
+class TeacherFinetune(_ImageTask):
+    """Stage C: the teacher's image tower trained with CE against the frozen SNN prototypes; writes ``teacher.pt``
+    (an open_clip state dict: pass its path as the teacher's ``pretrained`` in stage D)."""
+
+    needs_labels = True
+
+    def __init__(self, config, processes_):
+        super().__init__(config, processes_)
+        self.train_view = self.view("train", "teacher")
+        self.val_teacher = self.view("val", "teacher")
+        self.trainable = self.teacher.model.visual
+        self.trainable.requires_grad_(True)
+        self.prototypes_device = self.prototypes.to(self.device)
+
+    def loss(self, wrapped, batch):
+        inputs, labels, _ = batch
+        embedded = teacher_embeddings(wrapped, inputs, self.modality)
+        logits = class_logits(embedded, self.prototypes_device) * self.config.loss.teacher_logit_scale
+        return F.cross_entropy(logits, labels), {}
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        if not len(self.val_teacher):
+            return {}
+        visual = self.trainable
+        was_training = visual.training
+        visual.eval()
+        try:
+            embedded = cached_teacher_targets(self.val_teacher, self.teacher, self.modality, self.processes,
+                                              self.config.eval_batch_size, self.config.data.workers, False)
+        finally:
+            visual.train(was_training)
+        predictions = class_logits(embedded, self.prototypes).argmax(-1)
+        return {"val_top1": float((predictions == self.val_labels).float().mean())}
+
+    def save_best(self, out: Path, extras: dict) -> None:
+        state = {name: tensor.detach().cpu() for name, tensor in self.teacher.model.state_dict().items()}
+        save_torch(state, out / TEACHER)
+        save_spikeclip(self.model, out / BEST, **extras, teacher_checkpoint=str(out / TEACHER))
+
+
+TASKS = {"align-text": TextAlignment, "align-image": ImageStudent, "finetune-teacher": TeacherFinetune,
+         "finetune": ImageStudent}
