@@ -651,3 +651,43 @@ def test_batched_path_runs_on_cuda_and_equals_cpu():
         assert cuda.is_cuda and torch.equal(cuda.cpu(), cpu)
     assert NeuroCLIPFrames().batch(batch, device="cuda").is_cuda
     assert isinstance(stack_events(batch, device="cuda"), EventBatch)
+
+
+# ---------------------------------------------------------------------------------------------- recording -> CLIP input
+
+
+@needs_nmnist
+@pytest.mark.parametrize("encoding", [name for name in ENCODINGS if name != "counts"])
+def test_frame_config_carries_every_encoding_parameter_to_the_encoding(nmnist, encoding):
+    from neuroclip.frames import FrameConfig, clip_frames
+
+    stream = nmnist[0]
+    changed = {"threshold": 2.0, "hot_pixel_sigmas": 0.5, "decay_us": 2_000.0}
+    config = FrameConfig(encoding=encoding, n_frames=4, **changed)
+    expected = encode(stream, encoding, 4, "number", **changed)
+    np.testing.assert_array_equal(config.encode(stream), expected)
+    # the parameter an encoding uses changes its frames; the others do not
+    used = {"discrimination": "threshold", "eventclip": "hot_pixel_sigmas", "time_surface": "decay_us"}.get(encoding)
+    default = FrameConfig(encoding=encoding, n_frames=4).encode(stream)
+    assert np.array_equal(default, expected) == (used is None)
+    images = clip_frames(stream, config, 32)
+    assert images.shape == (4, 3, 32, 32) and images.dtype == torch.float32
+
+
+def test_frame_config_record_keeps_old_cache_keys_and_names_a_changed_parameter():
+    from neuroclip.frames import FrameConfig
+
+    # the record features were cached under before hot_pixel_sigmas/decay_us existed
+    assert FrameConfig().record() == {"encoding": "discrimination", "n_frames": 10, "split_by": "number",
+                                      "threshold": 0.0, "normalization": "neuroclip"}
+    assert FrameConfig(encoding="time_surface", decay_us=1e3).record()["decay_us"] == 1e3
+
+
+@pytest.mark.parametrize("field, value", [("decay_us", 0.0), ("hot_pixel_sigmas", float("nan")), ("split_by", "count"),
+                                          ("n_frames", True), ("threshold", -1.0)])
+def test_frame_config_refuses_a_bad_parameter_by_name(field, value):
+    from neuroclip.errors import ConfigError
+    from neuroclip.frames import FrameConfig
+
+    with pytest.raises(ConfigError, match=field):
+        FrameConfig(**{field: value})

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from neuroclip.clip.features import FrameConfig
 from neuroclip.errors import ConfigError
+from neuroclip.frames.clip_input import FrameConfig
 
 
 def read_recordings(paths, format: str | None = None, reading: dict | None = None) -> list:

@@ -7,12 +7,20 @@ starts fast; user mistakes raise neuroclip errors, which the CLI prints on one l
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from neuroclip.cli.options import FormatOption, LayoutOption, SensorSizeOption, read_options
+from neuroclip.cli.options import (
+    DecayOption,
+    FormatOption,
+    HotPixelOption,
+    LayoutOption,
+    SensorSizeOption,
+    read_options,
+)
 from neuroclip.errors import ConfigError
 from neuroclip.frames.names import ENCODINGS, NEUROCLIP_FRAMES, check_encoding, check_frame_count
 
@@ -31,6 +39,12 @@ def frames_command(
     split_by: Annotated[
         str, typer.Option("--split-by", help="'number': equal event counts (NeuroCLIP); 'time': equal durations.")
     ] = "number",
+    threshold: Annotated[
+        float, typer.Option("--threshold", min=0, help="discrimination encoding: the map's threshold (NeuroCLIP: 0, "
+                                                       "CIFAR10-DVS 1).")
+    ] = 0.0,
+    hot_pixel_sigmas: HotPixelOption = 10.0,
+    decay_us: DecayOption = 50_000.0,
     format: FormatOption = None,
     layout: LayoutOption = None,
     sensor_size: SensorSizeOption = None,
@@ -41,6 +55,9 @@ def frames_command(
     encoding = check_encoding(encoding)
     if split_by not in ("number", "time"):
         raise ConfigError(f"--split-by must be 'number' or 'time', got {split_by!r}")
+    for flag, value in (("--hot-pixel-sigmas", hot_pixel_sigmas), ("--decay-us", decay_us)):
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{flag} must be a finite number > 0, got {value}")
     if frames > MAX_DRAWN_FRAMES:
         raise ConfigError(f"--frames {frames}: a picture of more than {MAX_DRAWN_FRAMES} frames cannot be read; "
                           "draw fewer frames")
@@ -52,7 +69,8 @@ def frames_command(
     from neuroclip.frames.draw import save_frames_picture
     from neuroclip.frames.functional import encode
 
-    pictures = encode(stream, encoding, frames, split_by)
+    pictures = encode(stream, encoding, frames, split_by, threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas,
+                      decay_us=decay_us)
     written = save_frames_picture(pictures, out)
     how = "equal time bins over the whole stream" if encoding == "voxel_grid" else f"split by {split_by}"
     typer.echo(f"wrote {written}: {frames} frames ({encoding}, {how}) of {len(stream)} events")

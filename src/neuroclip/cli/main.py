@@ -7,6 +7,7 @@ traceback.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -16,11 +17,13 @@ from neuroclip.cli.options import (
     DEVICE_HELP,
     MODEL_HELP,
     ClassnamesOption,
+    DecayOption,
     DeviceOption,
     EncodingOption,
     FormatOption,
     FramesOption,
     FusionOption,
+    HotPixelOption,
     LayoutOption,
     ModelOption,
     NormalizationOption,
@@ -52,8 +55,10 @@ def _format_number(value) -> str:
 
 # --------------------------------------------------------------------------------------------------- checks
 
-def _check_frame_options(encoding: str, split_by: str = "number", normalization: str = "neuroclip") -> None:
-    """Reject unknown encodings, splits and normalisations before any model or data is loaded."""
+def _check_frame_options(encoding: str, split_by: str = "number", normalization: str = "neuroclip",
+                         hot_pixel_sigmas: float = 10.0, decay_us: float = 50_000.0) -> None:
+    """Reject unknown encodings, splits, normalisations and encoding parameters before any model or data is
+    loaded (FrameConfig checks them again, under its field names)."""
     from neuroclip.errors import ConfigError
     from neuroclip.frames.names import ENCODINGS, NORMALIZATIONS
 
@@ -64,6 +69,9 @@ def _check_frame_options(encoding: str, split_by: str = "number", normalization:
         raise ConfigError(f"--split-by must be number (equal event counts) or time (equal durations), got {split_by!r}")
     if normalization not in NORMALIZATIONS:
         raise ConfigError(f"--normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
+    for flag, value in (("--hot-pixel-sigmas", hot_pixel_sigmas), ("--decay-us", decay_us)):
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{flag} must be a finite number > 0, got {value}")
 
 
 def _check_fusion(fusion: str) -> None:
@@ -158,6 +166,8 @@ def classify(
     split_by: SplitByOption = "number",
     encoding: EncodingOption = "discrimination",
     threshold: ThresholdOption = None,
+    hot_pixel_sigmas: HotPixelOption = 10.0,
+    decay_us: DecayOption = 50_000.0,
     normalization: NormalizationOption = "neuroclip",
     fusion: FusionOption = "mean_cosine",
     device: DeviceOption = None,
@@ -173,10 +183,10 @@ def classify(
                                                             "probability)."),
 ):
     """Print the top-k classes of each recording: zero-shot CLIP, a few-shot adapter, or a SpikeCLIP model."""
-    from neuroclip.clip.features import FrameConfig
     from neuroclip.clip.presets import resolve_settings
     from neuroclip.devices import resolve_device
     from neuroclip.errors import ConfigError
+    from neuroclip.frames.clip_input import FrameConfig
     from neuroclip.recognize import classify_files
 
     device = str(resolve_device(device))
@@ -196,7 +206,7 @@ def classify(
                               "drop these options (or classify zero-shot without --adapter)")
         predictions = classify_files(files, adapter=adapter, k=top, device=device, format=format, reading=reading)
     else:
-        _check_frame_options(encoding, split_by, normalization)
+        _check_frame_options(encoding, split_by, normalization, hot_pixel_sigmas, decay_us)
         _check_fusion(fusion)
         dataset = _dataset_name(dataset)
         if dataset is None and classnames is not None:  # a set name such as cifar10dvs brings its dataset's settings
@@ -212,7 +222,8 @@ def classify(
                                          k=top, device=device)
         else:
             config = FrameConfig(encoding=encoding, n_frames=frames, split_by=split_by,
-                                 threshold=settings.threshold, normalization=normalization)
+                                 threshold=settings.threshold, normalization=normalization,
+                                 hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us)
             backbone = _load_backbone(model, pretrained, device)
             predictions = classify_files(files, settings.classnames, settings.templates, backbone=backbone,
                                          frame_config=config, fusion=fusion, k=top, format=format,
@@ -261,6 +272,8 @@ def zeroshot(
     split_by: SplitByOption = "number",
     encoding: EncodingOption = "discrimination",
     threshold: ThresholdOption = None,
+    hot_pixel_sigmas: HotPixelOption = 10.0,
+    decay_us: DecayOption = 50_000.0,
     normalization: NormalizationOption = "neuroclip",
     fusion: FusionOption = "mean_cosine",
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Recordings per CLIP batch."),
@@ -272,13 +285,13 @@ def zeroshot(
     """Evaluate NeuroCLIP zero-shot on a dataset split; write JSON (and CSV) with the full configuration."""
     from neuroclip.cache import FeatureCache
     from neuroclip.clip.evaluate import write_result, zeroshot_evaluate
-    from neuroclip.clip.features import FrameConfig
     from neuroclip.clip.presets import resolve_settings
     from neuroclip.datasets import get_dataset
+    from neuroclip.frames.clip_input import FrameConfig
     from neuroclip.outputs import check_output_dir, check_output_file
     from neuroclip.processes import join_processes
 
-    _check_frame_options(encoding, split_by, normalization)
+    _check_frame_options(encoding, split_by, normalization, hot_pixel_sigmas, decay_us)
     _check_fusion(fusion)
     check_output_file(out, "--out")
     if csv_out is not None:
@@ -291,7 +304,7 @@ def zeroshot(
     data = get_dataset(name, root, split)
     settings = resolve_settings(name, threshold, template, classnames, dataset_classes=list(data.classes))
     frame_config = FrameConfig(encoding=encoding, n_frames=frames, split_by=split_by, threshold=settings.threshold,
-                               normalization=normalization)
+                               normalization=normalization, hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us)
     backbone = _load_backbone(model, pretrained, device)
     cache = None if no_cache else FeatureCache(cache_dir)
     result = zeroshot_evaluate(data, backbone, settings.classnames, settings.templates, frame_config, fusion,
@@ -332,6 +345,9 @@ def fewshot(
     split_by: SplitByOption = "number",
     encoding: EncodingOption = "discrimination",
     threshold: ThresholdOption = None,
+    hot_pixel_sigmas: HotPixelOption = 10.0,
+    decay_us: DecayOption = 50_000.0,
+    normalization: NormalizationOption = "neuroclip",
     save_adapter: Path | None = typer.Option(None, "--save-adapter", help="Save the NeuroCLIP adapter trained at "
                                                                          "the largest shot count (first seed); "
                                                                          "needs --method neuroclip."),
@@ -344,16 +360,16 @@ def fewshot(
     """Few-shot: K recordings per class from the train split, methods compared on the test split (mean ± std over
     seeds); writes JSON, CSV and a plot."""
     from neuroclip.cache import FeatureCache
-    from neuroclip.clip.features import FrameConfig
     from neuroclip.clip.presets import resolve_settings
     from neuroclip.datasets import get_dataset
     from neuroclip.errors import ConfigError
     from neuroclip.fewshot import fewshot_experiment, format_summary, recipe
     from neuroclip.fewshot.protocol import PROTOCOLS, check_methods
+    from neuroclip.frames.clip_input import FrameConfig
     from neuroclip.outputs import check_output_dir, check_output_file
     from neuroclip.processes import join_processes
 
-    _check_frame_options(encoding, split_by)
+    _check_frame_options(encoding, split_by, normalization, hot_pixel_sigmas, decay_us)
     methods = check_methods(methods)
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol {protocol!r} is unknown; choose one of {', '.join(PROTOCOLS)}")
@@ -378,7 +394,8 @@ def fewshot(
     train_config = recipe("neuroclip", model, **({"epochs": epochs} if epochs else {}))
     record = fewshot_experiment(
         train, test, backbone, settings.classnames, settings.templates,
-        frame_config=FrameConfig(encoding=encoding, n_frames=frames, split_by=split_by, threshold=settings.threshold),
+        frame_config=FrameConfig(encoding=encoding, n_frames=frames, split_by=split_by, threshold=settings.threshold,
+                                 normalization=normalization, hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us),
         cache=FeatureCache(cache_dir),
         methods=tuple(methods), shots=tuple(shots), seeds=tuple(seeds), protocol=protocol, val_dataset=val,
         train_config=train_config, batch_size=batch_size, num_workers=workers, device=device, out_json=out,

@@ -37,6 +37,10 @@ EncodingOption = Annotated[str, typer.Option("--encoding", help=ENCODING_HELP)]
 ThresholdOption = Annotated[float | None, typer.Option("--threshold", min=0, help=THRESHOLD_HELP)]
 NormalizationOption = Annotated[str, typer.Option("--normalization", help="neuroclip (x/255-0.5), clip (the "
                                                                          "backbone's mean/std) or none.")]
+HotPixelOption = Annotated[float, typer.Option("--hot-pixel-sigmas", help="eventclip encoding: pixels whose "
+                                                "count is this many standard deviations above the mean are clipped.")]
+DecayOption = Annotated[float, typer.Option("--decay-us", help="time_surface encoding: the exponential decay "
+                                            "constant, in microseconds.")]
 FusionOption = Annotated[str, typer.Option("--fusion", help=FUSION_HELP)]
 DeviceOption = Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)]
 FormatOption = Annotated[str | None, typer.Option("--format", help="Force a reader (see neuroclip formats) instead "

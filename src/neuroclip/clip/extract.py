@@ -4,7 +4,6 @@ processes under ``torchrun`` (one share of the shards per rank, merged by rank 0
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 
@@ -27,7 +26,7 @@ def feature_config(dataset, frame_config: FrameConfig, backbone, feature_dtype: 
         "split": getattr(dataset, "split", None),
         "n_samples": len(dataset),
         "samples": samples_digest(dataset.samples) if hasattr(dataset, "samples") else None,
-        "frames": dataclasses.asdict(frame_config) | {"image_size": backbone.image_size,
+        "frames": frame_config.record() | {"image_size": backbone.image_size,
                                                       "mean": backbone.image_mean, "std": backbone.image_std},
         # the activation is part of the model: features cached before a tag's QuickGELU was honoured do not match
         "backbone": backbone.spec.identity() | {"weights": backbone.fingerprint(), "activation": backbone.activation},

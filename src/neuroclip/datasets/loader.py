@@ -14,6 +14,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from neuroclip.errors import ConfigError, EventFileError, NeuroclipError
+from neuroclip.frames.clip_input import FrameConfig, clip_frames
+from neuroclip.frames.functional import check_mean_std
 from neuroclip.frames.names import CLIP_MEAN, CLIP_STD
 
 
@@ -47,8 +49,6 @@ class EncodedFrames(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int):
-        from neuroclip.clip.features import clip_frames
-
         try:
             stream, label = self.dataset[index]
             images = clip_frames(stream, self.frame_config, self.image_size, mean=self.mean, std=self.std)
@@ -69,18 +69,15 @@ def make_loader(dataset, frame_config=None, image_size: int = 224, batch_size: i
                 std: Sequence[float] = CLIP_STD) -> DataLoader:
     """A DataLoader yielding ``(images [B, T, 3, S, S] float32, labels [B], indices [B])`` for ``dataset``.
 
-    ``frame_config`` is a :class:`neuroclip.clip.features.FrameConfig` (default: NeuroCLIP's), ``image_size`` the
+    ``frame_config`` is a :class:`neuroclip.frames.FrameConfig` (default: NeuroCLIP's), ``image_size`` the
     CLIP input size S, ``mean``/``std`` the backbone's ``image_mean``/``image_std`` (used by
     ``normalization='clip'``; default OpenAI's). With ``num_workers > 0`` each worker process reads and encodes
     whole samples; the batches are the same as with ``num_workers=0``. ``shuffle`` draws the order from a
     generator seeded with ``seed``.
     """
-    from neuroclip.clip.features import FrameConfig
-    from neuroclip.frames.functional import check_mean_std
-
     frame_config = FrameConfig() if frame_config is None else frame_config
     if not isinstance(frame_config, FrameConfig):
-        raise ConfigError(f"frame_config must be a neuroclip.clip.features.FrameConfig, got "
+        raise ConfigError(f"frame_config must be a neuroclip.frames.FrameConfig, got "
                           f"{type(frame_config).__name__}")
     for label, value, minimum in (("image_size", image_size, 1), ("batch_size", batch_size, 1),
                                   ("num_workers", num_workers, 0)):

@@ -2,11 +2,12 @@
 
 A stream is split into T segments, counted per polarity and pixel into ``[T, 2, H, W]``, encoded as images, and
 turned into CLIP input. Pure functions live in :mod:`neuroclip.frames.functional`; :mod:`neuroclip.frames.transforms`
-wraps them in frozen dataclasses; :mod:`neuroclip.frames.draw` draws them.
+wraps them in frozen dataclasses; :mod:`neuroclip.frames.clip_input` holds :class:`FrameConfig`, the one description of
+recording -> CLIP input; :mod:`neuroclip.frames.draw` draws them.
 
 The submodules load on first use (PEP 562), so :mod:`neuroclip.frames.names` (the encodings and NeuroCLIP's
 defaults) is importable without torch: the command line lists and checks them before anything heavy is loaded. The
-two tuples below are the one list of what the package exports.
+tuples below are the one list of what the package exports.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ _FROM_FUNCTIONAL = (
     "voxel_grid",
     "voxel_grid_image",
 )
+_FROM_CLIP_INPUT = ("FrameConfig", "clip_frames")
 _FROM_TRANSFORMS = (
     "Compose",
     "Discrimination",
@@ -60,9 +62,11 @@ _FROM_TRANSFORMS = (
 def __getattr__(name: str):
     if name in _FROM_FUNCTIONAL:
         return getattr(importlib.import_module("neuroclip.frames.functional"), name)
+    if name in _FROM_CLIP_INPUT:
+        return getattr(importlib.import_module("neuroclip.frames.clip_input"), name)
     if name in _FROM_TRANSFORMS:
         return getattr(importlib.import_module("neuroclip.frames.transforms"), name)
     raise AttributeError(f"module 'neuroclip.frames' has no attribute {name!r}")
 
 
-__all__ = sorted([*_FROM_FUNCTIONAL, *_FROM_TRANSFORMS])
+__all__ = sorted([*_FROM_FUNCTIONAL, *_FROM_CLIP_INPUT, *_FROM_TRANSFORMS])

@@ -24,8 +24,8 @@ import types
 import typing
 from pathlib import Path
 
-from neuroclip.clip.features import FrameConfig
 from neuroclip.errors import ConfigError
+from neuroclip.frames.clip_input import FrameConfig
 
 ACTIVATIONS = ("lif", "relu", "identity")
 MODALITIES = ("images", "events")

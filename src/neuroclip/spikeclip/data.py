@@ -262,7 +262,7 @@ class SampleView(torch.utils.data.Dataset):
             if self._transform is None:
                 self._transform = self.preprocess.transform()
             return self._transform(raw), label, position
-        from neuroclip.clip.features import clip_frames
+        from neuroclip.frames.clip_input import clip_frames
         from neuroclip.spikeclip.model import event_input
 
         stream = raw.require_events() if hasattr(raw, "require_events") else raw

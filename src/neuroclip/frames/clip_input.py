@@ -1,0 +1,72 @@
+"""Recording -> CLIP input: the one description of how a stream becomes the ``[T, 3, S, S]`` images a CLIP image
+tower reads (the encoding and each of its parameters, the split into T frames, the normalisation), and the function
+that does it. The CLIP input size S and mean/std come from the backbone."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from neuroclip.errors import ConfigError
+from neuroclip.frames.functional import CLIP_MEAN, CLIP_STD, encode, to_clip_input
+from neuroclip.frames.names import ENCODINGS, NEUROCLIP_FRAMES, NORMALIZATIONS
+
+# parameters added after feature caches were first written: a cache key records them only when they differ from
+# these defaults, so features cached before stay valid
+_LATER_FIELDS = {"hot_pixel_sigmas": 10.0, "decay_us": 50_000.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameConfig:
+    """How a recording becomes CLIP input. Defaults are NeuroCLIP's: T = 10 equal-count frames, the discrimination
+    map with threshold 0, bilinear resize to the CLIP input size, x/255 - 0.5.
+
+    Per encoding, the parameters used are ``threshold`` (discrimination), ``hot_pixel_sigmas`` (eventclip) and
+    ``decay_us`` (time_surface); see :func:`neuroclip.frames.encode`.
+    """
+
+    encoding: str = "discrimination"
+    n_frames: int = NEUROCLIP_FRAMES
+    split_by: str = "number"
+    threshold: float = 0.0
+    normalization: str = "neuroclip"
+    hot_pixel_sigmas: float = _LATER_FIELDS["hot_pixel_sigmas"]
+    decay_us: float = _LATER_FIELDS["decay_us"]
+
+    def __post_init__(self):
+        if self.encoding not in ENCODINGS or self.encoding == "counts":
+            image_encodings = [name for name in ENCODINGS if name != "counts"]
+            raise ConfigError(f"encoding for CLIP must be one of {', '.join(image_encodings)}; got {self.encoding!r}")
+        if self.normalization not in NORMALIZATIONS:
+            raise ConfigError(f"normalization must be one of {', '.join(NORMALIZATIONS)}; got {self.normalization!r}")
+        if self.split_by not in ("number", "time"):
+            raise ConfigError(f"split_by must be 'number' or 'time' (T frames for CLIP), got {self.split_by!r}")
+        if isinstance(self.n_frames, bool) or not isinstance(self.n_frames, int) or self.n_frames < 1:
+            raise ConfigError(f"n_frames must be a positive integer, got {self.n_frames!r}")
+        if not np.isfinite(self.threshold) or self.threshold < 0:
+            raise ConfigError(f"threshold must be a finite number >= 0, got {self.threshold!r}")
+        if not np.isfinite(self.hot_pixel_sigmas) or self.hot_pixel_sigmas <= 0:
+            raise ConfigError(f"hot_pixel_sigmas must be a finite number > 0, got {self.hot_pixel_sigmas!r}")
+        if not np.isfinite(self.decay_us) or self.decay_us <= 0:
+            raise ConfigError(f"decay_us must be a finite number > 0 (microseconds), got {self.decay_us!r}")
+
+    def encode(self, stream) -> np.ndarray:
+        """The T images of ``stream`` in this encoding, before resizing (uint8 ``[T, C, H, W]``)."""
+        return encode(stream, self.encoding, self.n_frames, self.split_by, threshold=self.threshold,
+                      hot_pixel_sigmas=self.hot_pixel_sigmas, decay_us=self.decay_us)
+
+    def record(self) -> dict:
+        """The fields as a dict for result files and cache keys (later parameters only when not at default)."""
+        fields = dataclasses.asdict(self)
+        return {key: value for key, value in fields.items()
+                if key not in _LATER_FIELDS or value != _LATER_FIELDS[key]}
+
+
+def clip_frames(stream, config: FrameConfig, size: int, *, mean: Sequence[float] = CLIP_MEAN,
+                std: Sequence[float] = CLIP_STD) -> torch.Tensor:
+    """One recording as CLIP input [T, 3, size, size]; ``mean``/``std`` (the backbone's ``image_mean``/``image_std``)
+    apply with ``normalization='clip'``."""
+    return to_clip_input(config.encode(stream), size, config.normalization, mean=mean, std=std)
