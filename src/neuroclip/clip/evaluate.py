@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -17,12 +16,7 @@ from neuroclip.clip.extract import extract_features
 from neuroclip.clip.features import FrameConfig
 from neuroclip.clip.zeroshot import ZeroShotClassifier
 from neuroclip.outputs import atomic_write
-
-
-def accuracy_top_k(logits: torch.Tensor, labels: np.ndarray, k: int) -> float:
-    k = min(k, logits.shape[-1])
-    top = logits.topk(k, dim=-1).indices.numpy()
-    return float(np.mean([label in row for label, row in zip(labels, top)]))
+from neuroclip.provenance import accuracy, versions
 
 
 def zeroshot_evaluate(dataset, backbone, classnames: list[str], templates: list[str],
@@ -39,11 +33,9 @@ def zeroshot_evaluate(dataset, backbone, classnames: list[str], templates: list[
     predictions = logits.argmax(dim=-1).numpy()
     per_class = {classnames[k]: float(np.mean(predictions[labels == k] == k)) if np.any(labels == k) else None
                  for k in range(len(classnames))}
-    from neuroclip import __version__
-
     return {
-        "top1": float(np.mean(predictions == labels)),
-        "top5": accuracy_top_k(logits, labels, 5),
+        "top1": accuracy(logits, labels, 1),
+        "top5": accuracy(logits, labels, 5),
         "n_samples": int(labels.size),
         "per_class_top1": per_class,
         "config": {
@@ -60,9 +52,7 @@ def zeroshot_evaluate(dataset, backbone, classnames: list[str], templates: list[
                                                    "logit_scale": backbone.logit_scale},
             "feature_cache": str(cached.path) if cache is not None else None,
         },
-        "neuroclip_version": __version__,
-        "torch_version": torch.__version__,
-        "python": platform.python_version(),
+        **versions(),
         "seconds": round(time.time() - started, 2),
         "_predictions": {"indices": cached.indices, "labels": labels, "predictions": predictions,
                          "probabilities": logits.float().softmax(dim=-1).max(dim=-1).values.numpy(),

@@ -4,12 +4,12 @@ label-set robustness protocols (ELS: distractor classes added; ULS: two classes 
 from __future__ import annotations
 
 import dataclasses
-import platform
 
 import torch
 
 from neuroclip.errors import ConfigError
 from neuroclip.processes import Processes
+from neuroclip.provenance import accuracy, versions
 from neuroclip.spikeclip import data as data_module
 from neuroclip.spikeclip import labels as label_sets
 from neuroclip.spikeclip.config import DataConfig, to_dict
@@ -19,7 +19,7 @@ from neuroclip.spikeclip.model import SpikeCLIP, class_logits
 
 
 def _accuracy(embeddings: torch.Tensor, prototypes: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((class_logits(embeddings, prototypes).argmax(-1) == labels).float().mean())
+    return accuracy(class_logits(embeddings, prototypes), labels)
 
 
 @torch.no_grad()
@@ -74,11 +74,8 @@ def evaluate(model: SpikeCLIP, data: DataConfig, split: str = "test", teacher=No
                 student, model.class_prototypes(renamed, prompts).cpu(), labels)}
         result["uls"] = {"per_seed": per_seed,
                          "mean_top1": sum(v["top1"] for v in per_seed.values()) / len(per_seed)}
-    from neuroclip import __version__
-
     result["config"] = {"data": to_dict(data), "classnames": names, "templates": prompts,
                         "model": to_dict(model.config), "checkpoint": getattr(model, "checkpoint_info", {}).get(
                             "stage")}
-    result |= {"neuroclip_version": __version__, "torch_version": torch.__version__,
-               "python": platform.python_version()}
+    result |= versions()
     return result

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from neuroclip.provenance import accuracy
 from neuroclip.spikeclip.model import class_logits
 
 
@@ -39,15 +40,17 @@ def image_metrics(student: torch.Tensor, teacher: torch.Tensor | None, labels: t
         metrics["cosine_constant_baseline"] = float(F.cosine_similarity(mean_direction, teacher, dim=-1).mean())
     if prototypes is None:
         return metrics
-    predictions = class_logits(student, prototypes).argmax(-1)
+    student_logits = class_logits(student, prototypes)
+    predictions = student_logits.argmax(-1)
     if labels is not None:
-        metrics["top1"] = float((predictions == labels).float().mean())
+        metrics["top1"] = accuracy(student_logits, labels)
     if teacher is not None:
         snn_text = class_logits(teacher, prototypes).argmax(-1)
         metrics["agreement_teacher_snn_text"] = float((predictions == snn_text).float().mean())
         metrics["kappa_teacher_snn_text"] = cohen_kappa(predictions, snn_text, prototypes.shape[0])
         if teacher_classifier is not None:
-            teacher_predictions = (F.normalize(teacher, dim=-1) @ teacher_classifier.T).argmax(-1)
+            teacher_logits = F.normalize(teacher, dim=-1) @ teacher_classifier.T
+            teacher_predictions = teacher_logits.argmax(-1)
             metrics["agreement_teacher"] = float((predictions == teacher_predictions).float().mean())
             metrics["kappa_teacher"] = cohen_kappa(predictions, teacher_predictions, prototypes.shape[0])
             student_clip_text = (F.normalize(student, dim=-1) @ teacher_classifier.T).argmax(-1)
@@ -57,5 +60,5 @@ def image_metrics(student: torch.Tensor, teacher: torch.Tensor | None, labels: t
             counts = torch.bincount(teacher_predictions, minlength=prototypes.shape[0])
             metrics["teacher_majority"] = float(counts.max() / counts.sum())
             if labels is not None:
-                metrics["teacher_top1"] = float((teacher_predictions == labels).float().mean())
+                metrics["teacher_top1"] = accuracy(teacher_logits, labels)
     return metrics

@@ -28,6 +28,7 @@ from neuroclip.devices import fp16_autocast
 from neuroclip.errors import ConfigError
 from neuroclip.outputs import atomic_write
 from neuroclip.processes import Processes, batch_loader, epoch_batches, join_processes, to_device
+from neuroclip.provenance import versions
 from neuroclip.spikeclip.config import RUN_SETTINGS, StageConfig, legacy_model_dict, to_dict
 from neuroclip.spikeclip.layers import convert_batchnorm_for_processes
 from neuroclip.spikeclip.model import save_torch
@@ -101,8 +102,6 @@ def run_stage(config: StageConfig, resume: bool = False, on_step=None) -> dict:
 def _run(config: StageConfig, procs: Processes, resume: bool, on_step, started: float) -> dict:
     from tqdm.auto import tqdm
 
-    from neuroclip import __version__
-
     out = Path(config.out).expanduser()
     _seed_everything(config.seed)
     task = TASKS[config.stage](config, procs)
@@ -161,8 +160,7 @@ def _run(config: StageConfig, procs: Processes, resume: bool, on_step, started: 
             "history": state.history, "steps": state.global_step, "epochs_run": state.epoch,
             "world_size": procs.world, "device": str(procs.device), "seed": config.seed,
             "config": config_dict, "model": task.model_config_dict(),
-            "neuroclip_version": __version__, "torch_version": torch.__version__,
-            "seconds_this_run": round(time.time() - started, 2),
+            **versions(), "seconds_this_run": round(time.time() - started, 2),
             "checkpoint": str(out / BEST),
         }
 
