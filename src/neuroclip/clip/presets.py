@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from neuroclip.clip.prompts import NEUROCLIP_TEMPLATES, resolve_templates
-from neuroclip.datasets.classnames import CLASSNAME_SETS, classnames_for
+from neuroclip.datasets.classnames import CLASSNAME_SETS, classnames_for, resolve_classnames
 from neuroclip.errors import ConfigError
 from neuroclip.frames.names import DISCRIMINATION_THRESHOLDS
 
@@ -58,24 +58,8 @@ class ResolvedSettings:
 
 def parse_classnames(spec: str) -> list[str]:
     """A class-name set name (``nmnist``, ``nmnist-words``, ``cifar10dvs``...) or a comma-separated list of at
-    least two distinct names."""
-    spec = str(spec).strip()
-    if spec in CLASSNAME_SETS:
-        return classnames_for(spec)
-    names = [name.strip() for name in spec.split(",") if name.strip()]
-    if len(names) < 2:
-        raise ConfigError(f"class names {spec!r}: neither a known set ({', '.join(CLASSNAME_SETS)}) nor a "
-                          "comma-separated list of at least two names (e.g. --classnames cat,dog)")
-    seen, repeated = set(), []
-    for name in names:
-        key = name.lower()
-        if key in seen and name not in repeated:
-            repeated.append(name)
-        seen.add(key)
-    if repeated:
-        raise ConfigError(f"class names {spec!r} name {', '.join(repr(n) for n in repeated)} more than once; each "
-                          "class must be named once")
-    return names
+    least two distinct names (:func:`~neuroclip.datasets.classnames.resolve_classnames`)."""
+    return resolve_classnames(str(spec))
 
 
 def resolve_settings(dataset: str | None, threshold: float | None = None, template: str | None = None,
