@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neuroclip.datasets.classnames import CLASSNAME_SETS
 from neuroclip.datasets.splitting import held_out_mask
 from neuroclip.errors import ConfigError, MissingDependencyError
 from neuroclip.spikeclip import labels as label_sets
@@ -53,7 +54,7 @@ class DigitsSource:
         self.images = (digits.images[chosen] * (255.0 / 16.0)).round().astype(np.uint8)
         self.labels = [labels[i] for i in chosen]
         self.keys = [keys[i] for i in chosen]
-        self.classes = list(label_sets.DIGIT_WORDS)
+        self.classes = CLASSNAME_SETS["digits"]()
         self.split = split
 
     def __len__(self):
@@ -209,7 +210,7 @@ def sentences_of(data: DataConfig) -> list[str]:
     sentences = []
     if data.classnames is not None:
         names = data.classnames
-        known = {*label_sets.SPIKECLIP_CLASSNAMES, *label_sets.CLASSNAME_SETS}
+        known = set(CLASSNAME_SETS)
         # a list of set names (["digits", "cifar10"]) or of lists means several label sets
         several = isinstance(names, list) and names and all(isinstance(n, list) or n in known for n in names)
         groups = names if several else [names]

@@ -13,8 +13,10 @@ from neuroclip.clip.prompts import (  # noqa: F401 (re-exported)
     resolve_templates,
     spikeclip_templates,
 )
-from neuroclip.datasets.classnames import CIFAR10, CIFAR100, STL10, resolve_classnames  # noqa: F401 (re-exported)
+from neuroclip.datasets.classnames import CIFAR10, CIFAR100, NMNIST_WORDS, STL10, resolve_classnames  # noqa: F401
 from neuroclip.errors import ConfigError
+
+DIGIT_WORDS = list(NMNIST_WORDS)  # SpikeCLIP's 'digits' set (kept under its old name)
 
 # ELS distractors: the fixed, ordered CIFAR-100 names of the "Expand Label" block of SpikeCLIP:
 # language/label_sentence/STL10.py and CIFAR10.py (byte-identical files): 10 active after the 10 true classes, then
