@@ -36,7 +36,7 @@ from neuroclip.datasets.loader import SampleError, make_loader
 from neuroclip.datasets.splitting import held_out_mask
 from neuroclip.errors import MissingDependencyError
 
-from conftest import FORMATS_ROOT, NMNIST_ROOT, nmnist_files
+from conftest import FORMATS_ROOT, NMNIST_ROOT, needs_all_recordings, nmnist_files
 
 # ------------------------------------------------------------------------------------------------ file builders
 
@@ -98,6 +98,7 @@ def assert_partition(make):
 # ------------------------------------------------------------------------------------------------ N-MNIST (real)
 
 def test_nmnist_layout_reads_lazily_with_digit_labels():
+    needs_all_recordings()
     nmnist_files()
     dataset = NMNIST(NMNIST_ROOT, split="train_full")
     assert len(dataset) == 500 and dataset.name == "nmnist" and dataset.sensor_size == (34, 34)
@@ -109,6 +110,7 @@ def test_nmnist_layout_reads_lazily_with_digit_labels():
 
 
 def test_nmnist_val_is_held_out_per_class_by_the_hashed_rule():
+    needs_all_recordings()
     nmnist_files()
     full = NMNIST(NMNIST_ROOT, split="train_full")
     val = NMNIST(NMNIST_ROOT, split="val")
@@ -152,6 +154,7 @@ def test_missing_split_and_folder_errors(tmp_path):
 
 
 def test_subset_selects_without_reading_and_nests():
+    needs_all_recordings()
     nmnist_files()
     dataset = NMNIST(NMNIST_ROOT, split="train_full")
     subset = dataset.subset([499, 0, 60])
@@ -562,6 +565,7 @@ def test_download_without_tonic_names_the_extra(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------------------ DataLoader
 
 def test_loader_batches_equal_with_and_without_workers():
+    needs_all_recordings()
     nmnist_files()
     dataset = NMNIST(NMNIST_ROOT, split="train_full").subset(list(range(0, 500, 50)))  # 10 recordings
     config = FrameConfig(n_frames=4)
@@ -592,6 +596,7 @@ def test_loader_shuffles_with_its_seed_and_names_a_broken_sample(tmp_path):
 
 
 def test_file_order_split_and_its_linked_layout(tmp_path):
+    needs_all_recordings()
     from neuroclip.datasets.nmnist import link_nmnist_split, split_nmnist_by_file_order
 
     nmnist_files()

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from neuroclip import EventFileError, EventStream, make_events, read_events, write_events
 from neuroclip.events import check_events
+from neuroclip.events.io.dispatch import FORMATS, detect_format
 
-from conftest import SHARED_DATA
+from conftest import SAMPLE_DATA, SHARED_DATA
 
 
 def _spec_seeds(folder):
@@ -33,14 +34,13 @@ def _spec_seeds(folder):
                     for x, y, t in zip(rng.integers(0, 128, 50), rng.integers(0, 128, 50), range(0, 5000, 100)))
     seeds[".aedat3"] = (b"#!AER-DAT3.1\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n"
                         + struct.pack("<hhiiiiii", 1, 1, 8, 4, 0, 50, 50, 50) + body)
-    real = {
-        ".raw2": ("formats/prophesee/sparklers_evt2.raw", 164 + 8192),
-        ".raw3": ("formats/prophesee/pedestrians_evt3.raw", 166 + 8192),
-        ".dat": ("formats/ncars/tonic_sample_ncars.dat", None),
-        ".aedat4": ("formats/aedat4/tonic_sample.aedat4", None),
+    real = {  # the Prophesee heads are kept in the repository; the AEDAT 4 file only beside it
+        ".raw2": (SAMPLE_DATA / "formats/prophesee/sparklers_evt2_head.raw", 164 + 8192),
+        ".raw3": (SAMPLE_DATA / "formats/prophesee/pedestrians_evt3_head.raw", 166 + 8192),
+        ".dat": (SAMPLE_DATA / "formats/ncars/tonic_sample_ncars.dat", None),
+        ".aedat4": (SHARED_DATA / "formats/aedat4/tonic_sample.aedat4", None),
     }
-    for key, (relative, length) in real.items():
-        path = SHARED_DATA / relative
+    for key, (path, length) in real.items():
         if path.exists():
             seeds[key] = path.read_bytes()[:length]
     return seeds
@@ -87,7 +87,26 @@ def check_reader_survives(tmp_path, suffix, data):
     return "ok"
 
 
-FAST_FORMATS = [".bin", ".npz", ".npy", ".h5", ".aedat", ".aedat3", ".raw2", ".raw3", ".dat"]
+# every registered reader and the seed files that exercise it; registering a format without a seed fails below
+SEEDS_OF_FORMAT = {"atis_bin": [".bin"], "aedat2": [".aedat"], "aedat3": [".aedat3"], "aedat4": [".aedat4"],
+                   "prophesee_raw": [".raw2", ".raw3"], "prophesee_dat": [".dat"], "npy": [".npy"], "npz": [".npz"],
+                   "hdf5": [".h5"]}
+# AEDAT 4 is slower to decode: fewer examples, in its own test below
+FAST_FORMATS = [suffix for suffixes in SEEDS_OF_FORMAT.values() for suffix in suffixes if suffix != ".aedat4"]
+
+
+def test_every_registered_format_has_seeds_that_are_detected_as_it(seeds, tmp_path):
+    assert set(SEEDS_OF_FORMAT) == set(FORMATS), "add seed files for the new format to _spec_seeds"
+    for name, suffixes in SEEDS_OF_FORMAT.items():
+        for suffix in suffixes:
+            if suffix not in seeds:  # only the AEDAT 4 recording lives outside the repository
+                assert suffix == ".aedat4"
+                continue
+            path = tmp_path / f"seed{SUFFIX_ON_DISK.get(suffix, suffix)}"
+            path.write_bytes(seeds[suffix])
+            assert detect_format(path) == name
+            assert len(read_events(path)) > 0
+
 
 
 @pytest.mark.parametrize("suffix", FAST_FORMATS)

@@ -9,6 +9,7 @@ import torch
 from helpers.seeded_clip import seeded_tiny_clip
 from neuroclip.clip import ZeroShotClassifier, resolve_templates
 from neuroclip.clip.features import FrameConfig, frame_features
+from neuroclip.clip.zeroshot import FUSIONS, fuse_logits
 from neuroclip.events import read_events
 
 from conftest import NMNIST_ROOT, nmnist_files
@@ -68,3 +69,16 @@ def test_bundled_small_clip_loads_offline_and_recognises_real_recordings():
     labels = torch.tensor([int(Path(f).parent.name) for f in files])
     accuracy = float((classifier.logits(features).argmax(-1) == labels).float().mean())
     assert accuracy >= 0.8, accuracy
+
+
+@pytest.mark.parametrize("fusion", sorted(FUSIONS))
+def test_every_fusion_of_t_copies_of_one_frame_is_a_multiple_of_that_frames_cosine(fusion):
+    # a registered fusion must reduce to the frame's own score when all T frames are the same
+    generator = torch.Generator().manual_seed(0)
+    frames = torch.randn(6, 1, 16, generator=generator)
+    weights = torch.nn.functional.normalize(torch.randn(5, 16, generator=generator), dim=-1)
+    single = 100.0 * torch.nn.functional.normalize(frames[:, 0], dim=-1) @ weights.T
+    options = {"frame_weights": [0.5, 2.0, 1.0, 0.25]} if fusion == "weighted" else {}
+    fused = fuse_logits(frames.repeat(1, 4, 1), weights, fusion, **options)
+    ratio = fused / single
+    assert torch.allclose(ratio, ratio.flatten()[0].expand_as(ratio), rtol=1e-4) and float(ratio.flatten()[0]) > 0
