@@ -691,3 +691,20 @@ def test_frame_config_refuses_a_bad_parameter_by_name(field, value):
 
     with pytest.raises(ConfigError, match=field):
         FrameConfig(**{field: value})
+
+
+@needs_nmnist
+@pytest.mark.parametrize("encoding", ["counts", "discrimination", "eventclip", "eventbind"])
+def test_images_from_counts_is_what_encode_makes_after_counting(nmnist, encoding):
+    from neuroclip.frames import images_from_counts
+
+    counts = encode(nmnist[1], "counts", 5)
+    expected = encode(nmnist[1], encoding, 5, threshold=1.0, hot_pixel_sigmas=2.0)
+    np.testing.assert_array_equal(images_from_counts(counts, encoding, threshold=1.0, hot_pixel_sigmas=2.0), expected)
+
+
+def test_images_from_counts_refuses_an_encoding_not_made_of_counts():
+    from neuroclip.frames import images_from_counts
+
+    with pytest.raises(ConfigError, match="time_surface"):
+        images_from_counts(np.zeros((2, 2, 4, 4)), "time_surface")

@@ -817,7 +817,20 @@ def encode(
     )
     if encoding == "time_surface":
         return time_surface_image(time_surface(stream, stops=stops, decay_us=decay_us))
-    counts = integrate_segments(stream, size, starts, stops)
+    return images_from_counts(integrate_segments(stream, size, starts, stops), encoding, threshold=threshold,
+                              hot_pixel_sigmas=hot_pixel_sigmas)
+
+
+# the encodings that are a function of the per-polarity counts alone (what images_from_counts makes)
+COUNT_ENCODINGS = ("counts", "discrimination", "eventclip", "eventbind")
+
+
+def images_from_counts(counts, encoding: str, *, threshold: float = 0, hot_pixel_sigmas: float = 10.0) -> np.ndarray:
+    """Count frames ``[..., 2, H, W]`` as the images of a count-based encoding (:data:`COUNT_ENCODINGS`): what
+    :func:`encode` does after counting, and what augmentation applies to transformed counts."""
+    if encoding not in COUNT_ENCODINGS:
+        raise ConfigError(f"{encoding!r} is not made from counts alone; count-based encodings: "
+                          f"{', '.join(COUNT_ENCODINGS)}")
     if encoding == "counts":
         return counts
     if encoding == "discrimination":
