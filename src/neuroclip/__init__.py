@@ -8,7 +8,16 @@ from neuroclip.errors import (
     NeuroclipError,
     UnknownFormatError,
 )
-from neuroclip.events import EVENT_DTYPE, EventStream, as_events, make_events, read_events, write_events
+from neuroclip.events import (
+    EVENT_DTYPE,
+    EventStream,
+    as_events,
+    iter_events,
+    make_events,
+    read_events,
+    summarize_file,
+    write_events,
+)
 
 __version__ = "0.1.0"
 
@@ -23,7 +32,9 @@ __all__ = [
     "UnknownFormatError",
     "as_events",
     "make_events",
+    "iter_events",
     "read_events",
+    "summarize_file",
     "write_events",
     "__version__",
 ]

@@ -109,17 +109,18 @@ def info(
     layout: LayoutOption = None,
     sensor_size: SensorSizeOption = None,
 ):
-    """Print sensor size, event count, duration, event rate and ON fraction of each recording."""
-    from neuroclip.events import read_events
+    """Print sensor size, event count, duration, event rate and ON fraction of each recording (read chunk by
+    chunk where the format allows, so files larger than memory work)."""
+    from neuroclip.events import summarize_file
 
     rows, failures = [], []
     for path in files:
         try:
-            stream = read_events(path, format=format, **read_options(layout, sensor_size))
+            summary = summarize_file(path, format=format, **read_options(layout, sensor_size))
         except NeuroclipError as error:  # describe the readable files all the same, then report the others
             failures.append(str(error))
             continue
-        rows.append({"file": str(path), "format": stream.metadata.get("format"), **stream.summary()})
+        rows.append({"file": str(path), **summary})
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     elif rows:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from neuroclip.datasets.classnames import CLASSNAME_SETS
 from neuroclip.frames.names import ENCODINGS
 
 MODEL_HELP = ("CLIP: neuroclip-mini (bundled, offline), an open_clip model name (ViT-B-32, RN50, ... see "
@@ -14,11 +15,11 @@ MODEL_HELP = ("CLIP: neuroclip-mini (bundled, offline), an open_clip model name 
 PRETRAINED_HELP = ("Weights for --model: a pretrained tag (openai, laion2b_s34b_b79k, ...), a checkpoint file, or "
                    "none for random weights. Default: openai for open_clip models, the bundled weights for "
                    "neuroclip-mini.")
-CLASSNAMES_HELP = ("Class names: a set (nmnist, nmnist-words, cifar10dvs, ncaltech101, dvs128gesture, ncars, "
-                   "esimagenet) or a comma-separated list in label order. Default: the dataset's.")
+CLASSNAMES_HELP = (f"Class names: a set ({', '.join(n for n in CLASSNAME_SETS if n != 'imagenet')}) or a "
+                   "comma-separated list in label order. Default: the dataset's.")
 THRESHOLD_HELP = "Discrimination threshold. Default: the dataset's NeuroCLIP value (1 for CIFAR10-DVS, else 0)."
-TEMPLATE_HELP = ("Prompt template: one with {}, a set (neuroclip, clip-imagenet, simple, nmnist-search) or a file "
-                 "of templates. Default: the dataset's NeuroCLIP template.")
+TEMPLATE_HELP = ("Prompt template: one with {}, a set (neuroclip, clip-imagenet, simple, nmnist-search, "
+                 "spikeclip-<dataset>) or a file of templates. Default: the dataset's NeuroCLIP template.")
 DEVICE_HELP = "cpu, cuda, cuda:N or mps. Default: cuda if present."
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -78,3 +79,24 @@ def concatenate(parts: list[np.ndarray], dtype) -> np.ndarray:
     joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
     parts.clear()
     return joined
+
+
+@dataclasses.dataclass
+class Decoded:
+    """A recording opened for chunked decoding: what its header says, and its events chunk by chunk.
+
+    ``chunks()`` opens the file and yields event arrays (EVENT_DTYPE) of at most one read chunk each, so a caller
+    can keep one chunk in memory at a time. ``sensor_size(max_x, max_y)`` is the size the whole-file reader would
+    give for those coordinate maxima when neither the caller nor the header gives one; ``stream_size`` the size to
+    assume for pieces before the whole file has been seen (None: the caller must give one)."""
+
+    header_size: tuple[int, int] | None
+    metadata: dict
+    chunks: Callable[[], Iterator[np.ndarray]]
+    sensor_size: Callable[[int, int], tuple[int, int]]
+    stream_size: tuple[int, int] | None = None
+
+
+def size_from_extent(max_x: int, max_y: int) -> tuple[int, int]:
+    """The smallest sensor holding every event: what readers infer when a file states no size."""
+    return int(max_x) + 1, int(max_y) + 1

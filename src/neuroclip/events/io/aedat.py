@@ -17,7 +17,14 @@ import tempfile
 import numpy as np
 
 from neuroclip.errors import EventFileError, InvalidEventsError, MissingDependencyError
-from neuroclip.events.io._common import CHUNK_BYTES, concatenate, iter_payload_words, read_text_header, require_file
+from neuroclip.events.io._common import (
+    CHUNK_BYTES,
+    Decoded,
+    concatenate,
+    iter_payload_words,
+    read_text_header,
+    require_file,
+)
 from neuroclip.events.stream import EVENT_DTYPE, EventStream, check_events, make_events
 
 DVS128_SIZE = (128, 128)
@@ -45,40 +52,54 @@ def _finish(path, events, sensor_size, metadata, sort: bool) -> EventStream:
     return stream
 
 
-def read_aedat2(path, sensor_size=None, *, layout: str = "jaer", sort: bool = False,
-                chunk_bytes: int = CHUNK_BYTES) -> EventStream:
-    """Read a jAER AEDAT 2.0 DVS128 recording: ``#`` header lines, then big-endian (uint32 address, uint32 µs)."""
+def open_aedat2(path, *, layout: str = "jaer", chunk_bytes: int = CHUNK_BYTES) -> Decoded:
+    """A jAER AEDAT 2.0 DVS128 recording opened for chunked decoding: ``#`` header lines, then big-endian
+    (uint32 address, uint32 µs)."""
     if layout not in AEDAT2_LAYOUTS:
         raise EventFileError(path, f"unknown AEDAT 2.0 layout {layout!r}; choose one of {', '.join(AEDAT2_LAYOUTS)} "
                                    "(--layout at the command line)")
     path = require_file(path)
     with open(path, "rb") as fp:
-        lines, _ = read_text_header(fp, path, b"#")
-        if not lines or not lines[0].startswith("!AER-DAT2"):
-            raise EventFileError(path, "does not start with '#!AER-DAT2.0': not an AEDAT 2.0 file")
-        parts = []
-        for words in iter_payload_words(fp, path, np.dtype([("address", ">u4"), ("t", ">u4")]),
-                                        chunk_bytes=chunk_bytes):
-            address = words["address"]
-            raw_x = (address & 0xFE) >> 1
-            raw_y = (address & 0x7F00) >> 8
-            on = 1 - (address & 1)
-            if address.size and (address >> 16).any():
-                raise EventFileError(path, "addresses use bits above bit 15: not DVS128 events "
-                                           "(DAVIS files need the AEDAT 3.1/4 readers)")
-            # bit 15 marks jAER's special (external) events, which are not pixel events
-            is_pixel = (address & 0x8000) == 0
-            if not is_pixel.all():
-                words, address = words[is_pixel], address[is_pixel]
-                raw_x, raw_y, on = raw_x[is_pixel], raw_y[is_pixel], on[is_pixel]
-            if layout == "cifar10dvs":
-                x, y = 127 - raw_y, 127 - raw_x
-            else:
-                x, y = 127 - raw_x, raw_y
-            parts.append(make_events(words["t"], x, y, on))
-    events = concatenate(parts, EVENT_DTYPE)
-    metadata = {"format": "aedat2", "layout": layout, "header": lines}
-    return _finish(path, events, sensor_size or DVS128_SIZE, metadata, sort)
+        lines, offset = read_text_header(fp, path, b"#")
+    if not lines or not lines[0].startswith("!AER-DAT2"):
+        raise EventFileError(path, "does not start with '#!AER-DAT2.0': not an AEDAT 2.0 file")
+
+    def chunks():
+        with open(path, "rb") as fp:
+            fp.seek(offset)
+            for words in iter_payload_words(fp, path, np.dtype([("address", ">u4"), ("t", ">u4")]),
+                                            chunk_bytes=chunk_bytes):
+                yield _decode_aedat2(words, layout, path)
+
+    return Decoded(DVS128_SIZE, {"format": "aedat2", "layout": layout, "header": lines}, chunks,
+                   lambda max_x, max_y: DVS128_SIZE, DVS128_SIZE)
+
+
+def _decode_aedat2(words: np.ndarray, layout: str, path) -> np.ndarray:
+    address = words["address"]
+    raw_x = (address & 0xFE) >> 1
+    raw_y = (address & 0x7F00) >> 8
+    on = 1 - (address & 1)
+    if address.size and (address >> 16).any():
+        raise EventFileError(path, "addresses use bits above bit 15: not DVS128 events "
+                                   "(DAVIS files need the AEDAT 3.1/4 readers)")
+    # bit 15 marks jAER's special (external) events, which are not pixel events
+    is_pixel = (address & 0x8000) == 0
+    if not is_pixel.all():
+        words, raw_x, raw_y, on = words[is_pixel], raw_x[is_pixel], raw_y[is_pixel], on[is_pixel]
+    if layout == "cifar10dvs":
+        x, y = 127 - raw_y, 127 - raw_x
+    else:
+        x, y = 127 - raw_x, raw_y
+    return make_events(words["t"], x, y, on)
+
+
+def read_aedat2(path, sensor_size=None, *, layout: str = "jaer", sort: bool = False,
+                chunk_bytes: int = CHUNK_BYTES) -> EventStream:
+    """Read a jAER AEDAT 2.0 DVS128 recording: ``#`` header lines, then big-endian (uint32 address, uint32 µs)."""
+    decoded = open_aedat2(path, layout=layout, chunk_bytes=chunk_bytes)
+    events = concatenate(list(decoded.chunks()), EVENT_DTYPE)
+    return _finish(path, events, sensor_size or DVS128_SIZE, decoded.metadata, sort)
 
 
 _AEDAT3_PACKET = struct.Struct("<hhiiiiii")

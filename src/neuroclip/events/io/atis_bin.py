@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from neuroclip.errors import EventFileError, InvalidEventsError
-from neuroclip.events.io._common import CHUNK_BYTES, atomic_write, concatenate, require_file
+from neuroclip.events.io._common import CHUNK_BYTES, Decoded, atomic_write, concatenate, require_file
 from neuroclip.events.stream import EVENT_DTYPE, EventStream, check_events, make_events
 
 OVERFLOW_Y = 240
@@ -38,11 +38,13 @@ def _decode(rows: np.ndarray, overflows_before: int) -> tuple[np.ndarray, int]:
     return events, int(overflow_count[-1]) if rows.shape[0] else overflows_before
 
 
-def read_atis_bin(path, sensor_size=None, *, chunk_bytes: int = CHUNK_BYTES) -> EventStream:
-    """Read an N-MNIST / N-Caltech101 ``.bin`` recording.
+def _atis_size(max_x: int, max_y: int) -> tuple[int, int]:
+    """34x34 when every event fits (N-MNIST), else the 304x240 ATIS array (N-Caltech101)."""
+    return NMNIST_SIZE if max_x < NMNIST_SIZE[0] and max_y < NMNIST_SIZE[1] else ATIS_SIZE
 
-    ``sensor_size`` defaults to 34x34 when every event fits (N-MNIST) and to the 304x240 ATIS array otherwise.
-    """
+
+def open_atis_bin(path, *, chunk_bytes: int = CHUNK_BYTES) -> Decoded:
+    """An N-MNIST / N-Caltech101 ``.bin`` recording opened for chunked decoding."""
     path = require_file(path)
     size = path.stat().st_size
     if size == 0:
@@ -52,20 +54,33 @@ def read_atis_bin(path, sensor_size=None, *, chunk_bytes: int = CHUNK_BYTES) -> 
             path,
             f"size {size} bytes is not a multiple of 5: the file is truncated or not an N-MNIST/N-Caltech101 .bin",
         )
-    parts, overflows = [], 0
-    chunk_bytes -= chunk_bytes % 5
-    with open(path, "rb") as fp:
-        while raw := fp.read(chunk_bytes):
-            events, overflows = _decode(np.frombuffer(raw, np.uint8).reshape(-1, 5), overflows)
-            parts.append(events)
-    events = concatenate(parts, EVENT_DTYPE)
+    step = chunk_bytes - chunk_bytes % 5
+    metadata = {"format": "atis_bin", "overflow_rows": 0}
+
+    def chunks():
+        overflows = 0
+        with open(path, "rb") as fp:
+            while raw := fp.read(step):
+                events, overflows = _decode(np.frombuffer(raw, np.uint8).reshape(-1, 5), overflows)
+                metadata["overflow_rows"] = overflows
+                yield events
+
+    # pieces of a stream cannot wait for the whole file to choose 34x34: they assume the full ATIS array
+    return Decoded(None, metadata, chunks, _atis_size, ATIS_SIZE)
+
+
+def read_atis_bin(path, sensor_size=None, *, chunk_bytes: int = CHUNK_BYTES) -> EventStream:
+    """Read an N-MNIST / N-Caltech101 ``.bin`` recording.
+
+    ``sensor_size`` defaults to 34x34 when every event fits (N-MNIST) and to the 304x240 ATIS array otherwise.
+    """
+    decoded = open_atis_bin(path, chunk_bytes=chunk_bytes)
+    events = concatenate(list(decoded.chunks()), EVENT_DTYPE)
     inferred = sensor_size is None
     if inferred:
-        fits_nmnist = events.size and events["x"].max() < NMNIST_SIZE[0] and events["y"].max() < NMNIST_SIZE[1]
-        sensor_size = NMNIST_SIZE if fits_nmnist else ATIS_SIZE
+        sensor_size = _atis_size(*(int(events[name].max()) for name in "xy")) if events.size else ATIS_SIZE
     try:
-        stream = EventStream.unchecked(events, sensor_size, {"format": "atis_bin", "overflow_rows": overflows,
-                                                             "sensor_size_inferred": inferred})
+        stream = EventStream.unchecked(events, sensor_size, {**decoded.metadata, "sensor_size_inferred": inferred})
         check_events(stream.events, stream.sensor_size)
     except InvalidEventsError as error:
         raise EventFileError(path, f"decoded events are invalid ({error}); the file is corrupt") from None

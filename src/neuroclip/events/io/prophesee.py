@@ -17,7 +17,15 @@ import re
 import numpy as np
 
 from neuroclip.errors import EventFileError, InvalidEventsError
-from neuroclip.events.io._common import CHUNK_BYTES, concatenate, iter_payload_words, read_text_header, require_file
+from neuroclip.events.io._common import (
+    CHUNK_BYTES,
+    Decoded,
+    concatenate,
+    iter_payload_words,
+    read_text_header,
+    require_file,
+    size_from_extent,
+)
 from neuroclip.events.stream import EVENT_DTYPE, EventStream, check_events, make_events
 
 # Sensor arrays of the Prophesee generations, for files whose header gives no geometry.
@@ -221,35 +229,46 @@ def _read_evt3_payload(fp, path, chunk_bytes):
 
 # ---------------------------------------------------------------------------------------------------------- RAW
 
-def read_prophesee_raw(path, sensor_size=None, *, chunk_bytes: int = CHUNK_BYTES) -> EventStream:
-    """Read a Prophesee RAW file; the ``% evt 2.0`` / ``% evt 3.0`` (or ``% format EVT3``) header picks the decoder."""
+def open_prophesee_raw(path, *, chunk_bytes: int = CHUNK_BYTES) -> Decoded:
+    """A Prophesee RAW file opened for chunked decoding; the ``% evt 2.0`` / ``% evt 3.0`` (or ``% format EVT3``)
+    header picks the decoder."""
     path = require_file(path)
     with open(path, "rb") as fp:
         lines, offset = read_text_header(fp, path, b"%")
-        if not lines:
-            raise EventFileError(path, "has no '%' header lines: not a Prophesee RAW file")
-        fields = _header_fields(lines)
-        version = fields.get("evt", "")
-        if not version and "format" in fields:
-            version = {"evt2": "2.0", "evt21": "2.1", "evt3": "3.0"}.get(fields["format"].split(";")[0].lower(), "")
-        if version == "2.0":
-            parts = list(_read_evt2_payload(fp, path, chunk_bytes))
-        elif version == "3.0":
-            parts = list(_read_evt3_payload(fp, path, chunk_bytes))
-        elif version:
+    if not lines:
+        raise EventFileError(path, "has no '%' header lines: not a Prophesee RAW file")
+    fields = _header_fields(lines)
+    version = fields.get("evt", "")
+    if not version and "format" in fields:
+        version = {"evt2": "2.0", "evt21": "2.1", "evt3": "3.0"}.get(fields["format"].split(";")[0].lower(), "")
+    if version not in ("2.0", "3.0"):
+        if version:
             raise EventFileError(path, f"Prophesee EVT {version} is not supported; convert it to EVT 3.0 with "
                                        "Metavision (metavision_file_to_raw) or to HDF5")
-        else:
-            raise EventFileError(path, "the header names no event format ('% evt 2.0' or '% evt 3.0')")
-    metadata = {"format": f"prophesee_evt{version}", "header": lines}
-    return _finish(path, parts, sensor_size, _sensor_from_header(fields), metadata)
+        raise EventFileError(path, "the header names no event format ('% evt 2.0' or '% evt 3.0')")
+    payload = _read_evt2_payload if version == "2.0" else _read_evt3_payload
+
+    def chunks():
+        with open(path, "rb") as fp:
+            fp.seek(offset)
+            yield from payload(fp, path, chunk_bytes)
+
+    header_size = _sensor_from_header(fields)
+    return Decoded(header_size, {"format": f"prophesee_evt{version}", "header": lines}, chunks, size_from_extent,
+                   header_size)
+
+
+def read_prophesee_raw(path, sensor_size=None, *, chunk_bytes: int = CHUNK_BYTES) -> EventStream:
+    """Read a Prophesee RAW file; the ``% evt 2.0`` / ``% evt 3.0`` (or ``% format EVT3``) header picks the decoder."""
+    decoded = open_prophesee_raw(path, chunk_bytes=chunk_bytes)
+    return _finish(path, list(decoded.chunks()), sensor_size, decoded.header_size, decoded.metadata)
 
 
 # ---------------------------------------------------------------------------------------------------------- DAT
 
-def read_prophesee_dat(path, sensor_size=None, *, chunk_bytes: int = CHUNK_BYTES) -> EventStream:
-    """Read a DAT file of 2D events (N-CARS, Prophesee ATIS/Gen1): uint32 t, uint32 packed x (14 bits),
-    y (14 bits) and polarity (4 bits); version 2 layout."""
+def open_prophesee_dat(path, *, chunk_bytes: int = CHUNK_BYTES) -> Decoded:
+    """A DAT file of 2D events (N-CARS, Prophesee ATIS/Gen1) opened for chunked decoding: uint32 t, uint32 packed
+    x (14 bits), y (14 bits) and polarity (4 bits); version 2 layout."""
     path = require_file(path)
     with open(path, "rb") as fp:
         lines, offset = read_text_header(fp, path, b"%")
@@ -258,22 +277,34 @@ def read_prophesee_dat(path, sensor_size=None, *, chunk_bytes: int = CHUNK_BYTES
         if version and version != "2":
             raise EventFileError(path, f"DAT version {version} is not supported (version 2 is)")
         type_and_size = fp.read(2)
-        if len(type_and_size) < 2:
-            raise EventFileError(path, "ends before the event type/size bytes that follow the header: truncated")
-        event_type, event_size = type_and_size
-        if event_size != 8:
-            raise EventFileError(path, f"declares {event_size}-byte events; 2D-event DAT files use 8 bytes per event")
-        if event_type not in (0x00, 0x0C):  # 0x00: Event2D (ATIS, N-CARS); 0x0C: CD events (Gen1)
-            raise EventFileError(path, f"holds event type 0x{event_type:02X}, not 2D/CD events")
-        parts = []
-        for words in iter_payload_words(fp, path, np.dtype([("t", "<u4"), ("data", "<u4")]), chunk_bytes=chunk_bytes):
-            data = words["data"]
-            polarity = data >> 28
-            if polarity.size and polarity.max() > 1:
-                raise EventFileError(path, f"polarity field holds {int(polarity.max())}; expected 0 or 1: corrupt")
-            parts.append(make_events(words["t"], data & 0x3FFF, (data >> 14) & 0x3FFF, polarity))
-    metadata = {"format": "prophesee_dat", "header": lines}
+    if len(type_and_size) < 2:
+        raise EventFileError(path, "ends before the event type/size bytes that follow the header: truncated")
+    event_type, event_size = type_and_size
+    if event_size != 8:
+        raise EventFileError(path, f"declares {event_size}-byte events; 2D-event DAT files use 8 bytes per event")
+    if event_type not in (0x00, 0x0C):  # 0x00: Event2D (ATIS, N-CARS); 0x0C: CD events (Gen1)
+        raise EventFileError(path, f"holds event type 0x{event_type:02X}, not 2D/CD events")
+
+    def chunks():
+        with open(path, "rb") as fp:
+            fp.seek(offset + 2)
+            for words in iter_payload_words(fp, path, np.dtype([("t", "<u4"), ("data", "<u4")]),
+                                            chunk_bytes=chunk_bytes):
+                data = words["data"]
+                polarity = data >> 28
+                if polarity.size and polarity.max() > 1:
+                    raise EventFileError(path, f"polarity field holds {int(polarity.max())}; expected 0 or 1: "
+                                               "corrupt")
+                yield make_events(words["t"], data & 0x3FFF, (data >> 14) & 0x3FFF, polarity)
+
     header_size = _sensor_from_header(fields)
     if header_size is None and "n9chronocam7event2de" in " ".join(lines).lower():
         header_size = ATIS_SIZE
-    return _finish(path, parts, sensor_size, header_size, metadata)
+    return Decoded(header_size, {"format": "prophesee_dat", "header": lines}, chunks, size_from_extent, header_size)
+
+
+def read_prophesee_dat(path, sensor_size=None, *, chunk_bytes: int = CHUNK_BYTES) -> EventStream:
+    """Read a DAT file of 2D events (N-CARS, Prophesee ATIS/Gen1): uint32 t, uint32 packed x (14 bits),
+    y (14 bits) and polarity (4 bits); version 2 layout."""
+    decoded = open_prophesee_dat(path, chunk_bytes=chunk_bytes)
+    return _finish(path, list(decoded.chunks()), sensor_size, decoded.header_size, decoded.metadata)

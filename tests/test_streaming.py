@@ -1,0 +1,157 @@
+"""Recordings in pieces (iter_events) and described without loading them (summarize_file): the same events and
+numbers as reading the whole file, for every streamed format, with memory bounded by a piece on a file of several GB."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from neuroclip import EventFileError, iter_events, read_events, summarize_file, write_events
+from neuroclip.errors import ConfigError
+from neuroclip.events import EventStream, make_events
+from neuroclip.events.io import STREAMED, detect_format
+
+from conftest import SAMPLE_DATA
+
+AEDAT2_HEADER = b"#!AER-DAT2.0\r\n# made in a test\r\n"
+
+
+def _aedat2_file(folder):
+    rng = np.random.default_rng(1)
+    words = np.empty(2 * 5000, ">u4")
+    words[0::2] = (rng.integers(0, 128, 5000) << 8) | (rng.integers(0, 128, 5000) << 1) | rng.integers(0, 2, 5000)
+    words[1::2] = np.sort(rng.integers(0, 2_000_000, 5000))
+    path = folder / "dvs128.aedat"
+    path.write_bytes(AEDAT2_HEADER + words.tobytes())
+    return path
+
+
+def streamed_files(folder):
+    """One real (or spec-built) file per streamed format."""
+    files = [
+        sorted((SAMPLE_DATA / "nmnist" / "Train" / "3").glob("*.bin"))[0],
+        SAMPLE_DATA / "formats/ncars/obj_004397_td.dat",
+        SAMPLE_DATA / "formats/prophesee/sparklers_evt2_head.raw",
+        SAMPLE_DATA / "formats/prophesee/pedestrians_evt3_head.raw",
+        _aedat2_file(folder),
+    ]
+    assert {detect_format(path) for path in files} == set(STREAMED), "add a file of the new streamed format here"
+    return files
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return streamed_files(tmp_path_factory.mktemp("streamed"))
+
+
+@pytest.mark.parametrize("which", range(len(STREAMED)))
+def test_summary_equals_the_whole_file_summary(files, which):
+    path = files[which]
+    stream = read_events(path)
+    assert summarize_file(path, chunk_bytes=4096) == {"format": stream.metadata.get("format"), **stream.summary()}
+
+
+@pytest.mark.parametrize("which", range(len(STREAMED)))
+@pytest.mark.parametrize("n", [1, 777, 10**9])
+def test_pieces_by_count_are_the_whole_file_cut_in_order(files, which, n):
+    path = files[which]
+    whole = read_events(path)
+    size = whole.sensor_size if detect_format(path) == "atis_bin" else None  # .bin pieces assume the ATIS array
+    pieces = list(iter_events(path, events_per_piece=n, chunk_bytes=4096 + 4, sensor_size=size))
+    assert [len(p) for p in pieces[:-1]] == [n] * (len(pieces) - 1) and 0 < len(pieces[-1]) <= n
+    np.testing.assert_array_equal(np.concatenate([p.events for p in pieces]), whole.events)
+    assert {p.sensor_size for p in pieces} == {whole.sensor_size}
+    assert [p.metadata["piece"] for p in pieces] == list(range(len(pieces)))
+
+
+@pytest.mark.parametrize("which", range(len(STREAMED)))
+def test_pieces_by_window_cover_consecutive_windows(files, which):
+    path = files[which]
+    whole = read_events(path)
+    window = max(1, whole.duration // 7)
+    pieces = list(iter_events(path, window_us=window, chunk_bytes=4096 + 4))
+    first = int(whole.events["t"][0])
+    assert len(pieces) == whole.duration // window + 1
+    for index, piece in enumerate(pieces):
+        start, stop = piece.metadata["start_us"], piece.metadata["stop_us"]
+        assert (start, stop) == (first + index * window, first + (index + 1) * window)
+        assert np.all((piece.events["t"] >= start) & (piece.events["t"] < stop))
+    np.testing.assert_array_equal(np.concatenate([p.events for p in pieces]), whole.events)
+
+
+def test_empty_windows_are_yielded_and_other_formats_are_cut_after_a_whole_read(tmp_path):
+    # two bursts 1 s apart: the windows between them are empty pieces; .npz is not streamed, the API is the same
+    events = make_events([0, 10, 20, 1_000_000, 1_000_005], [1, 2, 3, 4, 5], [0] * 5, [1, 0, 1, 0, 1])
+    path = write_events(tmp_path / "two_bursts.npz", EventStream(events, (8, 8)))
+    pieces = list(iter_events(path, window_us=250_000))
+    assert [len(p) for p in pieces] == [3, 0, 0, 0, 2]
+    assert summarize_file(path)["events"] == 5
+
+
+def test_mistakes_are_one_clear_error(files, tmp_path):
+    with pytest.raises(ConfigError, match="exactly one"):
+        next(iter_events(files[0]))
+    with pytest.raises(ConfigError, match="exactly one"):
+        next(iter_events(files[0], events_per_piece=5, window_us=5))
+    with pytest.raises(ConfigError, match="window_us"):
+        next(iter_events(files[0], window_us=0))
+    with pytest.raises(EventFileError, match="piece 0"):
+        next(iter_events(files[0], events_per_piece=100, sensor_size=(4, 4)))
+    with pytest.raises(EventFileError, match="outside the 4x4 sensor"):
+        summarize_file(files[0], sensor_size=(4, 4))
+    # a DAT file whose header states no size: pieces need one, a summary infers it as the whole-file reader does
+    words = np.array([(5, (3 << 14) | 7), (9, (1 << 28) | (4 << 14) | 2)], dtype=[("t", "<u4"), ("data", "<u4")])
+    bare = tmp_path / "no_size.dat"
+    bare.write_bytes(b"% Version 2\n" + bytes([0x00, 0x08]) + words.tobytes())
+    with pytest.raises(ConfigError, match="sensor size"):
+        next(iter_events(bare, events_per_piece=10))
+    assert summarize_file(bare)["width"] == read_events(bare).sensor_size[0] == 8
+
+
+MEMORY_SCRIPT = textwrap.dedent("""
+    import json, resource, sys
+    from neuroclip import iter_events
+    events = pieces = largest = 0
+    for piece in iter_events(sys.argv[1], events_per_piece=2_000_000):
+        events, pieces, largest = events + len(piece), pieces + 1, max(largest, len(piece))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"events": events, "pieces": pieces, "largest": largest, "peak_mb": peak_mb}))
+""")
+
+
+def write_evt2_file(path, gigabytes: float) -> int:
+    """A valid EVT 2.0 file of ``gigabytes`` GB, built from the format's specification: per block a TIME_HIGH word
+    (time >> 6), then CD events on a 640x480 sensor; returns the number of CD events."""
+    rng = np.random.default_rng(0)
+    per_block = 1 << 20  # words per block, the first a TIME_HIGH
+    n = per_block - 1
+    cd = rng.integers(0, 2, n).astype(np.uint32) << 28  # CD_OFF / CD_ON
+    cd |= np.sort(rng.integers(0, 64, n)).astype(np.uint32) << 22  # the 6 low time bits, non-decreasing
+    cd |= rng.integers(0, 640, n).astype(np.uint32) << 11
+    cd |= rng.integers(0, 480, n).astype(np.uint32)
+    blocks = int(gigabytes * 1e9 // (4 * per_block))
+    with open(path, "wb") as fp:
+        fp.write(b"% evt 2.0\n% format EVT2;height=480;width=640\n% end\n")
+        for block in range(blocks):
+            fp.write(np.uint32((0x8 << 28) | (block + 1)).tobytes())
+            fp.write(cd.astype("<u4").tobytes())
+    return blocks * (per_block - 1)
+
+
+def test_memory_stays_bounded_by_a_piece_on_a_file_of_several_gigabytes(tmp_path):
+    path = tmp_path / "large_evt2.raw"
+    n_events = write_evt2_file(path, 2.0)
+    # reading it whole would hold 15 bytes per event (EVENT_DTYPE): 7.5 GB here; summarize_file takes the same
+    # chunked path (its numbers are checked against whole reads on the small files above)
+    result = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(path)], capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    measured = json.loads(result.stdout)
+    assert measured["events"] == n_events and measured["largest"] == 2_000_000
+    assert measured["pieces"] == -(-n_events // 2_000_000)
+    assert measured["peak_mb"] < 800, measured
