@@ -181,9 +181,16 @@ def classify(
     sensor_size: SensorSizeOption = None,
     as_json: bool = typer.Option(False, "--json", help="Print the predictions as JSON (a list, one per file)."),
     csv_out: Path | None = typer.Option(None, "--csv", help="Also write the predictions as CSV (file, rank, class, "
-                                                            "probability)."),
+                                                            "probability); with --window, the timeline CSV."),
+    window: str | None = typer.Option(None, "--window", help="Recognise one long recording window by window: the "
+                                                             "window's length (50ms, 2s, 800us)."),
+    stride: str | None = typer.Option(None, "--stride", help="With --window: the step between windows (default: "
+                                                             "the window, no overlap)."),
+    plot: Path | None = typer.Option(None, "--plot", help="With --window: the PNG of class probabilities over time "
+                                                          "(default: beside the CSV)."),
 ):
-    """Print the top-k classes of each recording: zero-shot CLIP, a few-shot adapter, or a SpikeCLIP model."""
+    """Print the top-k classes of each recording: zero-shot CLIP, a few-shot adapter, or a SpikeCLIP model; with
+    --window, a timeline of one long recording (CSV and plot)."""
     from neuroclip.clip.presets import resolve_settings
     from neuroclip.devices import resolve_device
     from neuroclip.errors import ConfigError
@@ -192,6 +199,7 @@ def classify(
 
     device = str(resolve_device(device))
     reading = read_options(layout, sensor_size)
+    timeline = _timeline_options(files, window, stride, csv_out, plot, adapter, spikeclip)
     if csv_out is not None:
         from neuroclip.outputs import check_output_file
 
@@ -226,6 +234,9 @@ def classify(
                                  threshold=settings.threshold, normalization=normalization,
                                  hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us)
             backbone = _load_backbone(model, pretrained, device)
+            if timeline is not None:
+                _classify_timeline(files[0], backbone, settings, config, fusion, timeline, format, reading, as_json)
+                return
             predictions = classify_files(files, settings.classnames, settings.templates, backbone=backbone,
                                          frame_config=config, fusion=fusion, k=top, format=format,
                                          reading=reading)
@@ -240,6 +251,57 @@ def classify(
         return
     for row in rows:
         typer.echo(f"{row['file']}: " + ", ".join(f"{t['class']} {t['probability']:.3f}" for t in row["top"]))
+
+
+def _timeline_options(files, window, stride, csv_out, plot, adapter, spikeclip) -> dict | None:
+    """--window/--stride/--plot checked before anything is loaded: the timeline's (window, stride, csv, plot)."""
+    from neuroclip.errors import ConfigError
+    from neuroclip.outputs import check_output_file
+    from neuroclip.timeline import parse_duration_us
+
+    if window is None:
+        given = [name for name, value in (("--stride", stride), ("--plot", plot)) if value is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)} belong to a timeline: add --window LENGTH (e.g. --window 50ms)")
+        return None
+    if len(files) != 1:
+        raise ConfigError(f"--window makes a timeline of one recording; got {len(files)} files")
+    if adapter is not None or spikeclip is not None:
+        raise ConfigError("--window recognises windows zero-shot with CLIP; drop --adapter/--spikeclip")
+    window_us = parse_duration_us(window, "--window")
+    stride_us = parse_duration_us(stride, "--stride") if stride is not None else window_us
+    if stride_us > window_us:
+        raise ConfigError(f"--stride {stride} is longer than --window {window}: events between windows would be "
+                          "skipped; use a stride at most as long as the window")
+    csv_path = csv_out if csv_out is not None else Path(f"{Path(files[0]).stem}_timeline.csv")
+    check_output_file(csv_path, "--csv", suffixes=(".csv",))
+    plot_path = plot if plot is not None else csv_path.with_suffix(".png")
+    check_output_file(plot_path, "--plot", suffixes=(".png",))
+    return {"window_us": window_us, "stride_us": stride_us, "csv": csv_path, "plot": plot_path}
+
+
+def _classify_timeline(path, backbone, settings, frame_config, fusion, timeline, format, reading, as_json) -> None:
+    from neuroclip.timeline import classify_timeline, write_timeline
+
+    result = classify_timeline(path, backbone, settings.classnames, settings.templates,
+                               window_us=timeline["window_us"], stride_us=timeline["stride_us"],
+                               frame_config=frame_config, fusion=fusion, format=format, reading=reading)
+    written = write_timeline(result, timeline["csv"], timeline["plot"])
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    rows = result["rows"]
+    scored = [row for row in rows if row["probabilities"] is not None]
+    names = settings.classnames
+    for row in scored[:20]:
+        best = max(range(len(names)), key=lambda k: row["probabilities"][k])
+        typer.echo(f"{row['start_us'] / 1e3:10.1f} ms  {row['events']:8d} events  {names[best]} "
+                   f"{row['probabilities'][best]:.3f}")
+    if len(scored) > 20:
+        typer.echo(f"... {len(scored) - 20} more windows in the CSV")
+    factor = result["realtime_factor"]
+    typer.echo(f"{len(rows)} windows ({len(rows) - len(scored)} with fewer events than frames), "
+               f"{result['seconds']:.2f} s, real-time factor {factor:.3g} -> {', '.join(map(str, written))}")
 
 
 def _write_predictions_csv(rows: list[dict], path: Path) -> None:
