@@ -708,3 +708,18 @@ def test_images_from_counts_refuses_an_encoding_not_made_of_counts():
 
     with pytest.raises(ConfigError, match="time_surface"):
         images_from_counts(np.zeros((2, 2, 4, 4)), "time_surface")
+
+
+@needs_nmnist
+@pytest.mark.parametrize("encoding", [name for name in ENCODINGS if name != "counts"])
+@pytest.mark.parametrize("split_by", ["number", "time"])
+def test_batched_device_framing_equals_the_per_recording_path(nmnist, encoding, split_by):
+    from neuroclip.frames import FrameConfig, clip_frames, clip_frames_batch
+
+    config = FrameConfig(encoding=encoding, n_frames=6, split_by=split_by, threshold=1.0, hot_pixel_sigmas=3.0,
+                         normalization="clip")
+    streams = nmnist[:7]
+    one_by_one = torch.stack([clip_frames(stream, config, 48) for stream in streams])
+    batched = clip_frames_batch(streams, config, 48, device="cpu")
+    assert batched.shape == (7, 6, 3, 48, 48)
+    torch.testing.assert_close(batched, one_by_one, atol=1e-5, rtol=0)

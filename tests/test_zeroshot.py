@@ -82,3 +82,18 @@ def test_every_fusion_of_t_copies_of_one_frame_is_a_multiple_of_that_frames_cosi
     fused = fuse_logits(frames.repeat(1, 4, 1), weights, fusion, **options)
     ratio = fused / single
     assert torch.allclose(ratio, ratio.flatten()[0].expand_as(ratio), rtol=1e-4) and float(ratio.flatten()[0]) > 0
+
+
+@pytest.mark.parametrize("encoding", ["discrimination", "eventclip", "time_surface"])
+def test_frames_made_on_the_device_give_the_same_features_as_frames_made_by_workers(encoding):
+    from neuroclip.clip.extract import extract_features
+    from neuroclip.datasets import NMNIST
+
+    nmnist_files()
+    dataset = NMNIST(NMNIST_ROOT, split="train_full").subset(list(range(0, 40, 4)))
+    backbone = seeded_tiny_clip(0)
+    config = FrameConfig(encoding=encoding, n_frames=5)
+    workers = extract_features(dataset, backbone, config, batch_size=4, progress=False, device_frames=False)
+    device = extract_features(dataset, backbone, config, batch_size=4, progress=False, device_frames=True)
+    np.testing.assert_array_equal(device.indices, workers.indices)
+    np.testing.assert_allclose(device.features, workers.features, atol=1e-5, rtol=0)

@@ -13,6 +13,7 @@ import torch
 from neuroclip.cache import CachedFeatures, FeatureCache, samples_digest, write_shard
 from neuroclip.clip.features import FrameConfig
 from neuroclip.errors import ConfigError
+from neuroclip.frames.clip_input import clip_frames_batch, frames_on_device
 from neuroclip.processes import current_processes
 
 FEATURE_DTYPES = {"float32": np.float32, "float16": np.float16}
@@ -35,15 +36,28 @@ def feature_config(dataset, frame_config: FrameConfig, backbone, feature_dtype: 
     }
 
 
-def _encode_indices(dataset, indices, backbone, frame_config, batch_size, num_workers, progress):
-    from neuroclip.datasets.loader import make_loader
-
+def _encode_indices(dataset, indices, backbone, frame_config, batch_size, num_workers, progress,
+                    device_frames: bool | None = None):
     indices = list(indices)
-    loader = make_loader(torch.utils.data.Subset(dataset, indices), frame_config, backbone.image_size, batch_size,
-                         num_workers, pin_memory=backbone.device.type == "cuda", mean=backbone.image_mean,
-                         std=backbone.image_std)
+    subset = torch.utils.data.Subset(dataset, indices)
+    pin = backbone.device.type == "cuda"
+    if device_frames is None:
+        device_frames = backbone.device.type != "cpu"
+    if device_frames and frames_on_device(frame_config):
+        # workers read and stack events; counting, encoding, resizing and normalising run batched on the device
+        from neuroclip.datasets.loader import make_event_loader
+
+        batches = ((clip_frames_batch(events, frame_config, backbone.image_size, mean=backbone.image_mean,
+                                      std=backbone.image_std, device=backbone.device), labels, positions)
+                   for events, labels, positions in make_event_loader(subset, batch_size, num_workers,
+                                                                      pin_memory=pin))
+    else:
+        from neuroclip.datasets.loader import make_loader
+
+        batches = make_loader(subset, frame_config, backbone.image_size, batch_size, num_workers, pin_memory=pin,
+                              mean=backbone.image_mean, std=backbone.image_std)
     features, labels, order = [], [], []
-    for images, batch_labels, positions in loader:
+    for images, batch_labels, positions in batches:
         encoded = backbone.encode_images(images.flatten(0, 1))
         features.append(encoded.reshape(images.shape[0], images.shape[1], -1).cpu().numpy())
         labels.append(np.asarray(batch_labels))
@@ -55,12 +69,16 @@ def _encode_indices(dataset, indices, backbone, frame_config, batch_size, num_wo
 
 def extract_features(dataset, backbone, frame_config: FrameConfig = FrameConfig(), cache: FeatureCache | None = None,
                      *, batch_size: int = 32, num_workers: int = 0, shard_size: int = 4096,
-                     feature_dtype: str = "float32", refresh: bool = False, progress: bool = True) -> CachedFeatures:
+                     feature_dtype: str = "float32", refresh: bool = False, progress: bool = True,
+                     device_frames: bool | None = None) -> CachedFeatures:
     """Features [N, T, C] of every sample of ``dataset`` (``dataset[i] -> (EventStream, label)``).
 
     With a cache, a complete entry is returned at once; otherwise shards are extracted (skipping shards an
     interrupted run already wrote), each rank of a ``torch.distributed`` job taking shards rank, rank + world, ...,
     and rank 0 finishes the entry. All ranks return the merged features.
+
+    ``device_frames``: make the frames batched on the backbone's device, the workers only reading events (default:
+    when the backbone is on an accelerator; the count-based encodings only). The features are the same either way.
     """
     if feature_dtype not in FEATURE_DTYPES:
         raise ConfigError(f"feature_dtype must be one of {', '.join(FEATURE_DTYPES)}; got {feature_dtype!r}")
@@ -75,7 +93,8 @@ def extract_features(dataset, backbone, frame_config: FrameConfig = FrameConfig(
         if world > 1:
             raise ConfigError("a multi-process extraction needs a feature cache on a shared file system")
         features, labels, indices = _encode_indices(dataset, range(len(dataset)), backbone, frame_config,
-                                                    batch_size, num_workers, _progress_bar(progress, len(dataset)))
+                                                    batch_size, num_workers, _progress_bar(progress, len(dataset)),
+                                                    device_frames)
         return CachedFeatures(features.astype(np.float32), labels, indices, config, Path())
     if not refresh:
         hit = cache.load(config)
@@ -89,7 +108,7 @@ def extract_features(dataset, backbone, frame_config: FrameConfig = FrameConfig(
     for shard in mine:
         indices = range(shard * shard_size, min(len(dataset), (shard + 1) * shard_size))
         features, labels, order = _encode_indices(dataset, indices, backbone, frame_config, batch_size,
-                                                  num_workers, bar)
+                                                  num_workers, bar, device_frames)
         write_shard(cache.partial(config), shard, features.astype(FEATURE_DTYPES[feature_dtype]), labels, order)
     if bar is not None:
         bar.close()

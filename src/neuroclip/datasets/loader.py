@@ -1,9 +1,11 @@
 """A torch DataLoader over an event dataset that yields CLIP-ready frame sequences.
 
-Each worker reads its recordings and turns them into frames (:func:`neuroclip.clip.features.clip_frames`: the
-frame encoding, then resizing and normalisation), so file reading and frame building run in parallel with the
-model in the main process. Batches are ``(images [B, T, 3, S, S] float32, labels [B] int64, indices [B] int64)``,
-``indices`` being positions in the dataset given (a :class:`Subset`'s own positions for a subset).
+Each worker reads its recordings and turns them into frames (:func:`neuroclip.frames.clip_frames`: the frame
+encoding, then resizing and normalisation), so file reading and frame building run in parallel with the model in
+the main process. For a model on a GPU, :func:`make_event_loader` has the workers only read and stack the events,
+and the frames are made batched on the device. Batches are ``(images [B, T, 3, S, S] float32, labels [B]
+int64, indices [B] int64)``, ``indices`` being positions in the dataset given (a :class:`Subset`'s own
+positions for a subset).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from neuroclip.errors import ConfigError, EventFileError, NeuroclipError
 from neuroclip.frames.clip_input import FrameConfig, clip_frames
-from neuroclip.frames.functional import check_mean_std
+from neuroclip.frames.functional import check_mean_std, stack_events
 from neuroclip.frames.names import CLIP_MEAN, CLIP_STD
 
 
@@ -55,6 +57,46 @@ class EncodedFrames(Dataset):
         except NeuroclipError as error:
             raise SampleError(_sample_path(self.dataset, index), f"sample {index}: {error}") from None
         return images, int(label), int(index)
+
+
+class RecordingEvents(Dataset):
+    """``dataset[i]`` as ``(EventStream, label, i)``: what a worker does when the frames are made on the device."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        try:
+            stream, label = self.dataset[index]
+        except NeuroclipError as error:
+            raise SampleError(_sample_path(self.dataset, index), f"sample {index}: {error}") from None
+        return stream, int(label), int(index)
+
+
+def _stack_recordings(items):
+    """Collate: the recordings of a batch as one :class:`EventBatch` (stacked in the worker), or the list of
+    EventStreams when their sensor sizes differ (they are then framed one by one)."""
+    streams, labels, indices = zip(*items)
+    try:
+        events = stack_events(list(streams))
+    except ConfigError:
+        events = list(streams)
+    return events, torch.tensor(labels), torch.tensor(indices)
+
+
+def make_event_loader(dataset, batch_size: int = 32, num_workers: int = 0, *,
+                      pin_memory: bool = False) -> DataLoader:
+    """A DataLoader yielding ``(events, labels [B], indices [B])`` for ``dataset``, in order: ``events`` an
+    :class:`~neuroclip.frames.EventBatch` stacked by the worker (or a list of EventStreams of different sensor
+    sizes). Workers only read; the frames are made batched on the model's device
+    (:func:`neuroclip.frames.clip_frames_batch`)."""
+    if len(dataset) == 0:
+        raise ConfigError("the dataset is empty: there is nothing to load")
+    return DataLoader(RecordingEvents(dataset), batch_size=batch_size, num_workers=num_workers,
+                      collate_fn=_stack_recordings, pin_memory=pin_memory)
 
 
 def _sample_path(dataset, index: int):

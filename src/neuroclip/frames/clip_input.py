@@ -11,7 +11,17 @@ import numpy as np
 import torch
 
 from neuroclip.errors import ConfigError
-from neuroclip.frames.functional import CLIP_MEAN, CLIP_STD, encode, to_clip_input
+from neuroclip.frames.functional import (
+    CLIP_MEAN,
+    CLIP_STD,
+    COUNT_ENCODINGS,
+    EventBatch,
+    batch_count_frames,
+    encode,
+    images_from_counts,
+    stack_events,
+    to_clip_input,
+)
 from neuroclip.frames.names import ENCODINGS, NEUROCLIP_FRAMES, NORMALIZATIONS
 
 # parameters added after feature caches were first written: a cache key records them only when they differ from
@@ -70,3 +80,27 @@ def clip_frames(stream, config: FrameConfig, size: int, *, mean: Sequence[float]
     """One recording as CLIP input [T, 3, size, size]; ``mean``/``std`` (the backbone's ``image_mean``/``image_std``)
     apply with ``normalization='clip'``."""
     return to_clip_input(config.encode(stream), size, config.normalization, mean=mean, std=std)
+
+
+def frames_on_device(config: FrameConfig) -> bool:
+    """Whether :func:`clip_frames_batch` frames this encoding on the device in one batched pass (the count-based
+    encodings) rather than one recording at a time on the CPU (time_surface, voxel_grid)."""
+    return config.encoding in COUNT_ENCODINGS
+
+
+def clip_frames_batch(streams, config: FrameConfig, size: int, *, mean: Sequence[float] = CLIP_MEAN,
+                      std: Sequence[float] = CLIP_STD, device=None) -> torch.Tensor:
+    """CLIP input ``[B, T, 3, size, size]`` of several recordings (EventStreams, or an :class:`EventBatch`), equal
+    to stacking :func:`clip_frames` of each. For the count-based encodings everything after reading runs batched on
+    ``device`` (counting, the encoding, the resize, the normalisation: a GPU does it without the CPU); the other
+    encodings are framed one recording at a time on the CPU and moved to ``device``."""
+    if frames_on_device(config):
+        batch = streams if isinstance(streams, EventBatch) else stack_events(list(streams), device=device)
+        counts = batch_count_frames(batch, config.n_frames, config.split_by, device=device)
+        images = images_from_counts(counts, config.encoding, threshold=config.threshold,
+                                    hot_pixel_sigmas=config.hot_pixel_sigmas)
+        return to_clip_input(images, size, config.normalization, mean=mean, std=std)
+    if isinstance(streams, EventBatch):
+        raise ConfigError(f"{config.encoding} frames are made one recording at a time: pass EventStreams")
+    frames = torch.stack([clip_frames(stream, config, size, mean=mean, std=std) for stream in streams])
+    return frames if device is None else frames.to(device)
