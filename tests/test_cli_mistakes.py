@@ -131,6 +131,8 @@ CASES = [
                                    "--window", "5ms", *MINI], ["one recording", "2 files"]),
     ("classify-stride-longer", ["classify", "{dir}/rec.bin", "--classnames", "nmnist", "--window", "5ms",
                                 "--stride", "10ms", *MINI], ["--stride", "skipped"]),
+    ("zeroshot-spikeclip-frames", ["zeroshot", *ROOT, "--spikeclip", "neuroclip-mini-spiking", "--encoding",
+                                   "eventbind", "--device", "cpu"], ["--encoding", "SpikeCLIP"]),
     ("frames-too-many", ["frames", "{dir}/rec.bin", "--out", "{dir}/f.png", "--frames", "100000"], ["100000"]),
     ("frames-out-folder", ["frames", "{dir}/rec.bin", "--out", "{dir}/a_folder"], ["a_folder"]),
     ("frames-out-jpg", ["frames", "{dir}/rec.bin", "--out", "{dir}/f.jpg"], [".png or .gif"]),

@@ -344,18 +344,32 @@ def zeroshot(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache (default ~/.cache/neuroclip)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the feature cache."),
     device: DeviceOption = None,
+    spikeclip: str | None = typer.Option(None, "--spikeclip", help="A SpikeCLIP checkpoint, or the bundled "
+                                                                   "neuroclip-mini-spiking: evaluate the spiking "
+                                                                   "model instead of CLIP."),
 ):
-    """Evaluate NeuroCLIP zero-shot on a dataset split; write JSON (and CSV) with the full configuration."""
+    """Evaluate NeuroCLIP zero-shot (or a SpikeCLIP) on a dataset split; write JSON (and CSV) with the full
+    configuration."""
     from neuroclip.cache import FeatureCache
     from neuroclip.clip.evaluate import write_result, zeroshot_evaluate
     from neuroclip.clip.presets import resolve_settings
     from neuroclip.datasets import get_dataset
+    from neuroclip.errors import ConfigError
     from neuroclip.frames.clip_input import FrameConfig
     from neuroclip.outputs import check_output_dir, check_output_file
     from neuroclip.processes import join_processes
 
     _check_frame_options(encoding, split_by, normalization, hot_pixel_sigmas, decay_us)
     _check_fusion(fusion)
+    if spikeclip is not None:
+        clip_only = [flag for flag, value, default in (
+            ("--frames", frames, 10), ("--split-by", split_by, "number"), ("--encoding", encoding, "discrimination"),
+            ("--threshold", threshold, None), ("--normalization", normalization, "neuroclip"),
+            ("--fusion", fusion, "mean_cosine"), ("--hot-pixel-sigmas", hot_pixel_sigmas, 10.0),
+            ("--decay-us", decay_us, 50_000.0), ("--pretrained", pretrained, None)) if value != default]
+        if clip_only:
+            raise ConfigError(f"{', '.join(clip_only)}: a SpikeCLIP reads its own count frames, without CLIP; drop "
+                              "these options (or evaluate CLIP without --spikeclip)")
     check_output_file(out, "--out")
     if csv_out is not None:
         check_output_file(csv_out, "--csv")
@@ -366,6 +380,16 @@ def zeroshot(
     name = _dataset_name(dataset)
     data = get_dataset(name, root, split)
     settings = resolve_settings(name, threshold, template, classnames, dataset_classes=list(data.classes))
+    if spikeclip is not None:
+        from neuroclip.spikeclip.model import zeroshot_evaluate_spikeclip
+
+
+        result = zeroshot_evaluate_spikeclip(data, spikeclip, settings.classnames, settings.templates, device)
+        result["config"]["settings"] = settings.record()
+        write_result(result, out, csv_out)
+        typer.echo(f"{data.name} {split}: top-1 {result['top1']:.4f}, top-5 {result['top5']:.4f} "
+                   f"on {result['n_samples']} recordings (SpikeCLIP {spikeclip}) -> {out}")
+        return
     frame_config = FrameConfig(encoding=encoding, n_frames=frames, split_by=split_by, threshold=settings.threshold,
                                normalization=normalization, hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us)
     backbone = _load_backbone(model, pretrained, device)

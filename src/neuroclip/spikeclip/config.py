@@ -221,11 +221,21 @@ _TINY = ModelConfig(
     teacher=TeacherConfig("neuroclip-tiny-vit", None),
     teacher_frames=FrameConfig(n_frames=4),
 )
+# the student of scripts/train_neuroclip_mini_spiking.py (the bundled ``neuroclip-mini-spiking``): the bundled CLIP
+# neuroclip-mini as teacher (128-wide embeddings, NeuroCLIP's 10 discrimination frames), a 96-wide one-block spiking
+# image tower on 4 event count frames of 32 x 32, a 20-token spiking text MLP 512 wide
+_MINI_SPIKING = _events_model(ModelConfig(
+    image=ImageEncoderConfig(embed_dim=96, depth=1, heads=4, mlp_ratio=4, output_dim=128),
+    text=TextEncoderConfig(hidden_dim=512, token_width=128, position_rows=32, output_dim=128),
+    teacher=TeacherConfig("neuroclip-mini", None),
+    teacher_frames=FrameConfig(n_frames=10),
+))
 MODEL_PRESETS = {
     "paper": _PAPER,
     "paper-events": _events_model(_PAPER),
     "tiny": _TINY,
     "tiny-events": _events_model(_TINY),
+    "neuroclip-mini-spiking": _MINI_SPIKING,
 }
 MODEL_PRESET_HELP = {
     "paper": "SpikeCLIP as released: Spikingformer-4-384 image tower (T=4, 32x32), 20-token MLP text tower, "
@@ -233,6 +243,9 @@ MODEL_PRESET_HELP = {
     "paper-events": "the paper's towers with 4 event count frames [4, 2, H, W] as the image tower's timesteps",
     "tiny": "a tiny student for tests and CPU demos (embed 32, 1 block) with the tiny random test teacher",
     "tiny-events": "the tiny student on 4 event count frames",
+    "neuroclip-mini-spiking": "the bundled neuroclip-mini-spiking's student: teacher neuroclip-mini (bundled, "
+                              "offline), a 96-wide 1-block spiking image tower on 4 event count frames (32x32), "
+                              "a 512-wide spiking text MLP",
 }
 
 
@@ -307,6 +320,11 @@ class DataConfig:
     per-class rule, ``val_seed``); the test split is never used for selection. ``classnames``: a class-name set
     (``nmnist-words``, ``cifar10``, ...), a list, or None for the dataset's own names. ``per_class``: keep only the
     first n samples of each class (for small runs).
+
+    ``unlabelled``: folders of event recordings (searched recursively, any format neuroclip reads; folder names
+    are ignored, so no label is read) added to the training part of stage ``align-image`` only, which needs the
+    teacher's embedding and no label; each appears ``unlabelled_repeat`` times per epoch. They are never part of
+    the validation part.
     """
 
     source: str = "digits"
@@ -321,9 +339,15 @@ class DataConfig:
     sentences_file: str | None = None
     per_class: int | None = None
     workers: int = 0
+    unlabelled: list[str] | None = None
+    unlabelled_repeat: int = 1
 
     def __post_init__(self):
         _choice("data", "source", self.source, DATA_SOURCES)
+        if self.unlabelled is not None and (isinstance(self.unlabelled, str) or not all(
+                isinstance(folder, str) for folder in self.unlabelled)):
+            raise ConfigError(f"data.unlabelled must be a list of folders of recordings, got {self.unlabelled!r}")
+        _positive_int("data", "unlabelled_repeat", self.unlabelled_repeat)
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if self.per_class is not None:
@@ -348,7 +372,13 @@ class StageConfig:
     after that many optimisation steps in all; ``stop_after_steps`` stops this run after that many steps of this
     run, leaving a checkpoint to ``--resume`` from (time-limited jobs). ``amp``: fp16 autocast with gradient
     scaling on CUDA (the released scripts); ignored on CPU. ``cache_teacher``: compute the frozen teacher's targets
-    once before training instead of every epoch (same values: no augmentation is applied).
+    once before training instead of every epoch (same values: no augmentation is applied). ``teacher_cache``: a
+    folder where those targets are stored and read back, one file per data source and split part, named by a digest
+    of everything they depend on (the samples' keys, the teacher and its precision, its event frames and
+    preprocessing), so that stages and runs on the same data compute them once. ``keep_inputs``: keep each
+    training sample's student input in memory after its first read (with ``cache_teacher``; inputs get no
+    augmentation, so the values are the same; it pays with ``data.workers`` 0, whose reads stay in this process).
+    Both are run settings: they change no weight.
     """
 
     stage: str = "align-image"
@@ -368,6 +398,8 @@ class StageConfig:
     stop_after_steps: int | None = None
     eval_batch_size: int = 256
     cache_teacher: bool = True
+    teacher_cache: str | None = None
+    keep_inputs: bool = False
     sync_batchnorm: bool = True
     progress: bool = True
 
@@ -388,6 +420,12 @@ class StageConfig:
             raise ConfigError("stage align-text trains on sentences: set data.source to 'sentences'")
         if self.stage != "align-text" and self.data.source == "sentences":
             raise ConfigError(f"stage {self.stage} needs images or recordings, not data.source 'sentences'")
+        if self.data.unlabelled and self.stage != "align-image":
+            raise ConfigError(f"data.unlabelled is for stage align-image only (stage {self.stage} needs labels); "
+                              "remove it from this stage's data")
+        if self.data.unlabelled and self.model.modality != "events":
+            raise ConfigError("data.unlabelled holds event recordings: use it with an events preset "
+                              "(model.modality 'events')")
         event_source = self.data.source in ("nmnist", "event-folder")
         if self.data.source != "sentences" and event_source != (self.model.modality == "events"):
             raise ConfigError(f"data.source {self.data.source!r} does not fit model.modality "
@@ -403,7 +441,7 @@ class StageConfig:
 # How a run is executed, not what it trains: where it writes, on which device, what it shows, when it pauses and
 # checkpoints, the evaluation batch size. A run may be resumed with other values of these.
 RUN_SETTINGS = frozenset({"out", "device", "progress", "stop_after_steps", "max_steps", "checkpoint_every",
-                          "eval_batch_size"})
+                          "eval_batch_size", "teacher_cache", "keep_inputs"})
 
 
 # The released scripts' per-stage settings (SpikeCLIP: language/alignment_text.sh, bash/alignment.sh,
@@ -443,7 +481,8 @@ def legacy_model_dict(values: dict) -> dict:
 
 
 def model_config(preset: str | ModelConfig = "paper", overrides: dict | None = None) -> ModelConfig:
-    """A model preset (``paper``, ``paper-events``, ``tiny``, ``tiny-events``) with fields overridden."""
+    """A model preset (``paper``, ``paper-events``, ``tiny``, ``tiny-events``, ``neuroclip-mini-spiking``) with
+    fields overridden."""
     if isinstance(preset, ModelConfig):
         base = preset
     elif preset in MODEL_PRESETS:

@@ -152,6 +152,78 @@ class FolderSource:
             return image.convert("RGB")
 
 
+class UnlabelledSource:
+    """Event recordings in ``folders`` (searched recursively, any format neuroclip reads), without labels: every
+    label is -1 and folder names are not read. Keys are ``unlabelled/<n>/<path under folder n>``."""
+
+    name = "unlabelled"
+    classes = None
+    split = "unlabelled"
+
+    def __init__(self, folders):
+        from neuroclip.datasets.folder import RECORDING_EXTENSIONS
+
+        self.folders = [Path(folder).expanduser() for folder in folders]
+        self.paths, self.keys = [], []
+        for n, folder in enumerate(self.folders):
+            if not folder.is_dir():
+                raise ConfigError(f"data.unlabelled: folder {folder} does not exist")
+            found = sorted(path for path in folder.rglob("*")
+                           if path.is_file() and path.suffix.lower() in RECORDING_EXTENSIONS)
+            if not found:
+                raise ConfigError(f"data.unlabelled: no recordings ({', '.join(RECORDING_EXTENSIONS)}) under {folder}")
+            self.paths += found
+            self.keys += [f"unlabelled/{n}/{path.relative_to(folder).as_posix()}" for path in found]
+        self.labels = [-1] * len(self.paths)
+        self.root = ";".join(str(folder.resolve()) for folder in self.folders)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def raw(self, index: int):
+        from neuroclip.events import read_events
+
+        return read_events(self.paths[index])
+
+
+class CombinedSource:
+    """Two sources as one: the samples of ``first`` (indices 0..len(first)-1), then those of ``second``. Names,
+    classes and split are ``first``'s; ``parts()`` gives each source with its offset."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+        self.offset = len(first)
+        self.labels = list(first.labels) + list(second.labels)
+        self.keys = list(first.keys) + list(second.keys)
+        self.classes = getattr(first, "classes", None)
+        self.name = getattr(first, "name", "combined")
+        self.split = getattr(first, "split", "")
+
+    def __len__(self):
+        return len(self.labels)
+
+    def raw(self, index: int):
+        return self.first.raw(index) if index < self.offset else self.second.raw(index - self.offset)
+
+    def parts(self):
+        return [(self.first, 0), (self.second, self.offset)]
+
+
+def source_parts(source) -> list:
+    """``(source, offset)`` of each plain source inside ``source`` (itself, at 0, unless combined)."""
+    return source.parts() if isinstance(source, CombinedSource) else [(source, 0)]
+
+
+def with_unlabelled(source, data: DataConfig):
+    """``source`` with the recordings of ``data.unlabelled`` appended (a :class:`CombinedSource`), and the indices
+    of the appended ones, each ``data.unlabelled_repeat`` times; ``(source, [])`` without them."""
+    if not data.unlabelled:
+        return source, []
+    extra = UnlabelledSource(data.unlabelled)
+    combined = CombinedSource(source, extra)
+    return combined, [combined.offset + i for i in range(len(extra)) for _ in range(data.unlabelled_repeat)]
+
+
 def open_source(data: DataConfig, split: str):
     """The source of a data config's split."""
     if data.source == "digits":
@@ -238,14 +310,20 @@ class SampleView(torch.utils.data.Dataset):
     * ``teacher``: the teacher's input (the same image, or the event frames ``[T', 3, S, S]``);
     * ``both``: ``(student, teacher)``; for images one tensor serves both (the student downsamples it itself).
 
-    ``position`` is the item's place in this view (0..len-1), used to look up cached teacher targets.
+    ``position`` is the item's place in this view (0..len-1), used to look up cached teacher targets. ``memo``: a
+    dict in which a ``student`` view keeps each sample's input after its first read (inputs get no augmentation);
+    None reads every time.
     """
 
-    def __init__(self, source, indices: list[int], role: str, config: ModelConfig, preprocess):
+    def __init__(self, source, indices: list[int], role: str, config: ModelConfig, preprocess,
+                 memo: dict | None = None):
         if role not in ("student", "teacher", "both"):
             raise ConfigError(f"role must be student, teacher or both, got {role!r}")
+        if memo is not None and role != "student":
+            raise ConfigError("only a student view keeps its inputs (memo)")
         self.source, self.indices, self.role, self.config = source, list(indices), role, config
         self.preprocess = preprocess
+        self.memo = memo
         self._transform = None
 
     def __len__(self):
@@ -257,23 +335,30 @@ class SampleView(torch.utils.data.Dataset):
 
     def __getitem__(self, position: int):
         index = self.indices[position]
+        if self.memo is not None:
+            if index not in self.memo:
+                self.memo[index] = self._read(index)
+            return self.memo[index], self.source.labels[index], position
+        return self._read(index), self.source.labels[index], position
+
+    def _read(self, index: int):
+        """The inputs of source sample ``index`` for this view's role."""
         raw = self.source.raw(index)
-        label = self.source.labels[index]
         if self.config.modality == "images":
             if self._transform is None:
                 self._transform = self.preprocess.transform()
-            return self._transform(raw), label, position
+            return self._transform(raw)
         from neuroclip.frames.clip_input import clip_frames
         from neuroclip.spikeclip.model import event_input
 
         stream = raw.require_events() if hasattr(raw, "require_events") else raw
         if self.role == "student":
-            return event_input(stream, self.config), label, position
+            return event_input(stream, self.config)
         teacher = clip_frames(stream, self.config.teacher_frames, self.preprocess.size, mean=self.preprocess.mean,
                               std=self.preprocess.std)
         if self.role == "teacher":
-            return teacher, label, position
-        return (event_input(stream, self.config), teacher), label, position
+            return teacher
+        return event_input(stream, self.config), teacher
 
 
 def student_part(inputs, modality: str):

@@ -187,8 +187,41 @@ def save_spikeclip(model: SpikeCLIP, path, **extra) -> Path:
     return save_torch(checkpoint_payload(model, **extra), path)
 
 
+# SpikeCLIPs shipped inside the package: a name usable wherever a checkpoint path is accepted
+BUNDLED_FOLDER = Path(__file__).resolve().parent / "bundled"
+BUNDLED_SPIKECLIP = {"neuroclip-mini-spiking": BUNDLED_FOLDER / "neuroclip-mini-spiking.pt"}
+_PACKED = "packed_embedding"
+
+
+def resolve_checkpoint(path_or_name) -> Path:
+    """The file of a SpikeCLIP checkpoint: a path, or the name of a bundled model (``neuroclip-mini-spiking``; a
+    file or folder of that name in the working directory wins)."""
+    text = str(path_or_name)
+    if text in BUNDLED_SPIKECLIP and not Path(text).exists():
+        file = BUNDLED_SPIKECLIP[text]
+        if not file.is_file():
+            raise ConfigError(f"the bundled SpikeCLIP {text} is missing from the package ({file}); reinstall "
+                              "neuroclip, or rebuild it: python scripts/train_neuroclip_mini_spiking.py, then the "
+                              "same with --bundle")
+        return file
+    return Path(text).expanduser()
+
+
+def pack_bundled(payload: dict) -> dict:
+    """A checkpoint payload made small for the package: floating-point weights in fp16, and the text tower's token
+    embedding stored as its non-zero rows (the teacher's copy is zero for every token it never saw). Read back by
+    :func:`read_checkpoint`."""
+    state = {name: tensor.half() if tensor.is_floating_point() else tensor
+             for name, tensor in payload["state_dict"].items()}
+    name = "text_encoder.token_embedding.weight"
+    weight = state.pop(name)
+    rows = torch.nonzero(weight.abs().sum(dim=1) > 0).flatten()
+    packed = {"name": name, "shape": list(weight.shape), "rows": rows, "values": weight[rows]}
+    return {**payload, "state_dict": state, _PACKED: packed}
+
+
 def read_checkpoint(path) -> dict:
-    path = Path(path).expanduser()
+    path = resolve_checkpoint(path)
     if not path.is_file():
         raise ConfigError(f"checkpoint {path} does not exist")
     try:
@@ -199,12 +232,21 @@ def read_checkpoint(path) -> dict:
                           f"neuroclip spikeclip: {first}); use a best.pt or last.pt of a training run") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(f"{path} is not a SpikeCLIP checkpoint (written by neuroclip spikeclip ...)")
+    packed = payload.pop(_PACKED, None)
+    if packed is not None:  # a bundled checkpoint (pack_bundled): fp16, token embedding as its non-zero rows
+        state = {name: tensor.float() if tensor.is_floating_point() else tensor
+                 for name, tensor in payload["state_dict"].items()}
+        weight = torch.zeros(packed["shape"])
+        weight[packed["rows"]] = packed["values"].float()
+        state[packed["name"]] = weight
+        payload = {**payload, "state_dict": state}
     return payload
 
 
 def load_spikeclip(path, device: str | torch.device | None = "cpu") -> SpikeCLIP:
-    """A SpikeCLIP from a checkpoint any stage wrote (``best.pt``), in eval mode. Its extras (stage, metrics,
-    class names) are in ``model.checkpoint_info``."""
+    """A SpikeCLIP from a checkpoint any stage wrote (``best.pt``), or a bundled one by name
+    (``neuroclip-mini-spiking``, see :data:`BUNDLED_SPIKECLIP`), in eval mode. Its extras (stage, metrics, class
+    names) are in ``model.checkpoint_info``."""
     payload = read_checkpoint(path)
     config = model_config(ModelConfig(), legacy_model_dict(payload["config"]))
     preprocess = ImagePreprocess(**{k: tuple(v) if isinstance(v, list) else v
@@ -300,6 +342,48 @@ def predict_files(model: SpikeCLIP, paths, classnames: list[str], templates: lis
     else:
         items = paths
     return predict(model, items, classnames, templates, k)
+
+
+def zeroshot_evaluate_spikeclip(dataset, checkpoint, classnames: list[str], templates: list[str],
+                                device: str | None = "cpu", batch_size: int = 64) -> dict:
+    """Zero-shot top-1/top-5 of a SpikeCLIP (a checkpoint path, the bundled name, or a loaded model) on a dataset
+    split of recordings (``neuroclip.datasets.get_dataset``), ``batch_size`` recordings at a time: the record
+    ``neuroclip zeroshot --spikeclip`` writes."""
+    import time
+
+    from neuroclip.provenance import accuracy, versions
+
+    started = time.time()
+    model = checkpoint if isinstance(checkpoint, SpikeCLIP) else load_spikeclip(checkpoint, device or "cpu")
+    if model.config.modality != "events":
+        raise ConfigError(f"the SpikeCLIP {checkpoint} was trained on images; zero-shot on recordings needs an "
+                          "events model such as neuroclip-mini-spiking")
+    if len(dataset) == 0:
+        raise ConfigError("no recordings in this split")
+    labels = np.asarray([int(label) for _, label in dataset.samples])
+    logits = torch.cat([
+        predict_logits(model, torch.stack([event_input(dataset[i][0].require_events(), model.config)
+                                           for i in range(start, min(start + batch_size, len(dataset)))]),
+                       classnames, templates, batch_size)
+        for start in range(0, len(dataset), batch_size)])
+    predictions = logits.argmax(dim=-1).numpy()
+    return {
+        "top1": accuracy(logits, labels, 1),
+        "top5": accuracy(logits, labels, 5),
+        "n_samples": int(labels.size),
+        "per_class_top1": {name: float(np.mean(predictions[labels == k] == k)) if np.any(labels == k) else None
+                           for k, name in enumerate(classnames)},
+        "config": {"method": "spikeclip-zeroshot", "dataset": getattr(dataset, "name", None),
+                   "root": str(getattr(dataset, "root", "")), "split": getattr(dataset, "split", None),
+                   "classnames": list(classnames), "templates": list(templates),
+                   "spikeclip": str(checkpoint) if not isinstance(checkpoint, SpikeCLIP) else "model",
+                   "model": to_dict(model.config)},
+        **versions(),
+        "seconds": round(time.time() - started, 2),
+        "_predictions": {"indices": list(range(len(labels))), "labels": labels, "predictions": predictions,
+                         "probabilities": logits.float().softmax(dim=-1).max(dim=-1).values.numpy(),
+                         "paths": [str(path) for path, _ in dataset.samples]},
+    }
 
 
 def describe(preset: str = "paper", config: Path | None = None, embed_dim: int | None = None) -> dict:

@@ -18,12 +18,15 @@ timestep.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from neuroclip.errors import ConfigError
+from neuroclip.outputs import atomic_write
 from neuroclip.processes import Processes
 from neuroclip.spikeclip import data as data_module
 from neuroclip.spikeclip.config import StageConfig, to_dict
@@ -129,8 +132,11 @@ class _ImageTask(_Task):
         super().__init__(config, processes_)
         data = config.data
         source = data_module.open_source(data, data.split)
-        self.source = source
         self.indices = {part: data_module.select_indices(source, data, part) for part in ("train", "val")}
+        # stage B only (StageConfig.check): recordings without labels join the training part
+        source, unlabelled = data_module.with_unlabelled(source, data)
+        self.indices["train"] += unlabelled
+        self.source = source
         if not self.indices["train"]:
             raise ConfigError(f"no training samples in {data.source} {data.split} (per_class={data.per_class})")
         has_labels = getattr(source, "classes", None) or data.classnames is not None
@@ -148,17 +154,58 @@ class _ImageTask(_Task):
         self.modality = self.model.config.modality
         preprocess = self.model.preprocess
 
-        def view(part, role):
-            return data_module.SampleView(source, self.indices[part], role, self.model.config, preprocess)
+        def view(part, role, memo=None):
+            return data_module.SampleView(source, self.indices[part], role, self.model.config, preprocess, memo)
 
         self.view = view
-        self.val_student = view("val", "student")
+        self.val_student = view("val", "student", {} if config.keep_inputs else None)
         self.val_labels = torch.tensor(self.val_student.labels) if self.classnames else None
 
     def teacher_targets(self, part: str) -> torch.Tensor:
-        return cached_teacher_targets(self.view(part, "teacher"), self.teacher, self.modality, self.processes,
-                                      self.config.eval_batch_size, self.config.data.workers, self.config.progress,
-                                      f"teacher targets ({part})")
+        """The frozen teacher's targets ``[N, D]`` of the part's samples, in the part's order: computed once per
+        sample (a sample repeated in the part is embedded once), per plain source, and stored in / read from
+        ``teacher_cache`` when set."""
+        indices = self.indices[part]
+        rows: dict[int, torch.Tensor] = {}
+        for source, offset in data_module.source_parts(self.source):
+            local = sorted({i - offset for i in indices if offset <= i < offset + len(source)})
+            if not local:
+                continue
+            targets = self._source_targets(source, local, part)
+            rows.update({offset + i: row for i, row in zip(local, targets)})
+        return torch.stack([rows[i] for i in indices]) if indices else torch.zeros(0, self.teacher.embed_dim)
+
+    def _source_targets(self, source, local: list[int], part: str) -> torch.Tensor:
+        view = data_module.SampleView(source, local, "teacher", self.model.config, self.model.preprocess)
+
+        def compute():
+            return cached_teacher_targets(view, self.teacher, self.modality, self.processes,
+                                          self.config.eval_batch_size, self.config.data.workers,
+                                          self.config.progress, f"teacher targets ({part})")
+
+        if not self.config.teacher_cache:
+            return compute()
+        path = Path(self.config.teacher_cache).expanduser() / f"teacher-{self.teacher_cache_key(source, local)}.pt"
+        if path.is_file():
+            return torch.load(path, map_location="cpu", weights_only=True)
+        targets = compute()
+        if self.processes.main:
+            atomic_write(path, lambda fp: torch.save(targets, fp))
+        return targets
+
+    def teacher_cache_key(self, source, local: list[int]) -> str:
+        """A digest of what the teacher's targets of ``source``'s samples ``local`` depend on: the source (type,
+        name, root, split) and the samples' keys, the modality, the teacher's weights and precision, its event
+        frames and preprocessing. (The samples' contents are not read: a source whose files change in place needs
+        another cache folder.)"""
+        identity = {
+            "source": [type(source).__name__, str(getattr(source, "name", "")), str(getattr(source, "root", "")),
+                       str(getattr(source, "split", ""))],
+            "keys": [source.keys[i] for i in local], "modality": self.modality,
+            "teacher": self.teacher.spec.identity(), "amp": bool(self.config.amp and self.device.type == "cuda"),
+            "frames": to_dict(self.model.config.teacher_frames), "preprocess": repr(self.model.preprocess)}
+        encoded = json.dumps(identity, sort_keys=True, default=str).encode()
+        return hashlib.sha256(encoded).hexdigest()[:24]
 
     def student_metrics(self, teacher_val: torch.Tensor | None) -> dict:
         if not len(self.val_student):
@@ -180,7 +227,7 @@ class ImageStudent(_ImageTask):
         self.val_targets = self.teacher_targets("val") if len(self.indices["val"]) else None
         if self.cache:
             self.train_targets = self.teacher_targets("train")
-            self.train_view = self.view("train", "student")
+            self.train_view = self.view("train", "student", {} if config.keep_inputs else None)
         else:
             self.train_view = self.view("train", "both")
         self.trainable = self.model.image_encoder

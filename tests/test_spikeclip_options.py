@@ -1,0 +1,118 @@
+"""The SpikeCLIP stage options used by scripts/train_neuroclip_mini_spiking.py (issue #16): the teacher-target cache,
+student inputs kept in memory, unlabelled recordings in stage B, and the ``neuroclip-mini-spiking`` preset."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from neuroclip.errors import ConfigError
+from neuroclip.processes import Processes
+from neuroclip.spikeclip.config import RUN_SETTINGS, load_stage_config, model_config
+from neuroclip.spikeclip.stages import ImageStudent
+from neuroclip.spikeclip.train import run_stage
+
+from conftest import NMNIST_ROOT, nmnist_files
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _config(tmp_path, **changes) -> dict:
+    values = {"stage": "align-image", "preset": "tiny-events", "out": str(tmp_path / "run"), "progress": False,
+              "select": "val_cosine", "max_steps": 2, "device": "cpu",
+              "data": {"source": "nmnist", "root": str(NMNIST_ROOT), "per_class": 2, "val_fraction": 0.3},
+              "optim": {"epochs": 1, "batch_size": 4}}
+    for key, value in changes.items():
+        values[key] = values[key] | value if isinstance(value, dict) and key in values else value
+    return values
+
+
+def _task(values) -> ImageStudent:
+    return ImageStudent(load_stage_config(values), Processes(device=torch.device("cpu")))
+
+
+def test_teacher_cache_stores_the_same_targets_and_reads_them_back(tmp_path, monkeypatch):
+    nmnist_files()
+    plain = _task(_config(tmp_path))
+    cached = _task(_config(tmp_path, teacher_cache=str(tmp_path / "cache")))
+    assert torch.equal(plain.train_targets, cached.train_targets)
+    files = sorted((tmp_path / "cache").glob("teacher-*.pt"))
+    assert len(files) == 2  # the training and the validation part
+
+    def no_teacher(*args, **kwargs):
+        raise AssertionError("the teacher ran although its targets are cached")
+
+    monkeypatch.setattr("neuroclip.spikeclip.stages.cached_teacher_targets", no_teacher)
+    again = _task(_config(tmp_path, teacher_cache=str(tmp_path / "cache")))
+    assert torch.equal(again.train_targets, plain.train_targets)
+    # other samples, another file
+    monkeypatch.undo()
+    _task(_config(tmp_path, teacher_cache=str(tmp_path / "cache"), data={"per_class": 3}))
+    assert len(list((tmp_path / "cache").glob("teacher-*.pt"))) == 4
+
+
+def test_keep_inputs_reads_each_sample_once_with_the_same_values(tmp_path, monkeypatch):
+    nmnist_files()
+    task = _task(_config(tmp_path, keep_inputs=True))
+    view = task.train_view
+    reads = []
+    original = type(view)._read
+    monkeypatch.setattr(type(view), "_read", lambda self, index: reads.append(index) or original(self, index))
+    first = [view[i][0] for i in range(len(view))]
+    second = [view[i][0] for i in range(len(view))]
+    assert len(reads) == len(view)
+    fresh = _task(_config(tmp_path)).train_view
+    assert all(torch.equal(a, b) and torch.equal(a, fresh[i][0]) for i, (a, b) in enumerate(zip(first, second)))
+
+
+def test_run_settings_do_not_block_resuming():
+    assert {"teacher_cache", "keep_inputs"} <= RUN_SETTINGS
+
+
+def test_unlabelled_recordings_join_stage_b_training_without_labels(tmp_path):
+    files = nmnist_files()[:3]
+    folder = tmp_path / "unlabelled"
+    for n, path in enumerate(files):
+        (folder / f"sub{n % 2}").mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, folder / f"sub{n % 2}" / f"{n}.bin")
+    base = _task(_config(tmp_path))
+    task = _task(_config(tmp_path, data={"unlabelled": [str(folder)], "unlabelled_repeat": 2}))
+    assert len(task.indices["train"]) == len(base.indices["train"]) + 2 * len(files)
+    assert task.indices["val"] == base.indices["val"]
+    extra = task.indices["train"][len(base.indices["train"]):]
+    assert [task.source.labels[i] for i in extra] == [-1] * (2 * len(files))
+    # the teacher's targets of a repeated recording are one row, and the labelled part's are unchanged
+    n = len(base.indices["train"])
+    assert torch.allclose(task.train_targets[:n], base.train_targets, atol=1e-6)
+    assert torch.equal(task.train_targets[n], task.train_targets[n + 1])
+    result = run_stage(load_stage_config(_config(tmp_path, data={"unlabelled": [str(folder)]})))
+    assert result["steps"] == 2
+
+
+def test_unlabelled_recordings_are_refused_where_labels_are_needed(tmp_path):
+    values = _config(tmp_path, stage="finetune", data={"unlabelled": [str(tmp_path)]})
+    with pytest.raises(ConfigError, match="align-image only"):
+        load_stage_config(values)
+    with pytest.raises(ConfigError, match="list of folders"):
+        load_stage_config(_config(tmp_path, data={"unlabelled": str(tmp_path)}))
+    with pytest.raises(ConfigError, match="does not exist"):
+        _task(_config(tmp_path, data={"unlabelled": [str(tmp_path / "missing")]}))
+
+
+def test_neuroclip_mini_spiking_preset_is_the_bundled_models_config():
+    from neuroclip.spikeclip.config import MODEL_PRESET_HELP, to_dict
+    from neuroclip.spikeclip.model import load_spikeclip
+
+    preset = model_config("neuroclip-mini-spiking")
+    assert "neuroclip-mini-spiking" in MODEL_PRESET_HELP
+    assert (preset.modality, preset.image.embed_dim, preset.image.depth, preset.text.hidden_dim,
+            preset.teacher.model, preset.teacher_frames.n_frames) == ("events", 96, 1, 512, "neuroclip-mini", 10)
+    assert to_dict(load_spikeclip("neuroclip-mini-spiking").config) == to_dict(preset)
