@@ -131,10 +131,11 @@ def run_demo(out: Path, model: str = "neuroclip-mini", pretrained: str | None = 
     echo(f"\nRecognising {len(test)} simulated recordings with {model}"
          f"{'' if pretrained is None else ' / ' + str(pretrained)} (T = 10 frames, chance = 10%; shots and test "
          "recordings use different fonts):")
-    echo(f"{'method':38s} {'shots':>5s} {'top-1':>14s}")
+    width = max(38, *(len(row[0]) for row in rows))
+    echo(f"{'method':{width}s} {'shots':>5s} {'top-1':>14s}")
     for name, shots, accuracy, spread in rows:
         shown = f"{100 * accuracy:.1f}%" + ("" if spread is None else f" ± {100 * spread:.1f}")
-        echo(f"{name:38s} {shots:>5d} {shown:>14s}")
+        echo(f"{name:{width}s} {shots:>5d} {shown:>14s}")
 
     picks = [i for i in range(len(test)) if test_paths[i].stem == "font0"]  # the first test font, 0-9
     picture = draw_frame_grid([test[i] for i in picks], out / "frames.png",
