@@ -723,3 +723,16 @@ def test_batched_device_framing_equals_the_per_recording_path(nmnist, encoding, 
     batched = clip_frames_batch(streams, config, 48, device="cpu")
     assert batched.shape == (7, 6, 3, 48, 48)
     torch.testing.assert_close(batched, one_by_one, atol=1e-5, rtol=0)
+
+
+@needs_nmnist
+def test_student_frames_are_counts_resized_by_area_or_binarised(nmnist):
+    from neuroclip.frames import student_frames
+
+    stream = nmnist[2]
+    counts = torch.from_numpy(count_frames(stream, n_frames=4)).float()
+    torch.testing.assert_close(student_frames(stream, 4), counts)
+    small = student_frames(stream, 4, size=17)  # 34 -> 17: each output pixel is the mean of a 2x2 block
+    torch.testing.assert_close(small * 4, counts.reshape(4, 2, 17, 2, 17, 2).sum(dim=(3, 5)))
+    binary = student_frames(stream, 4, binary=True)
+    assert set(binary.unique().tolist()) <= {0.0, 1.0} and torch.equal(binary > 0, counts > 0)

@@ -44,7 +44,7 @@ _FROM_FUNCTIONAL = (
     "voxel_grid",
     "voxel_grid_image",
 )
-_FROM_CLIP_INPUT = ("FrameConfig", "clip_frames", "clip_frames_batch", "frames_on_device")
+_FROM_CLIP_INPUT = ("FrameConfig", "clip_frames", "clip_frames_batch", "frames_on_device", "student_frames")
 _FROM_TRANSFORMS = (
     "Compose",
     "Discrimination",

@@ -104,3 +104,19 @@ def clip_frames_batch(streams, config: FrameConfig, size: int, *, mean: Sequence
         raise ConfigError(f"{config.encoding} frames are made one recording at a time: pass EventStreams")
     frames = torch.stack([clip_frames(stream, config, size, mean=mean, std=std) for stream in streams])
     return frames if device is None else frames.to(device)
+
+
+def student_frames(stream, n_frames: int, split_by: str = "number", size: int | None = None,
+                   resize_mode: str = "area", binary: bool = False) -> torch.Tensor:
+    """A recording as a spiking image tower's input ``[T, 2, size, size]`` float32 (SpikeCLIP's event student):
+    ``n_frames`` per-polarity count frames, resized to ``size`` (``area`` keeps the counts' mass per area; None:
+    the sensor's size), and binarised (count > 0) when ``binary``, so the first convolution is spike-driven too."""
+    from torch.nn import functional as F
+
+    from neuroclip.frames.functional import count_frames
+
+    x = torch.from_numpy(np.ascontiguousarray(count_frames(stream, n_frames=n_frames, split_by=split_by))).float()
+    if size is not None and tuple(x.shape[-2:]) != (size, size):
+        x = F.interpolate(x, size=(size, size), mode=resize_mode,
+                          **({"align_corners": False} if resize_mode in ("bilinear", "bicubic") else {}))
+    return (x > 0).float() if binary else x

@@ -18,6 +18,7 @@ from torch import nn
 
 from neuroclip.clip.prompts import prompts_for
 from neuroclip.errors import ConfigError
+from neuroclip.frames.clip_input import student_frames
 from neuroclip.outputs import atomic_write
 from neuroclip.spikeclip.config import ModelConfig, legacy_model_dict, model_config, to_dict
 from neuroclip.spikeclip.image_encoder import SpikingImageEncoder
@@ -262,19 +263,10 @@ def load_spikeclip(path, device: str | torch.device | None = "cpu") -> SpikeCLIP
 
 def event_input(stream, config: ModelConfig) -> torch.Tensor:
     """A recording as the student's input ``[T, 2, s, s]`` (float32): ``events.n_frames`` count frames, resized to
-    the image tower's input size (area interpolation keeps the counts' mass per area), binarised if the config's
-    representation is ``binary``."""
-    from neuroclip.frames.functional import count_frames
-
-    counts = count_frames(stream, n_frames=config.events.n_frames, split_by=config.events.split_by)
-    x = torch.from_numpy(np.ascontiguousarray(counts)).float()
-    size = config.image.input_size
-    if size is not None and tuple(x.shape[-2:]) != (size, size):
-        x = F.interpolate(x, size=(size, size), mode=config.image.resize_mode,
-                          **({"align_corners": False} if config.image.resize_mode in ("bilinear", "bicubic") else {}))
-    if config.events.representation == "binary":
-        x = (x > 0).float()
-    return x
+    the image tower's input size, binarised if the config's representation is ``binary``
+    (:func:`neuroclip.frames.student_frames`)."""
+    return student_frames(stream, config.events.n_frames, config.events.split_by, config.image.input_size,
+                          config.image.resize_mode, binary=config.events.representation == "binary")
 
 
 def _as_inputs(model: SpikeCLIP, items) -> torch.Tensor:
