@@ -484,3 +484,32 @@ def test_experiment_writes_files_and_saves_an_adapter_that_classify_uses(real, b
     # a backbone with other weights is refused: the features would not be the ones it was trained on
     with pytest.raises(AdapterFileError, match="other weights"):
         classify_with_adapter(tmp_path / "adapter", streams, seeded_tiny_clip(1))
+
+
+def test_experiment_saves_a_neuroclip_plus_head_that_classify_uses(real, backbone, tmp_path):
+    """The default protocol (shots only: the val split is not read), --method neuroclip-plus --save-adapter, then
+    classify --adapter: the saved head's predictions are the ones predict_with_adapter gives."""
+    from neuroclip.fewshot.plus import PlusConfig
+    from neuroclip.fewshot.protocol import BaselineConfigs
+
+    dataset = real["dataset"]
+    labels = np.array(dataset.labels)
+    per_digit = [np.flatnonzero(labels == d)[:7] for d in range(10)]
+    train = Subset(dataset, [i for group in per_digit for i in group[:4]], "train")
+    test = Subset(dataset, [i for group in per_digit for i in group[4:]], "test")
+    names, templates = [str(d) for d in range(10)], resolve_templates(None, "nmnist")
+    record = fewshot_experiment(train, test, backbone, names, templates, methods=["neuroclip-plus", "zeroshot"],
+                                shots=[2], seeds=[1], val_dataset=test, baselines=BaselineConfigs(
+                                    plus=PlusConfig(epochs=5)), device="cpu", progress=False,
+                                save_adapter_to=tmp_path / "plus", cpu_threads=1)
+    assert record["config"]["protocol"] == "shots" and record["config"]["datasets"]["validation"] is None
+    assert record["config"]["saved_method"] == "neuroclip-plus"
+    row = next(r for r in record["results"] if r["method"] == "neuroclip-plus")
+    assert row["n_labelled"] == 20 and row["n_selection"] == 0 and row["selected_on"] == "shots"
+    info = load_adapter(tmp_path / "plus")[1]
+    assert info["head"] == "neuroclip-plus" and info["metadata"]["method"] == "neuroclip-plus"
+    assert info["metadata"]["selected_on"] == "none (last epoch)" and len(info["metadata"]["training_recordings"]) == 20
+    streams = [test[i][0] for i in range(3)]
+    predictions = classify_with_adapter(tmp_path / "plus", streams, backbone, k=2)
+    logits = predict_with_adapter(tmp_path / "plus", frame_features(streams, backbone, FrameConfig()))
+    assert [p.labels[0] for p in predictions] == logits.argmax(1).tolist()

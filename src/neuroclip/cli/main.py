@@ -414,16 +414,17 @@ def fewshot(
     seeds: list[int] = typer.Option([1, 2, 3], "--seeds", min=0, help="Seeds of the shot draws (a list, as "
                                                                       "--shots)."),
     methods: list[str] = typer.Option(["neuroclip"], "--method", help="Methods (a list, as --shots): neuroclip, "
-                                      "neuroclip-relu, zeroshot, linear, tip, tip-f, clip-adapter."),
+                                      "neuroclip-plus, neuroclip-relu, zeroshot, linear, tip, tip-f, clip-adapter."),
     model: ModelOption = "ViT-B-32",
     pretrained: PretrainedOption = None,
     out: Path = typer.Option(Path("fewshot.json"), "--out", help="Result JSON: results = [{method, shots, seed, "
                                                                  "top1}], summary and config."),
     csv_out: Path | None = typer.Option(None, "--csv", help="Also write the rows as CSV."),
     plot: Path | None = typer.Option(None, "--plot", help="PNG plot of accuracy vs shots (default: beside --out)."),
-    protocol: str = typer.Option("validation", "--protocol", help="validation (default: select on a split held "
-                                 "out from train), last-epoch, or paper-test-selection (the released code's "
-                                 "selection on test, for comparison only)."),
+    protocol: str = typer.Option("shots", "--protocol", help="shots (default: only the shots; cross-validation "
+                                 "within them), validation (select on the val split: extra labelled recordings), "
+                                 "last-epoch, or paper-test-selection (the released code's selection on test, for "
+                                 "comparison only)."),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Adapter epochs (default: NeuroCLIP's 150 "
                                                                      "for RN50, 250 otherwise)."),
     classnames: ClassnamesOption = None,
@@ -435,9 +436,10 @@ def fewshot(
     hot_pixel_sigmas: HotPixelOption = 10.0,
     decay_us: DecayOption = 50_000.0,
     normalization: NormalizationOption = "neuroclip",
-    save_adapter: Path | None = typer.Option(None, "--save-adapter", help="Save the NeuroCLIP adapter trained at "
-                                                                         "the largest shot count (first seed); "
-                                                                         "needs --method neuroclip."),
+    save_adapter: Path | None = typer.Option(None, "--save-adapter", help="Save the first NeuroCLIP head of "
+                                                                         "--method (neuroclip, neuroclip-plus) "
+                                                                         "trained at the largest shot count, first "
+                                                                         "seed."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Recordings per CLIP batch."),
     workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for adapter training."),

@@ -1,6 +1,6 @@
-"""NeuroCLIP few-shot learning on cached per-frame CLIP features: the inter-timestep spiking adapter, its training
-recipe, baselines (zero-shot, linear probe, Tip-Adapter, Tip-Adapter-F, CLIP-Adapter), the evaluation protocol and
-saved adapters."""
+"""NeuroCLIP few-shot learning on cached per-frame CLIP features: the inter-timestep spiking adapter, its
+training recipe, NeuroCLIP+ (ours: a zero-shot-initialised spiking residual head with a shot cache), baselines
+(zero-shot, linear probe, Tip-Adapter, Tip-Adapter-F, CLIP-Adapter), the evaluation protocol and saved adapters."""
 
 from neuroclip.fewshot.adapter import (
     AdapterConfig,
@@ -11,6 +11,7 @@ from neuroclip.fewshot.adapter import (
 from neuroclip.fewshot.augment import AugmentConfig, augmented_view_features, view_provider
 from neuroclip.fewshot.experiment import adapter_info, classify_with_adapter, fewshot_experiment
 from neuroclip.fewshot.persist import AdapterFileError, load_adapter, predict_with_adapter, save_adapter
+from neuroclip.fewshot.plus import NeuroCLIPPlusClassifier, PlusConfig, fit_neuroclip_plus
 from neuroclip.fewshot.protocol import (
     METHODS,
     PROTOCOLS,
@@ -43,7 +44,9 @@ __all__ = [
     "AugmentConfig",
     "InterTimestepAdapter",
     "NeuroCLIPAdapterClassifier",
+    "NeuroCLIPPlusClassifier",
     "OptimConfig",
+    "PlusConfig",
     "TimestepBatchNorm1d",
     "TrainConfig",
     "TrainedAdapter",
@@ -52,6 +55,7 @@ __all__ = [
     "classify_with_adapter",
     "describe_config",
     "fewshot_experiment",
+    "fit_neuroclip_plus",
     "format_summary",
     "load_adapter",
     "neuroclip_epochs",

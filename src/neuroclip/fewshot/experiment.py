@@ -2,7 +2,7 @@
 
 ``neuroclip fewshot`` -> :func:`fewshot_experiment`: features of the train and test splits (through the feature
 cache), the text classifier, every method x shots x seed under the protocol, and the result files (JSON with the
-whole configuration, optional CSV and PNG), optionally a saved NeuroCLIP adapter.
+whole configuration, optional CSV and PNG), optionally a saved NeuroCLIP adapter or NeuroCLIP+ head.
 
 ``neuroclip classify --adapter PATH`` -> :func:`classify_with_adapter`: the backbone, frame settings and class
 names stored beside the adapter, so the recordings are read exactly as the training ones were.
@@ -17,7 +17,9 @@ import numpy as np
 
 from neuroclip.errors import ConfigError
 from neuroclip.fewshot.augment import AugmentConfig, view_provider
+from neuroclip.fewshot.baselines import WITHIN_SHOTS
 from neuroclip.fewshot.persist import AdapterFileError, load_adapter, predict_with_adapter, save_adapter
+from neuroclip.fewshot.plus import fit_neuroclip_plus
 from neuroclip.fewshot.protocol import (
     BaselineConfigs,
     check_shots_available,
@@ -31,6 +33,8 @@ from neuroclip.fewshot.protocol import (
 )
 from neuroclip.fewshot.train import TrainConfig, cpu_thread_limit, recipe, train_adapter
 
+SAVABLE_METHODS = ("neuroclip", "neuroclip-plus", "neuroclip-relu")
+
 
 def _dataset_description(dataset, cached) -> dict:
     return {"name": getattr(dataset, "name", type(dataset).__name__),
@@ -41,7 +45,7 @@ def _dataset_description(dataset, cached) -> dict:
 
 def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[str], templates: list[str], *,
                        frame_config=None, cache=None, methods=("neuroclip",), shots=(1, 2, 4, 8, 16),
-                       seeds=(1, 2, 3), protocol: str = "validation", val_dataset=None, val_per_class: int = 50,
+                       seeds=(1, 2, 3), protocol: str = "shots", val_dataset=None, val_per_class: int = 50,
                        train_config: TrainConfig | None = None, baselines: BaselineConfigs = BaselineConfigs(),
                        augment: AugmentConfig | None = None, batch_size: int = 32, num_workers: int = 0,
                        device=None, progress: bool = True, out_json=None, out_csv=None, out_png=None,
@@ -68,7 +72,10 @@ def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[s
     frame_config = frame_config or FrameConfig()
     if len(classnames) < 2:
         raise ConfigError("few-shot classification needs at least 2 class names")
-    if val_dataset is not None and hasattr(train_dataset, "labels"):  # the shots come from the whole train split
+    if protocol != "validation":
+        val_dataset = None  # the default protocol uses the shots only: no other labelled recording is read
+    # the shots come from the whole train split unless a validation part is carved from it
+    if (val_dataset is not None or protocol != "validation") and hasattr(train_dataset, "labels"):
         check_shots_available(train_dataset, max(shots))
     extract = dict(batch_size=batch_size, num_workers=num_workers, progress=progress)
     train = extract_features(train_dataset, backbone, frame_config, cache, **extract)
@@ -100,7 +107,8 @@ def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[s
     description = describe_config(
         config, baselines,
         protocol=protocol, methods=list(methods), shots=[int(k) for k in shots], seeds=[int(s) for s in seeds],
-        val_per_class=None if val is not None else val_per_class, validation_seed=0,
+        val_per_class=val_per_class if protocol == "validation" and val is None else None,
+        validation_seed=0 if protocol == "validation" and val is None else None,
         datasets={"train": _dataset_description(train_dataset, train),
                   "test": _dataset_description(test_dataset, test),
                   "validation": None if val is None else _dataset_description(val_dataset, val)},
@@ -113,8 +121,9 @@ def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[s
         with cpu_thread_limit(cpu_threads):
             saved = _train_and_save(save_adapter_to, train_dataset, train, val, class_weights, backbone, config,
                                     frame_config, classnames, templates, shots, seeds, protocol, val_per_class,
-                                    views, device)
+                                    views, device, methods, baselines)
         description["saved_adapter"] = [str(p) for p in saved]
+        description["saved_method"] = _saved_method(methods)
     record = write_results(results, out_json, description, out_csv) if out_json is not None else \
         result_record(results, description)
     if out_png is not None:
@@ -130,11 +139,22 @@ def _positions_to_indices(views, indices: np.ndarray):
     return by_position
 
 
+def _saved_method(methods) -> str:
+    from neuroclip.fewshot.protocol import check_methods
+
+    savable = [m for m in check_methods(methods) if m in SAVABLE_METHODS]
+    if not savable:
+        raise ConfigError(f"saving an adapter needs one of the methods {', '.join(SAVABLE_METHODS)}")
+    return savable[0]
+
+
 def _train_and_save(path, train_dataset, train, val, class_weights, backbone, config, frame_config, classnames,
-                    templates, shots, seeds, protocol, val_per_class, views, device):
+                    templates, shots, seeds, protocol, val_per_class, views, device, methods=("neuroclip",),
+                    baselines: BaselineConfigs = BaselineConfigs()):
+    method = _saved_method(methods)
     labels = train.labels.astype(np.int64)
     pool = np.arange(labels.size)
-    selection = None
+    selection = WITHIN_SHOTS if protocol == "shots" else None
     if protocol == "validation":
         if val is not None:
             selection = (val.features, val.labels)
@@ -143,22 +163,34 @@ def _train_and_save(path, train_dataset, train, val, class_weights, backbone, co
             selection = (train.features[held], labels[held])
     k, seed = max(int(s) for s in shots), int(seeds[0])
     chosen = pool[sample_shots(labels[pool], k, seed, class_weights.shape[0])]
-    trained = train_adapter(train.features[chosen], labels[chosen], class_weights, backbone.logit_scale, config,
-                            seed, views=None if views is None else views(chosen),
-                            selection_features=None if selection is None else selection[0],
-                            selection_labels=None if selection is None else selection[1], device=device)
+    shot_views = None if views is None else views(chosen)
+    held_out = None if isinstance(selection, str) else selection
+    if method == "neuroclip-plus":
+        model = fit_neuroclip_plus(train.features[chosen], labels[chosen], class_weights, backbone.logit_scale,
+                                   selection, baselines.plus, seed, shot_views, device)
+        saved_config, selected_epoch = {"plus": dataclasses.asdict(baselines.plus)}, \
+            model.hyperparameters["selected_epoch"]
+    else:
+        if method == "neuroclip-relu":
+            config = config.replace(bottleneck="relu")
+        trained = train_adapter(train.features[chosen], labels[chosen], class_weights, backbone.logit_scale, config,
+                                seed, views=shot_views,
+                                selection_features=None if held_out is None else held_out[0],
+                                selection_labels=None if held_out is None else held_out[1], device=device)
+        model, saved_config, selected_epoch = trained.model, config.to_dict(), trained.fit.selected_epoch
     metadata = {
+        "method": method, "protocol": protocol,
         "classnames": list(classnames), "templates": list(templates), "frames": dataclasses.asdict(frame_config),
         "backbone": {"model": backbone.spec.model, "pretrained": backbone.spec.pretrained,
                      "precision": backbone.spec.precision, "weights_fingerprint": backbone.fingerprint()},
-        "train_config": config.to_dict(), "shots": k, "seed": seed,
-        "selected_on": "validation" if selection is not None else "none (last epoch)",
-        "selected_epoch": trained.fit.selected_epoch,
+        "train_config": saved_config, "shots": k, "seed": seed,
+        "selected_on": "validation" if held_out is not None else "none (last epoch)",
+        "selected_epoch": selected_epoch,
         # the shots, as files where the dataset lists them, else as dataset indices
         "training_recordings": [str(train_dataset.samples[int(i)][0]) if hasattr(train_dataset, "samples")
                                 else int(i) for i in train.indices[chosen]],
     }
-    return save_adapter(path, trained.model.cpu(), metadata, n_frames=train.features.shape[1])
+    return save_adapter(path, model.cpu(), metadata, n_frames=train.features.shape[1])
 
 
 def adapter_info(path) -> dict:
@@ -167,7 +199,8 @@ def adapter_info(path) -> dict:
 
 
 def classify_with_adapter(path, streams, backbone=None, *, k: int = 5, device=None, batch_size: int = 16):
-    """Top-k predictions (``neuroclip.clip.zeroshot.Prediction``) of a saved NeuroCLIP adapter for event streams.
+    """Top-k predictions (``neuroclip.clip.zeroshot.Prediction``) of a saved NeuroCLIP adapter or NeuroCLIP+ head
+    for event streams.
 
     The frame settings and class names come from the adapter's JSON; ``backbone`` defaults to the one stored there
     (``load_backbone(model, pretrained)``). A backbone whose weights differ from the training one is refused when

@@ -1,7 +1,12 @@
-"""Saving and loading a trained NeuroCLIP adapter: ``NAME.safetensors`` (weights, BatchNorm statistics, the class
-weights it was trained with) and ``NAME.json`` beside it (architecture, training recipe, class names, backbone,
-frame settings, and the weights file's SHA-256). Both are written atomically (temporary file, then os.replace), the
-weights first; a JSON whose checksum does not match its weights is refused on loading.
+"""Saving and loading a trained NeuroCLIP adapter or NeuroCLIP+ head: ``NAME.safetensors`` (weights, BatchNorm
+statistics, the shot cache of NeuroCLIP+, the class weights it was trained with) and ``NAME.json`` beside it
+(architecture, training recipe, class names, backbone, frame settings, and the weights file's SHA-256). Both are
+written atomically (temporary file, then os.replace), the weights first; a JSON whose checksum does not match its
+weights is refused on loading.
+
+The JSON's ``head`` names the model: ``neuroclip`` (format version 1; files without ``head`` are this) or
+``neuroclip-plus`` (format version 2, so that a neuroclip that predates it says "upgrade" instead of failing on the
+unknown architecture).
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ import torch
 from neuroclip.cache import file_sha256
 from neuroclip.errors import ConfigError, NeuroclipError
 from neuroclip.fewshot.adapter import AdapterConfig, NeuroCLIPAdapterClassifier
+from neuroclip.fewshot.plus import NeuroCLIPPlusClassifier, PlusConfig
 from neuroclip.outputs import atomic_write
 
 FORMAT = "neuroclip-fewshot-adapter"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+HEAD_FORMAT_VERSIONS = {"neuroclip": 1, "neuroclip-plus": 2}  # the version each head's files are written with
 
 
 class AdapterFileError(NeuroclipError):
@@ -36,11 +43,11 @@ def adapter_paths(path) -> tuple[Path, Path]:
 
 
 
-def save_adapter(path, model: NeuroCLIPAdapterClassifier, metadata: dict | None = None,
+def save_adapter(path, model: NeuroCLIPAdapterClassifier | NeuroCLIPPlusClassifier, metadata: dict | None = None,
                  n_frames: int | None = None) -> tuple[Path, Path]:
-    """Save ``model`` as ``NAME.safetensors`` + ``NAME.json``. ``metadata`` is stored as given (JSON-ready: e.g.
-    classnames, templates, backbone, frames, train config, seed, shots); ``n_frames`` is the T it was trained on.
-    Returns the two paths."""
+    """Save ``model`` (a NeuroCLIP adapter or a NeuroCLIP+ head) as ``NAME.safetensors`` + ``NAME.json``.
+    ``metadata`` is stored as given (JSON-ready: e.g. classnames, templates, backbone, frames, train config, seed,
+    shots); ``n_frames`` is the T it was trained on. Returns the two paths."""
     from safetensors.torch import save
 
     from neuroclip import __version__
@@ -49,9 +56,11 @@ def save_adapter(path, model: NeuroCLIPAdapterClassifier, metadata: dict | None 
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     payload = save(tensors, metadata={"format": FORMAT})
     atomic_write(weights_path, lambda fp: fp.write(payload))
+    head = "neuroclip-plus" if isinstance(model, NeuroCLIPPlusClassifier) else "neuroclip"
     document = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": HEAD_FORMAT_VERSIONS[head],
+        "head": head,
         "weights_file": weights_path.name,
         "weights_sha256": hashlib.sha256(payload).hexdigest(),
         "adapter": dataclasses.asdict(model.config),
@@ -67,9 +76,9 @@ def save_adapter(path, model: NeuroCLIPAdapterClassifier, metadata: dict | None 
     return weights_path, config_path
 
 
-def load_adapter(path, device="cpu") -> tuple[NeuroCLIPAdapterClassifier, dict]:
-    """The saved adapter in evaluation mode on ``device``, and its JSON document (``metadata`` holds what
-    :func:`save_adapter` was given)."""
+def load_adapter(path, device="cpu") -> tuple[NeuroCLIPAdapterClassifier | NeuroCLIPPlusClassifier, dict]:
+    """The saved adapter (or NeuroCLIP+ head) in evaluation mode on ``device``, and its JSON document
+    (``metadata`` holds what :func:`save_adapter` was given)."""
     from safetensors.torch import load_file
 
     weights_path, config_path = adapter_paths(path)
@@ -93,9 +102,17 @@ def load_adapter(path, device="cpu") -> tuple[NeuroCLIPAdapterClassifier, dict]:
         tensors = load_file(str(weights_path), device="cpu")
     except Exception as error:  # safetensors raises several kinds for a damaged file
         raise AdapterFileError(f"{weights_path} is unreadable ({type(error).__name__}: {error})") from None
+    head = document.get("head", "neuroclip")
+    if head not in HEAD_FORMAT_VERSIONS:
+        raise AdapterFileError(f"{config_path} holds a {head!r} head, which this neuroclip does not know; upgrade "
+                               "neuroclip")
     try:
-        config = AdapterConfig(**document["adapter"])
-        model = NeuroCLIPAdapterClassifier(tensors["class_weights"], config, document.get("logit_scale", 100.0))
+        scale = document.get("logit_scale", 100.0)
+        if head == "neuroclip-plus":
+            model = NeuroCLIPPlusClassifier(tensors["class_weights"], tensors["keys"], tensors["values"],
+                                            PlusConfig(**document["adapter"]), scale)
+        else:
+            model = NeuroCLIPAdapterClassifier(tensors["class_weights"], AdapterConfig(**document["adapter"]), scale)
         model.load_state_dict(tensors)
     except (KeyError, TypeError, RuntimeError, ConfigError) as error:
         raise AdapterFileError(f"{weights_path} does not hold the adapter {config_path.name} describes "

@@ -2,8 +2,14 @@
 
 Protocols (what chooses the epoch of trained heads and the hyper-parameters of the baselines):
 
-* ``validation`` (default, the headline): a validation split held out from the train split, disjoint from the shots
-  (up to ``val_per_class`` recordings per class, never more than half of a class), or one the caller passes.
+* ``shots`` (default, the headline): only the labelled recordings a K-shot user has, the shots. Hyper-parameters are
+  chosen by cross-validation within the shots (Tip-Adapter's alpha and beta by leave-one-shot-out over its cache,
+  the linear probe's penalty by K-fold; see :mod:`neuroclip.fewshot.baselines`), trained heads keep their last
+  epoch, and with one shot per class every method uses its defaults. No extra labelled recording: every row says
+  ``n_selection = 0`` and ``n_labelled = n_train``.
+* ``validation``: a validation split held out from the train split, disjoint from the shots (up to
+  ``val_per_class`` recordings per class, never more than half of a class), or one the caller passes; every row
+  counts those extra labelled recordings in ``n_selection`` and ``n_labelled``.
 * ``last-epoch``: no selection at all: trained heads keep their last epoch, baselines their default
   hyper-parameters. Needs no validation data.
 * ``paper-test-selection``: NeuroCLIP's released code (Dassl with val = test, TEST.FINAL_MODEL = best_val): the best
@@ -31,6 +37,7 @@ import torch
 from neuroclip.devices import resolve_device
 from neuroclip.errors import ConfigError
 from neuroclip.fewshot.baselines import (
+    WITHIN_SHOTS,
     ClipAdapterConfig,
     LinearProbeConfig,
     TipAdapterConfig,
@@ -40,6 +47,7 @@ from neuroclip.fewshot.baselines import (
     fit_tip_adapter,
     fit_tip_adapter_f,
 )
+from neuroclip.fewshot.plus import PlusConfig, fit_neuroclip_plus
 from neuroclip.fewshot.train import (
     TrainConfig,
     as_tensor,
@@ -51,7 +59,10 @@ from neuroclip.fewshot.train import (
 from neuroclip.outputs import atomic_write
 
 PROTOCOLS = {
-    "validation": "epochs and hyper-parameters chosen on a validation split held out from train (default)",
+    "shots": "only the shots (default): hyper-parameters by cross-validation within the shots, the last epoch of "
+             "trained heads, defaults at one shot per class; no extra labelled recording",
+    "validation": "epochs and hyper-parameters chosen on a validation split held out from train (extra labelled "
+                  "recordings, counted in n_selection)",
     "last-epoch": "no selection: last epoch, default hyper-parameters",
     "paper-test-selection": "NeuroCLIP's released protocol: best epoch and hyper-parameters chosen on the TEST set "
                             "(optimistic; for comparison only)",
@@ -61,6 +72,7 @@ TEST_SELECTION_WARNING = ("selected on the TEST set, as NeuroCLIP's released cod
 
 METHODS = {
     "neuroclip": "NeuroCLIP inter-timestep spiking adapter (the released recipe)",
+    "neuroclip-plus": "ours: zero-shot start, leave-one-out shot cache and a zero-initialised spiking residual head",
     "neuroclip-relu": "the adapter with a ReLU in place of the LIF (ablation 'without SNN')",
     "zeroshot": "NeuroCLIP zero-shot (no training; shots = 0)",
     "linear": "linear probe: logistic regression on the mean normalised frame feature",
@@ -69,7 +81,8 @@ METHODS = {
     "clip-adapter": "CLIP-Adapter per frame, residual ratio 0.2",
 }
 METHOD_ALIASES = {"zero-shot": "zeroshot", "linear-probe": "linear", "tip-adapter": "tip", "tip-adapter-f": "tip-f",
-                  "tipf": "tip-f", "clipadapter": "clip-adapter", "relu": "neuroclip-relu"}
+                  "tipf": "tip-f", "clipadapter": "clip-adapter", "relu": "neuroclip-relu",
+                  "neuroclip+": "neuroclip-plus", "plus": "neuroclip-plus"}
 
 
 def check_methods(methods: Sequence[str]) -> list[str]:
@@ -152,17 +165,23 @@ class BaselineConfigs:
     linear: LinearProbeConfig = LinearProbeConfig()
     tip: TipAdapterConfig = TipAdapterConfig()
     clip_adapter: ClipAdapterConfig = ClipAdapterConfig()
+    plus: PlusConfig = PlusConfig()
 
 
 def _fit_method(method, features, labels, weights, logit_scale, selection, train_config, baselines, seed, views,
                 device):
+    held_out = None if isinstance(selection, str) else selection  # within the shots: the last epoch
     if method in ("neuroclip", "neuroclip-relu"):
         config = train_config if method == "neuroclip" else train_config.replace(bottleneck="relu")
         trained = train_adapter(features, labels, weights, logit_scale, config, seed, views=views,
-                                selection_features=None if selection is None else selection[0],
-                                selection_labels=None if selection is None else selection[1], device=device)
+                                selection_features=None if held_out is None else held_out[0],
+                                selection_labels=None if held_out is None else held_out[1], device=device)
         return (lambda x: predict_logits(trained.model, x)), {"selected_epoch": trained.fit.selected_epoch,
                                                               "epochs": trained.fit.epochs}
+    if method == "neuroclip-plus":
+        plus = fit_neuroclip_plus(features, labels, weights, logit_scale, selection, baselines.plus, seed, views,
+                                  device)
+        return plus.logits, plus.hyperparameters
     if method == "linear":
         probe = fit_linear_probe(features, labels, weights.shape[0], selection, baselines.linear, device)
         return probe.logits, probe.hyperparameters
@@ -196,7 +215,7 @@ def _plain(value):
 def run_fewshot(train_features, train_labels, test_features, test_labels, class_weights, logit_scale: float = 100.0,
                 *, val_features=None, val_labels=None, methods: Sequence[str] = ("neuroclip",),
                 shots: Sequence[int] = (1, 2, 4, 8, 16), seeds: Sequence[int] = (1, 2, 3),
-                protocol: str = "validation", val_per_class: int = 50, val_seed: int = 0,
+                protocol: str = "shots", val_per_class: int = 50, val_seed: int = 0,
                 train_config: TrainConfig | None = None, model_name: str | None = None,
                 baselines: BaselineConfigs = BaselineConfigs(), views=None, device=None, progress: bool = False,
                 on_result: Callable[[dict], None] | None = None, cpu_threads: int | None = None) -> list[dict]:
@@ -209,8 +228,10 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
     positions and returning their [n, V, T, C] views (see :mod:`neuroclip.fewshot.augment`); used by the trained
     heads and Tip-Adapter's cache. ``on_result`` is called with each row as it is finished.
 
-    A row: ``{method, shots, seed, top1, top5, protocol, selected_on, n_train, n_selection, n_test, seconds,
-    hyperparameters}`` plus ``warning`` under the test-selection protocol. Zero-shot gives one row per seed, with
+    A row: ``{method, shots, seed, top1, top5, protocol, selected_on, n_train, n_selection, n_labelled, n_test,
+    seconds, hyperparameters}`` plus ``warning`` under the test-selection protocol. ``n_labelled`` counts every
+    labelled recording the run used to train and select (shots + validation; the test set under
+    ``paper-test-selection``; 0 for zero-shot). Zero-shot gives one row per seed, with
     ``shots = 0``.
 
     ``cpu_threads`` sets torch's intra-op threads for the run (restored after). The batches are small, so extra
@@ -249,7 +270,9 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
 
     pool = np.arange(train_labels.size)
     selection, selected_on = None, "none"
-    if protocol == "validation":
+    if protocol == "shots":
+        selection, selected_on = WITHIN_SHOTS, "shots"
+    elif protocol == "validation":
         if val_features is not None:
             selection = (as_tensor(val_features, device), as_tensor(np.asarray(val_labels), device, torch.long))
         else:
@@ -262,8 +285,9 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
 
     def finish(row):
         chosen_on = "none" if row["method"] == "zeroshot" else selected_on  # zero-shot has nothing to select
-        row.update(protocol=protocol, selected_on=chosen_on, n_selection=0 if selection is None or
-                   chosen_on == "none" else int(selection[1].shape[0]), n_test=int(test_y.shape[0]))
+        extra = 0 if chosen_on in ("none", "shots") else int(selection[1].shape[0])
+        row.update(protocol=protocol, selected_on=chosen_on, n_selection=extra, n_labelled=row["n_train"] + extra,
+                   n_test=int(test_y.shape[0]))
         if chosen_on == "test":
             row["warning"] = TEST_SELECTION_WARNING
         results.append(row)
@@ -320,6 +344,8 @@ def summarize(results: Sequence[dict]) -> list[dict]:
         entry = {"method": method, "shots": shots, "protocol": protocol, "n_seeds": int(values.size),
                  "top1_mean": float(values.mean()), "top1_std": float(values.std(ddof=1)) if values.size > 1 else 0.0,
                  "selected_on": rows[0].get("selected_on")}
+        if "n_labelled" in rows[0]:
+            entry["n_labelled"] = int(rows[0]["n_labelled"])
         if "top5" in rows[0]:
             entry["top5_mean"] = float(np.mean([r["top5"] for r in rows]))
         if entry["selected_on"] == "test":
@@ -366,7 +392,7 @@ def describe_config(train_config: TrainConfig | None = None, baselines: Baseline
 
 
 CSV_COLUMNS = ("method", "shots", "seed", "top1", "top5", "protocol", "selected_on", "n_train", "n_selection",
-               "n_test", "seconds", "hyperparameters", "warning")
+               "n_labelled", "n_test", "seconds", "hyperparameters", "warning")
 
 
 def write_results(results: Sequence[dict], json_path, config: dict | None = None, csv_path=None) -> dict:
