@@ -86,8 +86,9 @@ def summary_line(row: dict) -> str:
     fp32 = e["totals"]["energy_mj"]["45nm-fp32"]
     teacher = next((v for k, v in e["baselines"].items() if k.startswith("CLIP teacher")), None)
     ratio = teacher["snn_energy_ratio"]["45nm-fp32"] if teacher else None
+    els = ", ".join(f"{k}:{v:.3f}" for k, v in row["els"].items())
     return (f"{row['variant']:7s} {row['stage']} top1 {row['top1']:.4f} teacher {row.get('teacher_top1', 0):.4f} "
-            f"agree {row.get('agreement_teacher', 0):.3f} ELS {', '.join(f'{k}:{v:.3f}' for k, v in row['els'].items())}"
+            f"agree {row.get('agreement_teacher', 0):.3f} ELS {els}"
             f" ULS {row['uls']['mean_top1']:.3f} | fr {e['firing_rate_mean'] or 0:.3f} SOPs {e['totals']['sops']:.3g} "
             f"MACs {e['totals']['macs']:.3g} E {fp32:.4g} mJ (x{ratio:.4f} of teacher)")
 
