@@ -19,6 +19,7 @@ from neuroclip.fewshot import (
     AdapterConfig,
     AdapterFileError,
     AugmentConfig,
+    FewShotPlan,
     NeuroCLIPAdapterClassifier,
     OptimConfig,
     TimestepBatchNorm1d,
@@ -272,9 +273,9 @@ def test_validation_split_is_disjoint_from_the_shot_pool():
 
 def test_adapter_beats_zero_shot_on_real_nmnist_and_the_relu_ablation_runs(real, class_weights):
     (train_x, train_y), (test_x, test_y) = real["train"], real["test"]
-    results = run_fewshot(train_x, train_y, test_x, test_y, class_weights, 100.0,
-                          methods=["zeroshot", "neuroclip", "neuroclip-relu"], shots=[8], seeds=[1],
-                          protocol="validation", val_per_class=8, device="cpu")
+    plan = FewShotPlan(methods=["zeroshot", "neuroclip", "neuroclip-relu"], shots=[8], seeds=[1], protocol="validation",
+                       val_per_class=8)
+    results = run_fewshot(train_x, train_y, test_x, test_y, class_weights, 100.0, plan, device="cpu")
     top1 = {r["method"]: r["top1"] for r in results}
     assert top1["zeroshot"] < 0.15  # a random tiny CLIP is at chance
     assert top1["neuroclip"] > top1["zeroshot"] + 0.10
@@ -288,9 +289,9 @@ def test_adapter_beats_zero_shot_on_real_nmnist_and_the_relu_ablation_runs(real,
 
 def test_baselines_on_real_nmnist(real, class_weights):
     (train_x, train_y), (test_x, test_y) = real["train"], real["test"]
-    results = run_fewshot(train_x, train_y, test_x, test_y, class_weights, 100.0,
-                          methods=["zeroshot", "linear", "tip", "tip-f", "clip-adapter"], shots=[4], seeds=[2],
-                          protocol="validation", val_per_class=8, device="cpu")
+    plan = FewShotPlan(methods=["zeroshot", "linear", "tip", "tip-f", "clip-adapter"], shots=[4], seeds=[2],
+                       protocol="validation", val_per_class=8)
+    results = run_fewshot(train_x, train_y, test_x, test_y, class_weights, 100.0, plan, device="cpu")
     top1 = {r["method"]: r["top1"] for r in results}
     assert top1["linear"] > top1["zeroshot"] + 0.15
     assert top1["tip"] > top1["zeroshot"] and top1["tip-f"] > top1["zeroshot"]
@@ -312,9 +313,9 @@ def test_tip_adapter_formula_and_linear_probe_selection():
 
 def test_test_selection_protocol_is_labelled_in_rows_files_and_plot(real, class_weights, tmp_path):
     (train_x, train_y), (test_x, test_y) = real["train"], real["test"]
-    results = run_fewshot(train_x, train_y, test_x, test_y, class_weights, 100.0,
-                          methods=["neuroclip", "tip", "zeroshot"], shots=[1, 2], seeds=[1, 2],
-                          protocol="paper-test-selection", train_config=recipe(epochs=6), device="cpu")
+    plan = FewShotPlan(methods=["neuroclip", "tip", "zeroshot"], shots=[1, 2], seeds=[1, 2],
+                       protocol="paper-test-selection", train_config=recipe(epochs=6))
+    results = run_fewshot(train_x, train_y, test_x, test_y, class_weights, 100.0, plan, device="cpu")
     zero_shot = [r for r in results if r["method"] == "zeroshot"]
     results = [r for r in results if r["method"] != "zeroshot"]
     assert len(results) == 8 and len(zero_shot) == 2
@@ -345,9 +346,11 @@ def test_summary_mean_and_sample_std_by_hand():
 def test_protocol_rejects_unknown_names():
     features, labels, weights = synthetic()
     with pytest.raises(ConfigError, match="protocol"):
-        run_fewshot(features, labels, features, labels, weights, protocol="best-on-test")
+        plan = FewShotPlan(protocol="best-on-test")
+        run_fewshot(features, labels, features, labels, weights, plan)
     with pytest.raises(ConfigError, match="method"):
-        run_fewshot(features, labels, features, labels, weights, methods=["neuroclip", "magic"])
+        plan = FewShotPlan(methods=["neuroclip", "magic"])
+        run_fewshot(features, labels, features, labels, weights, plan)
     threads = torch.get_num_threads()
     with pytest.raises(ConfigError, match="cpu_threads"):
         run_fewshot(features, labels, features, labels, weights, cpu_threads=0)
@@ -455,11 +458,11 @@ def test_experiment_writes_files_and_saves_an_adapter_that_classify_uses(real, b
     train = Subset(dataset, [i for group in per_digit for i in group[:6]], "train")
     test = Subset(dataset, [i for group in per_digit for i in group[6:]], "test")
     names, templates = [str(d) for d in range(10)], resolve_templates(None, "nmnist")
-    record = fewshot_experiment(train, test, backbone, names, templates, methods=["neuroclip", "tip", "zeroshot"],
-                                shots=[1, 2], seeds=[1], protocol="validation", val_per_class=2,
-                                train_config=recipe(epochs=4), device="cpu", progress=False,
-                                out_json=tmp_path / "r.json", out_csv=tmp_path / "r.csv",
-                                out_png=tmp_path / "r.png", save_adapter_to=tmp_path / "adapter", cpu_threads=1)
+    plan = FewShotPlan(methods=["neuroclip", "tip", "zeroshot"], shots=[1, 2], seeds=[1], protocol="validation",
+                       val_per_class=2, train_config=recipe(epochs=4))
+    record = fewshot_experiment(train, test, backbone, names, templates, plan, device="cpu", progress=False,
+                                out_json=tmp_path / "r.json", out_csv=tmp_path / "r.csv", out_png=tmp_path / "r.png",
+                                save_adapter_to=tmp_path / "adapter", cpu_threads=1)
     stored = json.loads((tmp_path / "r.json").read_text())
     assert [(r["method"], r["shots"], r["seed"]) for r in stored["results"]] == [
         ("zeroshot", 0, 1), ("neuroclip", 1, 1), ("tip", 1, 1), ("neuroclip", 2, 1), ("tip", 2, 1)]
@@ -467,6 +470,8 @@ def test_experiment_writes_files_and_saves_an_adapter_that_classify_uses(real, b
     config = stored["config"]
     assert config["recipe"]["optim"]["epochs"] == 4 and config["classnames"] == names
     assert config["backbone"]["model"] == "neuroclip-tiny-vit" and config["protocol"] == "validation"
+    assert config["plan"]["methods"] == ["neuroclip", "tip", "zeroshot"] and config["plan"]["val_per_class"] == 2
+    assert config["plan"]["train_config"]["optim"]["epochs"] == 4
     assert config["frames"]["n_frames"] == 10 and stored["neuroclip_version"]
     assert config["datasets"]["train"]["n_recordings"] == 60 and config["datasets"]["test"]["split"] == "test"
     assert (tmp_path / "r.png").stat().st_size > 0 and len((tmp_path / "r.csv").read_text().splitlines()) == 6
@@ -498,10 +503,10 @@ def test_experiment_saves_a_neuroclip_plus_head_that_classify_uses(real, backbon
     train = Subset(dataset, [i for group in per_digit for i in group[:4]], "train")
     test = Subset(dataset, [i for group in per_digit for i in group[4:]], "test")
     names, templates = [str(d) for d in range(10)], resolve_templates(None, "nmnist")
-    record = fewshot_experiment(train, test, backbone, names, templates, methods=["neuroclip-plus", "zeroshot"],
-                                shots=[2], seeds=[1], val_dataset=test, baselines=BaselineConfigs(
-                                    plus=PlusConfig(epochs=5)), device="cpu", progress=False,
-                                save_adapter_to=tmp_path / "plus", cpu_threads=1)
+    plan = FewShotPlan(methods=["neuroclip-plus", "zeroshot"], shots=[2], seeds=[1],
+                       baselines=BaselineConfigs(plus=PlusConfig(epochs=5)))
+    record = fewshot_experiment(train, test, backbone, names, templates, plan, val_dataset=test, device="cpu",
+                                progress=False, save_adapter_to=tmp_path / "plus", cpu_threads=1)
     assert record["config"]["protocol"] == "shots" and record["config"]["datasets"]["validation"] is None
     assert record["config"]["saved_method"] == "neuroclip-plus"
     row = next(r for r in record["results"] if r["method"] == "neuroclip-plus")
@@ -513,3 +518,21 @@ def test_experiment_saves_a_neuroclip_plus_head_that_classify_uses(real, backbon
     predictions = classify_with_adapter(tmp_path / "plus", streams, backbone, k=2)
     logits = predict_with_adapter(tmp_path / "plus", frame_features(streams, backbone, FrameConfig()))
     assert [p.labels[0] for p in predictions] == logits.argmax(1).tolist()
+
+
+def test_the_plan_is_checked_recorded_and_is_the_one_place_shots_are_drawn():
+    plan = FewShotPlan(methods=["Tip-Adapter", "neuroclip"], shots=[2, 1], seeds=[3])
+    assert plan.methods == ("tip", "neuroclip") and plan.shots == (2, 1) and plan.protocol == "shots"
+    record = plan.record()
+    assert record["methods"] == ["tip", "neuroclip"] and "val_per_class" not in record
+    labels = np.repeat(np.arange(4), 5)
+    pool, held = plan.pool(labels, 4, validation_given=False)
+    assert held is None and pool.tolist() == list(range(20))
+    np.testing.assert_array_equal(plan.draw(labels, pool, 2, 3, 4), sample_shots(labels, 2, 3, 4))
+    carved = FewShotPlan(protocol="validation", val_per_class=2)
+    pool, held = carved.pool(labels, 4, validation_given=False)
+    assert held.size == 8 and not set(pool.tolist()) & set(held.tolist())
+    assert set(carved.draw(labels, pool, 3, 1, 4).tolist()) <= set(pool.tolist())
+    for bad in ({"shots": [0]}, {"seeds": []}, {"val_per_class": 0}, {"methods": []}):
+        with pytest.raises(ConfigError):
+            FewShotPlan(**bad)

@@ -14,6 +14,7 @@ from neuroclip.errors import ConfigError
 from neuroclip.fewshot import (
     METHODS,
     AdapterFileError,
+    FewShotPlan,
     load_adapter,
     predict_with_adapter,
     recipe,
@@ -172,8 +173,8 @@ def test_every_registered_method_runs_under_the_default_shots_protocol(method):
     features, labels, weights = synthetic(n_per_class=6)
     test_x, test_y, _ = synthetic(n_per_class=3, seed=1)
     baselines = BaselineConfigs(plus=PlusConfig(epochs=5))
-    rows = run_fewshot(features, labels, test_x, test_y, weights, 100.0, methods=[method], shots=[1, 2],
-                       seeds=[1], train_config=recipe(epochs=3), baselines=baselines, device="cpu", cpu_threads=1)
+    plan = FewShotPlan(methods=[method], shots=[1, 2], seeds=[1], train_config=recipe(epochs=3), baselines=baselines)
+    rows = run_fewshot(features, labels, test_x, test_y, weights, 100.0, plan, device="cpu", cpu_threads=1)
     assert rows and all(r["protocol"] == "shots" and 0 <= r["top1"] <= 1 for r in rows)
     for row in rows:
         assert row["n_selection"] == 0 and row["n_labelled"] == row["n_train"] == 4 * row["shots"]
@@ -184,9 +185,9 @@ def test_labelled_recordings_are_counted_in_rows_and_the_json(tmp_path):
     features, labels, weights = synthetic(n_per_class=8)
     test_x, test_y, _ = synthetic(n_per_class=3, seed=1)
     baselines = BaselineConfigs(plus=PlusConfig(epochs=5))
-    rows = run_fewshot(features, labels, test_x, test_y, weights, 100.0, methods=["neuroclip-plus", "tip"],
-                       shots=[2], seeds=[1], protocol="validation", val_per_class=3, baselines=baselines,
-                       device="cpu")
+    plan = FewShotPlan(methods=["neuroclip-plus", "tip"], shots=[2], seeds=[1], protocol="validation", val_per_class=3,
+                       baselines=baselines)
+    rows = run_fewshot(features, labels, test_x, test_y, weights, 100.0, plan, device="cpu")
     assert all(r["n_train"] == 8 and r["n_selection"] == 12 and r["n_labelled"] == 20 for r in rows)
     record = write_results(rows, tmp_path / "r.json", {"protocol": "validation"}, tmp_path / "r.csv")
     stored = json.loads((tmp_path / "r.json").read_text())

@@ -91,7 +91,7 @@ def run_demo(out: Path, model: str = "neuroclip-mini", pretrained: str | None = 
              device: str | None = "cpu", echo=print) -> dict:
     from neuroclip.clip import ZeroShotClassifier, load_backbone
     from neuroclip.clip.features import FrameConfig, frame_features
-    from neuroclip.fewshot import run_fewshot, summarize
+    from neuroclip.fewshot import FewShotPlan, run_fewshot, summarize
     from neuroclip.frames.draw import draw_frame_grid
     from neuroclip.outputs import check_output_dir
 
@@ -118,9 +118,9 @@ def run_demo(out: Path, model: str = "neuroclip-mini", pretrained: str | None = 
     zero_shot = classifier.logits(test_features).argmax(-1)
     labels = torch.tensor(test_labels)
     rows = [("zero-shot (no training recordings)", 0, float((zero_shot == labels).float().mean()), None)]
+    plan = FewShotPlan(methods=("neuroclip", "tip"), shots=(1, 4), seeds=(1, 2, 3), protocol="last-epoch")
     results = run_fewshot(pool_features, np.asarray(pool_labels), test_features, np.asarray(test_labels),
-                          classifier.class_weights, backbone.logit_scale, methods=("neuroclip", "tip"),
-                          shots=(1, 4), seeds=(1, 2, 3), protocol="last-epoch", model_name=model)
+                          classifier.class_weights, backbone.logit_scale, plan, model_name=model)
     for row in summarize(results):
         label = {"neuroclip": "NeuroCLIP spiking adapter", "tip": "Tip-Adapter"}.get(row["method"], row["method"])
         rows.append((label, row["shots"], row["top1_mean"], row["top1_std"]))

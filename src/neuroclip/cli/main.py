@@ -452,7 +452,7 @@ def fewshot(
     from neuroclip.clip.presets import resolve_settings
     from neuroclip.datasets import get_dataset
     from neuroclip.errors import ConfigError
-    from neuroclip.fewshot import fewshot_experiment, format_summary, recipe
+    from neuroclip.fewshot import FewShotPlan, fewshot_experiment, format_summary, recipe
     from neuroclip.fewshot.protocol import PROTOCOLS, check_methods
     from neuroclip.frames.clip_input import FrameConfig
     from neuroclip.outputs import check_output_dir, check_output_file
@@ -481,13 +481,14 @@ def fewshot(
     settings = resolve_settings(name, threshold, template, classnames, dataset_classes=list(train.classes))
     backbone = _load_backbone(model, pretrained, device)
     train_config = recipe("neuroclip", model, **({"epochs": epochs} if epochs else {}))
+    plan = FewShotPlan(methods=tuple(methods), shots=tuple(shots), seeds=tuple(seeds), protocol=protocol,
+                       train_config=train_config)
     record = fewshot_experiment(
-        train, test, backbone, settings.classnames, settings.templates,
+        train, test, backbone, settings.classnames, settings.templates, plan,
         frame_config=FrameConfig(encoding=encoding, n_frames=frames, split_by=split_by, threshold=settings.threshold,
                                  normalization=normalization, hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us),
-        cache=FeatureCache(cache_dir),
-        methods=tuple(methods), shots=tuple(shots), seeds=tuple(seeds), protocol=protocol, val_dataset=val,
-        train_config=train_config, batch_size=batch_size, num_workers=workers, device=device, out_json=out,
+        cache=FeatureCache(cache_dir), val_dataset=val, batch_size=batch_size, num_workers=workers, device=device,
+        out_json=out,
         out_csv=csv_out, out_png=plot, save_adapter_to=save_adapter, cpu_threads=threads,
         extra_config={"command": "neuroclip fewshot", "dataset": name, "root": str(root), "model": model,
                       "pretrained": backbone.spec.pretrained, "settings": settings.record()},

@@ -1,6 +1,7 @@
 """NeuroCLIP few-shot learning on cached per-frame CLIP features: the inter-timestep spiking adapter, its
 training recipe, NeuroCLIP+ (ours: a zero-shot-initialised spiking residual head with a shot cache), baselines
-(zero-shot, linear probe, Tip-Adapter, Tip-Adapter-F, CLIP-Adapter), the evaluation protocol and saved adapters."""
+(zero-shot, linear probe, Tip-Adapter, Tip-Adapter-F, CLIP-Adapter), an experiment's plan (``plan``), drawing shots
+(``sampling``), running it (``protocol``), reporting it (``report``) and saved adapters."""
 
 from neuroclip.fewshot.adapter import (
     AdapterConfig,
@@ -11,19 +12,11 @@ from neuroclip.fewshot.adapter import (
 from neuroclip.fewshot.augment import AugmentConfig, augmented_view_features, view_provider
 from neuroclip.fewshot.experiment import adapter_info, classify_with_adapter, fewshot_experiment
 from neuroclip.fewshot.persist import AdapterFileError, load_adapter, predict_with_adapter, save_adapter
+from neuroclip.fewshot.plan import METHODS, PROTOCOLS, BaselineConfigs, FewShotPlan
 from neuroclip.fewshot.plus import NeuroCLIPPlusClassifier, PlusConfig, fit_neuroclip_plus
-from neuroclip.fewshot.protocol import (
-    METHODS,
-    PROTOCOLS,
-    describe_config,
-    format_summary,
-    plot_accuracy_vs_shots,
-    run_fewshot,
-    sample_shots,
-    split_validation,
-    summarize,
-    write_results,
-)
+from neuroclip.fewshot.protocol import run_fewshot
+from neuroclip.fewshot.report import describe_config, format_summary, plot_accuracy_vs_shots, summarize, write_results
+from neuroclip.fewshot.sampling import sample_shots, split_validation
 from neuroclip.fewshot.train import (
     TRAIN_PRESETS,
     OptimConfig,
@@ -42,6 +35,8 @@ __all__ = [
     "AdapterConfig",
     "AdapterFileError",
     "AugmentConfig",
+    "BaselineConfigs",
+    "FewShotPlan",
     "InterTimestepAdapter",
     "NeuroCLIPAdapterClassifier",
     "NeuroCLIPPlusClassifier",

@@ -22,7 +22,8 @@ import torch
 from neuroclip.errors import ConfigError
 from neuroclip.frames import functional as FF
 
-COUNT_ENCODINGS = ("discrimination", "eventclip", "eventbind")
+# the encodings made of counts alone (frames.images_from_counts), less the raw counts, which are no image
+COUNT_ENCODINGS = tuple(name for name in FF.COUNT_ENCODINGS if name != "counts")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,14 +82,11 @@ def affine_counts(counts, draw: AffineDraw) -> np.ndarray:
 
 
 def _counts_to_images(counts: np.ndarray, frame_config) -> np.ndarray:
-    if frame_config.encoding == "discrimination":
-        return FF.discrimination(counts, frame_config.threshold)
-    if frame_config.encoding == "eventclip":
-        return FF.eventclip_histogram(counts)
-    if frame_config.encoding == "eventbind":
-        return FF.eventbind_colour(counts)
-    raise ConfigError(f"augmentation works on count-based encodings ({', '.join(COUNT_ENCODINGS)}); the frame "
-                      f"encoding is {frame_config.encoding!r}")
+    if frame_config.encoding not in COUNT_ENCODINGS:
+        raise ConfigError(f"augmentation works on count-based encodings ({', '.join(COUNT_ENCODINGS)}); the frame "
+                          f"encoding is {frame_config.encoding!r}")
+    return FF.images_from_counts(counts, frame_config.encoding, threshold=frame_config.threshold,
+                                 hot_pixel_sigmas=frame_config.hot_pixel_sigmas)
 
 
 def augmented_clip_frames(stream, frame_config, image_size: int, draws: list[AffineDraw], *,

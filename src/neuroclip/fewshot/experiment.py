@@ -16,22 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from neuroclip.errors import ConfigError
-from neuroclip.fewshot.augment import AugmentConfig, view_provider
+from neuroclip.fewshot.augment import view_provider
 from neuroclip.fewshot.baselines import WITHIN_SHOTS
 from neuroclip.fewshot.persist import AdapterFileError, load_adapter, predict_with_adapter, save_adapter
+from neuroclip.fewshot.plan import FewShotPlan, check_methods
 from neuroclip.fewshot.plus import fit_neuroclip_plus
-from neuroclip.fewshot.protocol import (
-    BaselineConfigs,
-    check_shots_available,
-    describe_config,
-    plot_accuracy_vs_shots,
-    result_record,
-    run_fewshot,
-    sample_shots,
-    split_validation,
-    write_results,
-)
-from neuroclip.fewshot.train import TrainConfig, cpu_thread_limit, recipe, train_adapter
+from neuroclip.fewshot.protocol import run_fewshot
+from neuroclip.fewshot.report import describe_config, plot_accuracy_vs_shots, result_record, write_results
+from neuroclip.fewshot.sampling import check_shots_available
+from neuroclip.fewshot.train import cpu_thread_limit, train_adapter
 
 SAVABLE_METHODS = ("neuroclip", "neuroclip-plus", "neuroclip-relu")
 
@@ -43,21 +36,19 @@ def _dataset_description(dataset, cached) -> dict:
             "feature_cache": str(cached.path) if str(cached.path) not in ("", ".") else None}
 
 
-def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[str], templates: list[str], *,
-                       frame_config=None, cache=None, methods=("neuroclip",), shots=(1, 2, 4, 8, 16),
-                       seeds=(1, 2, 3), protocol: str = "shots", val_dataset=None, val_per_class: int = 50,
-                       train_config: TrainConfig | None = None, baselines: BaselineConfigs = BaselineConfigs(),
-                       augment: AugmentConfig | None = None, batch_size: int = 32, num_workers: int = 0,
-                       device=None, progress: bool = True, out_json=None, out_csv=None, out_png=None,
-                       save_adapter_to=None, extra_config: dict | None = None,
+def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[str], templates: list[str],
+                       plan: FewShotPlan = FewShotPlan(), *, val_dataset=None, frame_config=None, cache=None,
+                       batch_size: int = 32, num_workers: int = 0, device=None, progress: bool = True, out_json=None,
+                       out_csv=None, out_png=None, save_adapter_to=None, extra_config: dict | None = None,
                        cpu_threads: int | None = None) -> dict | None:
     """Run a few-shot experiment end to end and return its record (``results``: one row per method x shots x
     seed with ``method, shots, seed, top1``; ``summary``; ``config``).
 
     Datasets give ``dataset[i] -> (EventStream, label)`` (``neuroclip.datasets``); features come from
-    :func:`neuroclip.clip.extract.extract_features` with ``frame_config`` and ``cache``. ``train_config`` defaults
-    to NeuroCLIP's recipe for the backbone (150 epochs for RN50, else 250). ``augment`` (off by default) encodes
-    that many augmented views of every training recording drawn as a shot. ``save_adapter_to`` also trains the
+    :func:`neuroclip.clip.extract.extract_features` with ``frame_config`` and ``cache``. ``plan`` says what runs
+    (:class:`~neuroclip.fewshot.plan.FewShotPlan`; stored whole in the result's ``config.plan``); its recipe
+    defaults to NeuroCLIP's for the backbone (150 epochs for RN50, else 250), and its ``augment`` (off by default)
+    encodes that many augmented views of every training recording drawn as a shot. ``save_adapter_to`` also trains the
     NeuroCLIP adapter at the largest number of shots with the first seed and saves it with everything
     :func:`classify_with_adapter` needs; its epoch is chosen on the validation split under the ``validation``
     protocol and is the last one otherwise (never on test). Under ``torchrun`` every rank extracts its share of
@@ -72,11 +63,12 @@ def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[s
     frame_config = frame_config or FrameConfig()
     if len(classnames) < 2:
         raise ConfigError("few-shot classification needs at least 2 class names")
+    protocol = plan.protocol
     if protocol != "validation":
         val_dataset = None  # the default protocol uses the shots only: no other labelled recording is read
     # the shots come from the whole train split unless a validation part is carved from it
     if (val_dataset is not None or protocol != "validation") and hasattr(train_dataset, "labels"):
-        check_shots_available(train_dataset, max(shots))
+        check_shots_available(train_dataset, max(plan.shots))
     extract = dict(batch_size=batch_size, num_workers=num_workers, progress=progress)
     train = extract_features(train_dataset, backbone, frame_config, cache, **extract)
     test = extract_features(test_dataset, backbone, frame_config, cache, **extract)
@@ -90,40 +82,39 @@ def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[s
                               f"{len(classnames)} class names")
     class_weights = text_classifier(backbone, list(classnames), list(templates))
     model_name = backbone.spec.model
-    config = train_config or recipe("neuroclip", model_name)
+    config = plan.recipe_for(model_name)
     # positions in the train features are dataset indices (extract_features returns them in index order)
     views = None
-    if augment is not None:
-        views = view_provider(train_dataset, backbone, frame_config, augment, seed=0)
+    if plan.augment is not None:
+        views = view_provider(train_dataset, backbone, frame_config, plan.augment, seed=0)
         views = _positions_to_indices(views, train.indices)
 
     results = run_fewshot(
-        train.features, train.labels, test.features, test.labels, class_weights, backbone.logit_scale,
+        train.features, train.labels, test.features, test.labels, class_weights, backbone.logit_scale, plan,
         val_features=None if val is None else val.features, val_labels=None if val is None else val.labels,
-        methods=methods, shots=shots, seeds=seeds, protocol=protocol, val_per_class=val_per_class,
-        train_config=config, baselines=baselines, views=views, device=device, progress=progress,
-        cpu_threads=cpu_threads)
+        model_name=model_name, views=views, device=device, progress=progress, cpu_threads=cpu_threads)
 
+    carved = protocol == "validation" and val is None  # a validation part carved from the train split
     description = describe_config(
-        config, baselines,
-        protocol=protocol, methods=list(methods), shots=[int(k) for k in shots], seeds=[int(s) for s in seeds],
-        val_per_class=val_per_class if protocol == "validation" and val is None else None,
-        validation_seed=0 if protocol == "validation" and val is None else None,
+        config, plan.baselines,
+        plan=plan.record() | {"train_config": config.to_dict()},
+        protocol=protocol, methods=list(plan.methods), shots=list(plan.shots), seeds=list(plan.seeds),
+        val_per_class=plan.val_per_class if carved else None,
+        validation_seed=plan.val_seed if carved else None,
         datasets={"train": _dataset_description(train_dataset, train),
                   "test": _dataset_description(test_dataset, test),
                   "validation": None if val is None else _dataset_description(val_dataset, val)},
         classnames=list(classnames), templates=list(templates), frames=dataclasses.asdict(frame_config),
         backbone=backbone.spec.identity() | {"weights_fingerprint": backbone.fingerprint(),
                                             "image_size": backbone.image_size, "logit_scale": backbone.logit_scale},
-        augment=None if augment is None else dataclasses.asdict(augment),
+        augment=None if plan.augment is None else dataclasses.asdict(plan.augment),
     ) | (extra_config or {})
     if save_adapter_to is not None:
         with cpu_thread_limit(cpu_threads):
-            saved = _train_and_save(save_adapter_to, train_dataset, train, val, class_weights, backbone, config,
-                                    frame_config, classnames, templates, shots, seeds, protocol, val_per_class,
-                                    views, device, methods, baselines)
+            saved = _train_and_save(save_adapter_to, plan, train_dataset, train, val, class_weights, backbone,
+                                    config, frame_config, classnames, templates, views, device)
         description["saved_adapter"] = [str(p) for p in saved]
-        description["saved_method"] = _saved_method(methods)
+        description["saved_method"] = _saved_method(plan.methods)
     record = write_results(results, out_json, description, out_csv) if out_json is not None else \
         result_record(results, description)
     if out_png is not None:
@@ -140,29 +131,25 @@ def _positions_to_indices(views, indices: np.ndarray):
 
 
 def _saved_method(methods) -> str:
-    from neuroclip.fewshot.protocol import check_methods
-
     savable = [m for m in check_methods(methods) if m in SAVABLE_METHODS]
     if not savable:
         raise ConfigError(f"saving an adapter needs one of the methods {', '.join(SAVABLE_METHODS)}")
     return savable[0]
 
 
-def _train_and_save(path, train_dataset, train, val, class_weights, backbone, config, frame_config, classnames,
-                    templates, shots, seeds, protocol, val_per_class, views, device, methods=("neuroclip",),
-                    baselines: BaselineConfigs = BaselineConfigs()):
-    method = _saved_method(methods)
+def _train_and_save(path, plan: FewShotPlan, train_dataset, train, val, class_weights, backbone, config,
+                    frame_config, classnames, templates, views, device):
+    """Train the plan's first savable head at its largest number of shots with its first seed, on the same shots
+    :func:`run_fewshot` draws for that run, and save it."""
+    method, protocol, baselines = _saved_method(plan.methods), plan.protocol, plan.baselines
     labels = train.labels.astype(np.int64)
-    pool = np.arange(labels.size)
+    n_classes = class_weights.shape[0]
+    pool, held = plan.pool(labels, n_classes, validation_given=val is not None)
     selection = WITHIN_SHOTS if protocol == "shots" else None
     if protocol == "validation":
-        if val is not None:
-            selection = (val.features, val.labels)
-        else:
-            pool, held = split_validation(labels, val_per_class, 0, class_weights.shape[0])
-            selection = (train.features[held], labels[held])
-    k, seed = max(int(s) for s in shots), int(seeds[0])
-    chosen = pool[sample_shots(labels[pool], k, seed, class_weights.shape[0])]
+        selection = (val.features, val.labels) if val is not None else (train.features[held], labels[held])
+    k, seed = max(plan.shots), plan.seeds[0]
+    chosen = plan.draw(labels, pool, k, seed, n_classes)
     shot_views = None if views is None else views(chosen)
     held_out = None if isinstance(selection, str) else selection
     if method == "neuroclip-plus":

@@ -1,0 +1,134 @@
+"""Reporting few-shot runs: mean and spread over seeds, a text table, the JSON and CSV result files (with the
+configuration and package versions) and a plot of accuracy against shots."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from neuroclip.fewshot.plan import PROTOCOLS, TEST_SELECTION_WARNING, BaselineConfigs
+from neuroclip.fewshot.train import TrainConfig
+from neuroclip.outputs import atomic_write
+from neuroclip.provenance import versions
+
+
+def summarize(results: Sequence[dict]) -> list[dict]:
+    """Mean and sample standard deviation of top-1 over seeds, per (method, shots, protocol), in first-seen order."""
+    groups: dict = {}
+    for row in results:
+        groups.setdefault((row["method"], row["shots"], row.get("protocol")), []).append(row)
+    summary = []
+    for (method, shots, protocol), rows in groups.items():
+        values = np.array([r["top1"] for r in rows], dtype=np.float64)
+        entry = {"method": method, "shots": shots, "protocol": protocol, "n_seeds": int(values.size),
+                 "top1_mean": float(values.mean()), "top1_std": float(values.std(ddof=1)) if values.size > 1 else 0.0,
+                 "selected_on": rows[0].get("selected_on")}
+        if "n_labelled" in rows[0]:
+            entry["n_labelled"] = int(rows[0]["n_labelled"])
+        if "top5" in rows[0]:
+            entry["top5_mean"] = float(np.mean([r["top5"] for r in rows]))
+        if entry["selected_on"] == "test":
+            entry["warning"] = TEST_SELECTION_WARNING
+        summary.append(entry)
+    return summary
+
+
+def format_summary(results: Sequence[dict]) -> str:
+    """A plain-text table: method, shots, top-1 mean ± std (%) over seeds."""
+    lines = [f"{'method':<16}{'shots':>6}  {'top-1 (%)':>16}  protocol"]
+    for entry in summarize(results):
+        flag = "  [selected on TEST]" if entry["selected_on"] == "test" else ""
+        lines.append(f"{entry['method']:<16}{entry['shots']:>6}  {100 * entry['top1_mean']:>8.2f} ± "
+                     f"{100 * entry['top1_std']:<5.2f}  {entry['protocol']}{flag}")
+    return "\n".join(lines)
+
+
+def result_record(results: Sequence[dict], config: dict | None = None) -> dict:
+    """The JSON document: results, summary, the caller's config, protocol and package versions."""
+    protocols = sorted({r.get("protocol") for r in results if r.get("protocol")})
+    record = {
+        "results": list(results),
+        "summary": summarize(results),
+        "protocols": {name: PROTOCOLS[name] for name in protocols if name in PROTOCOLS},
+        "config": config or {},
+        **versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if "paper-test-selection" in protocols:
+        record["warning"] = "rows with selected_on = 'test' were " + TEST_SELECTION_WARNING
+    return record
+
+
+def describe_config(train_config: TrainConfig | None = None, baselines: BaselineConfigs = BaselineConfigs(),
+                    **extra) -> dict:
+    """The configuration part of a result file: the NeuroCLIP recipe, the baselines' settings and ``extra``
+    (dataset, backbone, frames, seeds, ...)."""
+    return {"recipe": (train_config or TrainConfig()).to_dict(), "baselines": dataclasses.asdict(baselines)} | extra
+
+
+CSV_COLUMNS = ("method", "shots", "seed", "top1", "top5", "protocol", "selected_on", "n_train", "n_selection",
+               "n_labelled", "n_test", "seconds", "hyperparameters", "warning")
+
+
+def write_results(results: Sequence[dict], json_path, config: dict | None = None, csv_path=None) -> dict:
+    """Write the JSON record (``results``, ``summary``, ``config``, versions) and optionally one CSV row per run,
+    each atomically. Returns the record."""
+    record = result_record(results, config)
+    text = json.dumps(record, indent=2, default=str)
+    atomic_write(Path(json_path), lambda fp: fp.write(text.encode()))
+    if csv_path is not None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in results:
+            writer.writerow({**row, "hyperparameters": json.dumps(row.get("hyperparameters", {}), sort_keys=True)})
+        atomic_write(Path(csv_path), lambda fp: fp.write(buffer.getvalue().encode()))
+    return record
+
+
+def plot_accuracy_vs_shots(results: Sequence[dict], path, title: str | None = None) -> Path:
+    """A PNG of top-1 accuracy (mean ± std over seeds) against shots, one line per method; zero-shot as a
+    horizontal line. A test-selected protocol is named in the title."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    summary = summarize(results)
+    figure = Figure(figsize=(6.4, 4.4), dpi=120)
+    FigureCanvasAgg(figure)  # render with Agg, whatever pyplot's backend is
+    axes = figure.add_subplot()
+    methods = list(dict.fromkeys(e["method"] for e in summary))
+    for method in methods:
+        entries = sorted((e for e in summary if e["method"] == method), key=lambda e: e["shots"])
+        label = f"{method}" + (" [test-selected]" if entries[0]["selected_on"] == "test" else "")
+        if method == "zeroshot":
+            axes.axhline(100 * entries[0]["top1_mean"], color="grey", linestyle="--", label=label)
+            continue
+        x = [e["shots"] for e in entries]
+        axes.errorbar(x, [100 * e["top1_mean"] for e in entries], yerr=[100 * e["top1_std"] for e in entries],
+                      marker="o", capsize=3, label=label)
+    shot_values = sorted({e["shots"] for e in summary if e["shots"] > 0})
+    if shot_values:
+        axes.set_xscale("log", base=2)
+        axes.set_xticks(shot_values, [str(s) for s in shot_values])
+    axes.set_xlabel("shots per class")
+    axes.set_ylabel("top-1 accuracy (%)")
+    protocols = sorted({e["protocol"] for e in summary if e["protocol"]})
+    heading = title or "few-shot accuracy"
+    if protocols:
+        heading += f"\nprotocol: {', '.join(protocols)}"
+    if any(e["selected_on"] == "test" for e in summary):
+        heading += " (selected on TEST: optimistic)"
+    axes.set_title(heading, fontsize=10)
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    path = Path(path)
+    atomic_write(path, lambda fp: figure.savefig(fp, format="png"))
+    return path
