@@ -229,3 +229,12 @@ def test_each_class_prototype_is_independent_of_the_class_order():
     assert torch.allclose(shuffled, prototypes[order], atol=1e-6)
     alone = model.class_prototypes(["ship"], prompts)
     assert torch.allclose(alone[0], prototypes[2], atol=1e-6)
+
+
+@pytest.mark.parametrize("preset", sorted(MODEL_PRESETS))
+def test_every_model_preset_builds_and_describes_itself(preset):
+    from neuroclip.spikeclip.model import describe
+
+    described = describe(preset)
+    assert described["preset"] == preset and described["image_params"] > 0 and described["text_params"] > 0
+    assert described["modality"] == MODEL_PRESETS[preset].modality

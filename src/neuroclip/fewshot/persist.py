@@ -23,6 +23,7 @@ from neuroclip.errors import ConfigError, NeuroclipError
 from neuroclip.fewshot.adapter import AdapterConfig, NeuroCLIPAdapterClassifier
 from neuroclip.fewshot.plus import NeuroCLIPPlusClassifier, PlusConfig
 from neuroclip.outputs import atomic_write
+from neuroclip.provenance import versions
 
 FORMAT = "neuroclip-fewshot-adapter"
 FORMAT_VERSION = 2
@@ -50,8 +51,6 @@ def save_adapter(path, model: NeuroCLIPAdapterClassifier | NeuroCLIPPlusClassifi
     shots); ``n_frames`` is the T it was trained on. Returns the two paths."""
     from safetensors.torch import save
 
-    from neuroclip import __version__
-
     weights_path, config_path = adapter_paths(path)
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     payload = save(tensors, metadata={"format": FORMAT})
@@ -68,7 +67,7 @@ def save_adapter(path, model: NeuroCLIPAdapterClassifier | NeuroCLIPPlusClassifi
         "n_classes": int(model.class_weights.shape[0]),
         "n_frames": None if n_frames is None else int(n_frames),
         "logit_scale": model.logit_scale,
-        "neuroclip_version": __version__,
+        **versions(),
         "metadata": metadata or {},
     }
     text = json.dumps(document, indent=2, default=str)

@@ -164,10 +164,10 @@ def build_spikeclip(config: ModelConfig, backbone=None) -> SpikeCLIP:
 
 
 def checkpoint_payload(model: SpikeCLIP, **extra) -> dict:
-    from neuroclip import __version__
+    from neuroclip.provenance import versions
 
     return {
-        "format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, "neuroclip_version": __version__,
+        "format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, **versions(),
         "config": to_dict(model.config), "preprocess": to_dict(model.preprocess),
         "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
         **extra,
