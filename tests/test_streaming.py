@@ -155,3 +155,27 @@ def test_memory_stays_bounded_by_a_piece_on_a_file_of_several_gigabytes(tmp_path
     assert measured["events"] == n_events and measured["largest"] == 2_000_000
     assert measured["pieces"] == -(-n_events // 2_000_000)
     assert measured["peak_mb"] < 800, measured
+
+
+@pytest.mark.parametrize("which", range(len(STREAMED)))
+@pytest.mark.parametrize("split_by", ["number", "time"])
+def test_count_frames_from_a_file_equal_count_frames_of_the_whole_read(files, which, split_by):
+    from neuroclip.frames import count_frames
+    from neuroclip.frames.streamed import count_frames_from_file
+
+    path = files[which]
+    for n_frames in (1, 7, 10):
+        expected = count_frames(read_events(path), n_frames=n_frames, split_by=split_by)
+        np.testing.assert_array_equal(count_frames_from_file(path, n_frames, split_by), expected)
+
+
+def test_the_frames_command_draws_a_streamed_file_as_the_whole_read_would(files, tmp_path):
+    from neuroclip.cli import main
+    from neuroclip.frames import encode
+    from neuroclip.frames.draw import save_frames_picture
+
+    path = files[2]  # the EVT 2.0 head
+    assert main(["frames", str(path), "--out", str(tmp_path / "streamed.png"), "--encoding", "eventclip",
+                 "--frames", "6", "--hot-pixel-sigmas", "3"]) == 0
+    save_frames_picture(encode(read_events(path), "eventclip", 6, hot_pixel_sigmas=3.0), tmp_path / "whole.png")
+    assert (tmp_path / "streamed.png").read_bytes() == (tmp_path / "whole.png").read_bytes()

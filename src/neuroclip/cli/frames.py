@@ -62,15 +62,29 @@ def frames_command(
         raise ConfigError(f"--frames {frames}: a picture of more than {MAX_DRAWN_FRAMES} frames cannot be read; "
                           "draw fewer frames")
     check_output_file(out, "--out", suffixes=(".png", ".gif"))
-    from neuroclip.events.io import read_events
-
-    stream = read_events(file, format=format, **read_options(layout, sensor_size)).require_events()
-    check_frame_count(frames, len(stream), stream.duration, split_by)
+    from neuroclip.errors import EmptyStreamError
+    from neuroclip.events.io import STREAMED, detect_format, read_events, summarize_file
     from neuroclip.frames.draw import save_frames_picture
-    from neuroclip.frames.functional import encode
+    from neuroclip.frames.functional import COUNT_ENCODINGS, encode, images_from_counts
 
-    pictures = encode(stream, encoding, frames, split_by, threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas,
-                      decay_us=decay_us)
+    reading = read_options(layout, sensor_size)
+    if (format or detect_format(file)) in STREAMED and encoding in COUNT_ENCODINGS:
+        # read chunk by chunk: a recording larger than memory draws as any other
+        from neuroclip.frames.streamed import count_frames_from_file
+
+        summary = summarize_file(file, format=format, **reading)
+        n_events, duration = summary["events"], summary["duration_us"]
+        if not n_events:
+            raise EmptyStreamError(f"{file} holds no events: there are no frames to draw")
+        check_frame_count(frames, n_events, duration, split_by)
+        counts = count_frames_from_file(file, frames, split_by, format=format, **reading)
+        pictures = images_from_counts(counts, encoding, threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas)
+    else:
+        stream = read_events(file, format=format, **reading).require_events()
+        n_events = len(stream)
+        check_frame_count(frames, n_events, stream.duration, split_by)
+        pictures = encode(stream, encoding, frames, split_by, threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas,
+                          decay_us=decay_us)
     written = save_frames_picture(pictures, out)
     how = "equal time bins over the whole stream" if encoding == "voxel_grid" else f"split by {split_by}"
-    typer.echo(f"wrote {written}: {frames} frames ({encoding}, {how}) of {len(stream)} events")
+    typer.echo(f"wrote {written}: {frames} frames ({encoding}, {how}) of {n_events} events")
