@@ -12,7 +12,8 @@ def versions() -> dict:
     """The package, torch and Python versions, as result files record them."""
     from neuroclip import __version__  # the package's __init__ imports the library; read it at call time
 
-    return {"neuroclip_version": __version__, "torch_version": torch.__version__,
+    # str(): torch's version is a TorchVersion, which weights-only checkpoint loading refuses to unpickle
+    return {"neuroclip_version": __version__, "torch_version": str(torch.__version__),
             "python": platform.python_version()}
 
 
