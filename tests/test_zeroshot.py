@@ -97,3 +97,20 @@ def test_frames_made_on_the_device_give_the_same_features_as_frames_made_by_work
     device = extract_features(dataset, backbone, config, batch_size=4, progress=False, device_frames=True)
     np.testing.assert_array_equal(device.indices, workers.indices)
     np.testing.assert_allclose(device.features, workers.features, atol=1e-5, rtol=0)
+
+
+def test_workers_default_to_the_machine_on_a_gpu_and_read_the_same_batches():
+    import os
+
+    from neuroclip.datasets import NMNIST
+    from neuroclip.datasets.loader import make_event_loader
+    from neuroclip.devices import default_workers
+
+    assert default_workers(torch.device("cpu")) == 0
+    assert default_workers(torch.device("cuda")) == max(0, min(8, (os.cpu_count() or 1) - 1))
+    nmnist_files()
+    dataset = NMNIST(NMNIST_ROOT, split="train_full").subset(list(range(0, 30, 3)))
+    batches = {workers: list(make_event_loader(dataset, 4, workers)) for workers in (0, 2)}
+    for (one, labels_one, index_one), (two, labels_two, index_two) in zip(batches[0], batches[2], strict=True):
+        assert torch.equal(index_one, index_two) and torch.equal(labels_one, labels_two)
+        assert torch.equal(one.t, two.t) and torch.equal(one.lengths, two.lengths) and torch.equal(one.x, two.x)

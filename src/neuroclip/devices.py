@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
@@ -44,3 +45,12 @@ def fp16_autocast(enabled: bool, device: torch.device):
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
     return contextlib.nullcontext()
+
+
+def default_workers(device: torch.device) -> int:
+    """DataLoader workers when the user names none: on an accelerator, up to 8 of this machine's cores read (and
+    there only read and stack events: the frames are made on the device); on the CPU, 0, because framing in the
+    main process keeps the cores for the model."""
+    if device.type == "cpu":
+        return 0
+    return max(0, min(8, (os.cpu_count() or 1) - 1))

@@ -340,7 +340,8 @@ def zeroshot(
     normalization: NormalizationOption = "neuroclip",
     fusion: FusionOption = "mean_cosine",
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Recordings per CLIP batch."),
-    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),
+    workers: int | None = typer.Option(None, "--workers", min=0, help="DataLoader worker processes (default: 0 on "
+                                                                     "the CPU, up to 8 with a GPU)."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache (default ~/.cache/neuroclip)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the feature cache."),
     device: DeviceOption = None,
@@ -354,6 +355,7 @@ def zeroshot(
     from neuroclip.clip.evaluate import write_result, zeroshot_evaluate
     from neuroclip.clip.presets import resolve_settings
     from neuroclip.datasets import get_dataset
+    from neuroclip.devices import default_workers
     from neuroclip.errors import ConfigError
     from neuroclip.frames.clip_input import FrameConfig
     from neuroclip.outputs import check_output_dir, check_output_file
@@ -376,6 +378,7 @@ def zeroshot(
     if cache_dir is not None and not no_cache:
         check_output_dir(cache_dir, "--cache-dir")
     processes = join_processes(device)  # under torchrun: one share of the recordings per rank
+    workers = default_workers(processes.device) if workers is None else workers
     device = str(processes.device)
     name = _dataset_name(dataset)
     data = get_dataset(name, root, split)
@@ -441,7 +444,8 @@ def fewshot(
                                                                          "trained at the largest shot count, first "
                                                                          "seed."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Recordings per CLIP batch."),
-    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),
+    workers: int | None = typer.Option(None, "--workers", min=0, help="DataLoader worker processes (default: 0 on "
+                                                                     "the CPU, up to 8 with a GPU)."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for adapter training."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache (default ~/.cache/neuroclip)."),
     device: DeviceOption = None,
@@ -451,6 +455,7 @@ def fewshot(
     from neuroclip.cache import FeatureCache
     from neuroclip.clip.presets import resolve_settings
     from neuroclip.datasets import get_dataset
+    from neuroclip.devices import default_workers
     from neuroclip.errors import ConfigError
     from neuroclip.fewshot import FewShotPlan, fewshot_experiment, format_summary, recipe
     from neuroclip.fewshot.protocol import PROTOCOLS, check_methods
@@ -473,7 +478,9 @@ def fewshot(
         check_output_file(save_adapter, "--save-adapter")
     if cache_dir is not None:
         check_output_dir(cache_dir, "--cache-dir")
-    device = str(join_processes(device).device)
+    joined = join_processes(device).device
+    workers = default_workers(joined) if workers is None else workers
+    device = str(joined)
     name = _dataset_name(dataset)
     train = get_dataset(name, root, "train")
     val = get_dataset(name, root, "val")
