@@ -31,6 +31,13 @@ def _aedat2_file(folder):
     return path
 
 
+# the files of streamed_files, one per streamed format (EVT 2.0 and EVT 3.0 are both prophesee_raw)
+STREAMED_FILES = ["atis_bin", "prophesee_dat", "evt2", "evt3", "aedat2", "npy"]
+# formats whose pieces need a sensor size from the caller (.bin pieces would assume the whole ATIS array; .npy
+# states none)
+GIVE_SIZE = {"atis_bin", "npy"}
+
+
 def streamed_files(folder):
     """One real (or spec-built) file per streamed format."""
     files = [
@@ -39,8 +46,10 @@ def streamed_files(folder):
         SAMPLE_DATA / "formats/prophesee/sparklers_evt2_head.raw",
         SAMPLE_DATA / "formats/prophesee/pedestrians_evt3_head.raw",
         _aedat2_file(folder),
+        write_events(folder / "nmnist.npy", read_events(sorted((SAMPLE_DATA / "nmnist/Train/5").glob("*.bin"))[0])),
     ]
     assert {detect_format(path) for path in files} == set(STREAMED), "add a file of the new streamed format here"
+    assert len(files) == len(STREAMED_FILES)
     return files
 
 
@@ -49,19 +58,19 @@ def files(tmp_path_factory):
     return streamed_files(tmp_path_factory.mktemp("streamed"))
 
 
-@pytest.mark.parametrize("which", range(len(STREAMED)))
+@pytest.mark.parametrize("which", range(len(STREAMED_FILES)))
 def test_summary_equals_the_whole_file_summary(files, which):
     path = files[which]
     stream = read_events(path)
     assert summarize_file(path, chunk_bytes=4096) == {"format": stream.metadata.get("format"), **stream.summary()}
 
 
-@pytest.mark.parametrize("which", range(len(STREAMED)))
+@pytest.mark.parametrize("which", range(len(STREAMED_FILES)))
 @pytest.mark.parametrize("n", [1, 777, 10**9])
 def test_pieces_by_count_are_the_whole_file_cut_in_order(files, which, n):
     path = files[which]
     whole = read_events(path)
-    size = whole.sensor_size if detect_format(path) == "atis_bin" else None  # .bin pieces assume the ATIS array
+    size = whole.sensor_size if detect_format(path) in GIVE_SIZE else None
     pieces = list(iter_events(path, events_per_piece=n, chunk_bytes=4096 + 4, sensor_size=size))
     assert [len(p) for p in pieces[:-1]] == [n] * (len(pieces) - 1) and 0 < len(pieces[-1]) <= n
     np.testing.assert_array_equal(np.concatenate([p.events for p in pieces]), whole.events)
@@ -69,12 +78,13 @@ def test_pieces_by_count_are_the_whole_file_cut_in_order(files, which, n):
     assert [p.metadata["piece"] for p in pieces] == list(range(len(pieces)))
 
 
-@pytest.mark.parametrize("which", range(len(STREAMED)))
+@pytest.mark.parametrize("which", range(len(STREAMED_FILES)))
 def test_pieces_by_window_cover_consecutive_windows(files, which):
     path = files[which]
     whole = read_events(path)
     window = max(1, whole.duration // 7)
-    pieces = list(iter_events(path, window_us=window, chunk_bytes=4096 + 4))
+    size = whole.sensor_size if detect_format(path) in GIVE_SIZE else None
+    pieces = list(iter_events(path, window_us=window, chunk_bytes=4096 + 4, sensor_size=size))
     first = int(whole.events["t"][0])
     assert len(pieces) == whole.duration // window + 1
     for index, piece in enumerate(pieces):
@@ -163,7 +173,7 @@ def test_memory_stays_bounded_by_a_piece_on_a_file_of_several_gigabytes(tmp_path
     assert measured["peak_mb"] < 800, measured
 
 
-@pytest.mark.parametrize("which", range(len(STREAMED)))
+@pytest.mark.parametrize("which", range(len(STREAMED_FILES)))
 @pytest.mark.parametrize("split_by", ["number", "time"])
 def test_count_frames_from_a_file_equal_count_frames_of_the_whole_read(files, which, split_by):
     from neuroclip.frames import count_frames

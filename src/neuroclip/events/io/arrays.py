@@ -15,7 +15,7 @@ import json
 import numpy as np
 
 from neuroclip.errors import EventFileError, InvalidEventsError, MissingDependencyError
-from neuroclip.events.io._common import atomic_write, require_file
+from neuroclip.events.io._common import CHUNK_BYTES, Decoded, atomic_write, require_file, size_from_extent
 from neuroclip.events.stream import EVENT_DTYPE, EventStream, as_events, check_events, make_events
 
 ES_IMAGENET_SIZE = (224, 224)
@@ -92,6 +92,30 @@ def read_numpy(path, sensor_size=None, *, sort: bool = False) -> EventStream:
         raise EventFileError(path, f"could not read an array from the archive ({type(error).__name__}: {error}): "
                                    "truncated or corrupt") from None
     raise EventFileError(path, f"has arrays {sorted(keys)}; expected 'events', or t/x/y/p, or pos/neg")
+
+
+def open_npy(path, *, chunk_bytes: int = CHUNK_BYTES) -> Decoded:
+    """A ``.npy`` structured array opened for chunked reading: memory-mapped, converted ``chunk_bytes`` of rows at
+    a time (the file states no sensor size: it is inferred from the events, as the whole read does)."""
+    path = require_file(path)
+    try:
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as error:  # numpy's parser raises many kinds on garbage
+        raise EventFileError(path, f"is not a readable .npy array ({type(error).__name__}: {error}): truncated or "
+                                   "corrupt") from None
+    if mapped.dtype.names is None or mapped.ndim != 1:
+        raise EventFileError(path, f"holds a {mapped.dtype} array of shape {mapped.shape}, not a 1-D structured "
+                                   "array of events (fields t, x, y, p)")
+    rows = max(1, chunk_bytes // max(1, mapped.dtype.itemsize))
+
+    def chunks():
+        for start in range(0, mapped.shape[0], rows):
+            try:
+                yield as_events(np.asarray(mapped[start:start + rows]))
+            except InvalidEventsError as error:
+                raise EventFileError(path, f"holds invalid events: {error}") from None
+
+    return Decoded(None, {"format": "npy"}, chunks, size_from_extent, None)
 
 
 def _read_es_imagenet(path, positive, negative, sensor_size) -> EventStream:

@@ -2,11 +2,11 @@
 window), and ``summarize_file`` describes one, both holding one decoding chunk (16 MiB of file) and one piece at a
 time whatever the file's size.
 
-Streamed from disk: the formats whose readers decode chunk by chunk (``STREAMED``): ATIS ``.bin``, AEDAT 2.0,
-Prophesee EVT 2.0 / EVT 3.0 RAW and DAT. The others are read whole and then cut into the same pieces, so the API is
-the same but memory is not bounded: AEDAT 3.1 (its packets could be streamed; not done yet), AEDAT 4 (the ``aedat``
-library decodes a whole file), ``.npz`` (archive members are compressed, not addressable in part), ``.npy`` and
-HDF5 (could be sliced from disk; not done yet).
+Streamed from disk (``STREAMED``): ATIS ``.bin``, AEDAT 2.0, Prophesee EVT 2.0 / EVT 3.0 RAW and DAT (their
+readers decode chunk by chunk) and ``.npy`` (memory-mapped). The others are read whole and then cut into the same
+pieces, so the API is the same but memory is not bounded: AEDAT 3.1 (its packets could be streamed; not done yet),
+AEDAT 4 (the ``aedat`` library decodes a whole file), ``.npz`` (archive members are compressed, not addressable in
+part) and HDF5 (could be sliced from disk; not done yet).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 from neuroclip.errors import ConfigError, EventFileError, InvalidEventsError, UnknownFormatError
 from neuroclip.events.io._common import CHUNK_BYTES, Decoded, concatenate
 from neuroclip.events.io.aedat import open_aedat2
+from neuroclip.events.io.arrays import open_npy
 from neuroclip.events.io.atis_bin import open_atis_bin
 from neuroclip.events.io.dispatch import detect_format, read_events
 from neuroclip.events.io.prophesee import open_prophesee_dat, open_prophesee_raw
@@ -29,6 +30,7 @@ STREAMED = {
     "aedat2": open_aedat2,
     "prophesee_raw": open_prophesee_raw,
     "prophesee_dat": open_prophesee_dat,
+    "npy": open_npy,
 }
 
 
