@@ -43,7 +43,7 @@ from neuroclip.fewshot.augment import AffineDraw, affine_counts
 from neuroclip.fewshot.baselines import fit_linear_probe, fit_tip_adapter
 from neuroclip.fewshot.train import neuroclip_epochs
 
-from conftest import NMNIST_ROOT, nmnist_files
+from conftest import NMNIST_ROOT, needs_all_recordings, nmnist_files
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -272,6 +272,7 @@ def test_validation_split_is_disjoint_from_the_shot_pool():
 
 
 def test_adapter_beats_zero_shot_on_real_nmnist_and_the_relu_ablation_runs(real, class_weights):
+    needs_all_recordings()  # draws more recordings per class than tests/data/samples has
     (train_x, train_y), (test_x, test_y) = real["train"], real["test"]
     plan = FewShotPlan(methods=["zeroshot", "neuroclip", "neuroclip-relu"], shots=[8], seeds=[1], protocol="validation",
                        val_per_class=8)
@@ -288,6 +289,7 @@ def test_adapter_beats_zero_shot_on_real_nmnist_and_the_relu_ablation_runs(real,
 
 
 def test_baselines_on_real_nmnist(real, class_weights):
+    needs_all_recordings()  # draws more recordings per class than tests/data/samples has
     (train_x, train_y), (test_x, test_y) = real["train"], real["test"]
     plan = FewShotPlan(methods=["zeroshot", "linear", "tip", "tip-f", "clip-adapter"], shots=[4], seeds=[2],
                        protocol="validation", val_per_class=8)
@@ -412,6 +414,7 @@ def test_affine_counts_identity_flip_and_shared_draw():
 
 
 def test_augmented_views_of_real_recordings(real, backbone):
+    needs_all_recordings()  # draws more recordings per class than tests/data/samples has
     dataset = real["dataset"]
     indices = [0, 60]
     identity = AugmentConfig(rotation_degrees=0.0, flip_probability=0.0, shear_degrees=0.0, n_views=2)
@@ -452,6 +455,7 @@ class Subset:
 
 
 def test_experiment_writes_files_and_saves_an_adapter_that_classify_uses(real, backbone, tmp_path):
+    needs_all_recordings()  # draws more recordings per class than tests/data/samples has
     dataset = real["dataset"]
     labels = np.array(dataset.labels)
     per_digit = [np.flatnonzero(labels == d)[:9] for d in range(10)]
@@ -494,6 +498,7 @@ def test_experiment_writes_files_and_saves_an_adapter_that_classify_uses(real, b
 def test_experiment_saves_a_neuroclip_plus_head_that_classify_uses(real, backbone, tmp_path):
     """The default protocol (shots only: the val split is not read), --method neuroclip-plus --save-adapter, then
     classify --adapter: the saved head's predictions are the ones predict_with_adapter gives."""
+    needs_all_recordings()  # draws more recordings per class than tests/data/samples has
     from neuroclip.fewshot.plus import PlusConfig
     from neuroclip.fewshot.protocol import BaselineConfigs
 
