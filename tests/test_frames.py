@@ -736,3 +736,15 @@ def test_student_frames_are_counts_resized_by_area_or_binarised(nmnist):
     torch.testing.assert_close(small * 4, counts.reshape(4, 2, 17, 2, 17, 2).sum(dim=(3, 5)))
     binary = student_frames(stream, 4, binary=True)
     assert set(binary.unique().tolist()) <= {0.0, 1.0} and torch.equal(binary > 0, counts > 0)
+
+
+@needs_nmnist
+def test_batched_framing_of_recordings_of_different_sensor_sizes_frames_each_alone(nmnist):
+    # what the GPU loader hands over when a folder mixes sensors: the frames still equal the per-recording path
+    from neuroclip.frames import FrameConfig, clip_frames, clip_frames_batch
+
+    wide = EventStream(nmnist[1].events, (40, 34))
+    config = FrameConfig(n_frames=4)
+    batched = clip_frames_batch([nmnist[0], wide], config, 32, device="cpu")
+    one_by_one = torch.stack([clip_frames(stream, config, 32) for stream in (nmnist[0], wide)])
+    torch.testing.assert_close(batched, one_by_one)

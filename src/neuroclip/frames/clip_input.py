@@ -93,9 +93,13 @@ def clip_frames_batch(streams, config: FrameConfig, size: int, *, mean: Sequence
     """CLIP input ``[B, T, 3, size, size]`` of several recordings (EventStreams, or an :class:`EventBatch`), equal
     to stacking :func:`clip_frames` of each. For the count-based encodings everything after reading runs batched on
     ``device`` (counting, the encoding, the resize, the normalisation: a GPU does it without the CPU); the other
-    encodings are framed one recording at a time on the CPU and moved to ``device``."""
-    if frames_on_device(config):
-        batch = streams if isinstance(streams, EventBatch) else stack_events(list(streams), device=device)
+    encodings, and recordings of different sensor sizes (one batch has one frame shape), are framed one recording at
+    a time on the CPU and moved to ``device``."""
+    if not isinstance(streams, EventBatch):
+        streams = list(streams)
+    one_size = isinstance(streams, EventBatch) or len({stream.sensor_size for stream in streams}) == 1
+    if frames_on_device(config) and one_size:
+        batch = streams if isinstance(streams, EventBatch) else stack_events(streams, device=device)
         counts = batch_count_frames(batch, config.n_frames, config.split_by, device=device)
         images = images_from_counts(counts, config.encoding, threshold=config.threshold,
                                     hot_pixel_sigmas=config.hot_pixel_sigmas)
