@@ -7,7 +7,6 @@ starts fast; user mistakes raise neuroclip errors, which the CLI prints on one l
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +18,7 @@ from neuroclip.cli.options import (
     HotPixelOption,
     LayoutOption,
     SensorSizeOption,
+    check_split_and_encoding_parameters,
     read_options,
 )
 from neuroclip.errors import ConfigError
@@ -53,11 +53,7 @@ def frames_command(
     from neuroclip.outputs import check_output_file
 
     encoding = check_encoding(encoding)
-    if split_by not in ("number", "time"):
-        raise ConfigError(f"--split-by must be 'number' or 'time', got {split_by!r}")
-    for flag, value in (("--hot-pixel-sigmas", hot_pixel_sigmas), ("--decay-us", decay_us)):
-        if not math.isfinite(value) or value <= 0:
-            raise ConfigError(f"{flag} must be a finite number > 0, got {value}")
+    check_split_and_encoding_parameters(split_by, hot_pixel_sigmas, decay_us)
     if frames > MAX_DRAWN_FRAMES:
         raise ConfigError(f"--frames {frames}: a picture of more than {MAX_DRAWN_FRAMES} frames cannot be read; "
                           "draw fewer frames")

@@ -7,7 +7,6 @@ traceback.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -32,6 +31,8 @@ from neuroclip.cli.options import (
     SplitByOption,
     TemplateOption,
     ThresholdOption,
+    WorkersOption,
+    check_split_and_encoding_parameters,
     read_options,
 )
 from neuroclip.errors import NeuroclipError
@@ -65,13 +66,9 @@ def _check_frame_options(encoding: str, split_by: str = "number", normalization:
     if encoding not in ENCODINGS or encoding == "counts":
         choices = ", ".join(name for name in ENCODINGS if name != "counts")
         raise ConfigError(f"--encoding {encoding!r} is unknown; choose one of {choices}")
-    if split_by not in ("number", "time"):
-        raise ConfigError(f"--split-by must be number (equal event counts) or time (equal durations), got {split_by!r}")
+    check_split_and_encoding_parameters(split_by, hot_pixel_sigmas, decay_us)
     if normalization not in NORMALIZATIONS:
         raise ConfigError(f"--normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
-    for flag, value in (("--hot-pixel-sigmas", hot_pixel_sigmas), ("--decay-us", decay_us)):
-        if not math.isfinite(value) or value <= 0:
-            raise ConfigError(f"{flag} must be a finite number > 0, got {value}")
 
 
 def _check_fusion(fusion: str) -> None:
@@ -340,8 +337,7 @@ def zeroshot(
     normalization: NormalizationOption = "neuroclip",
     fusion: FusionOption = "mean_cosine",
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Recordings per CLIP batch."),
-    workers: int | None = typer.Option(None, "--workers", min=0, help="DataLoader worker processes (default: 0 on "
-                                                                     "the CPU, up to 8 with a GPU)."),
+    workers: WorkersOption = None,
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache (default ~/.cache/neuroclip)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the feature cache."),
     device: DeviceOption = None,
@@ -444,8 +440,7 @@ def fewshot(
                                                                          "trained at the largest shot count, first "
                                                                          "seed."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Recordings per CLIP batch."),
-    workers: int | None = typer.Option(None, "--workers", min=0, help="DataLoader worker processes (default: 0 on "
-                                                                     "the CPU, up to 8 with a GPU)."),
+    workers: WorkersOption = None,
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for adapter training."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache (default ~/.cache/neuroclip)."),
     device: DeviceOption = None,

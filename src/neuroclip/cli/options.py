@@ -43,6 +43,8 @@ HotPixelOption = Annotated[float, typer.Option("--hot-pixel-sigmas", help="event
 DecayOption = Annotated[float, typer.Option("--decay-us", help="time_surface encoding: the exponential decay "
                                             "constant, in microseconds.")]
 FusionOption = Annotated[str, typer.Option("--fusion", help=FUSION_HELP)]
+WorkersOption = Annotated[int | None, typer.Option("--workers", min=0, help="DataLoader worker processes (default: "
+                                                   "0 on the CPU, up to 8 with a GPU).")]
 DeviceOption = Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)]
 FormatOption = Annotated[str | None, typer.Option("--format", help="Force a reader (see neuroclip formats) instead "
                                                                    "of detecting the format.")]
@@ -53,6 +55,20 @@ LayoutOption = Annotated[str | None, typer.Option("--layout", help="AEDAT 2.0 ad
 
 SensorSizeOption = Annotated[str | None, typer.Option("--sensor-size", help="WIDTHxHEIGHT of the sensor, for "
                                                                            "files that do not say it (e.g. 640x480).")]
+
+
+def check_split_and_encoding_parameters(split_by: str, hot_pixel_sigmas: float, decay_us: float) -> None:
+    """--split-by, --hot-pixel-sigmas and --decay-us, checked before anything is read or loaded (every command that
+    makes frames)."""
+    import math
+
+    from neuroclip.errors import ConfigError
+
+    if split_by not in ("number", "time"):
+        raise ConfigError(f"--split-by must be number (equal event counts) or time (equal durations), got {split_by!r}")
+    for flag, value in (("--hot-pixel-sigmas", hot_pixel_sigmas), ("--decay-us", decay_us)):
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{flag} must be a finite number > 0, got {value}")
 
 
 def read_options(layout: str | None = None, sensor_size: str | None = None) -> dict:
