@@ -40,3 +40,16 @@ def needs_all_recordings() -> None:
     """Skip a test that counts or splits the whole set of 500 real N-MNIST recordings when only samples exist."""
     if USING_SAMPLES:
         pytest.skip(f"needs the 500 real N-MNIST recordings of {_SHARED / 'nmnist'}; tests/data/samples has 50")
+
+
+@pytest.fixture
+def one_cpu_thread():
+    """One CPU thread for the test: small tensors gain nothing from more, runs in this process and in helper
+    processes then reduce in the same order (bit-identical results), and a busy 2-core machine is not
+    oversubscribed. Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_cpu_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -45,14 +45,7 @@ from neuroclip.fewshot.train import neuroclip_epochs
 
 from conftest import NMNIST_ROOT, needs_all_recordings, nmnist_files
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids OpenMP contention on a shared CPU (results are per thread count)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 @pytest.fixture(scope="module")

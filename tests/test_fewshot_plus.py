@@ -34,13 +34,7 @@ from neuroclip.fewshot.baselines import (
 from neuroclip.fewshot.plus import NeuroCLIPPlusClassifier, PlusConfig, calibrated_scale, fit_neuroclip_plus
 from neuroclip.fewshot.protocol import BaselineConfigs
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 def synthetic(n_per_class=6, n_classes=4, frames=5, width=32, seed=0, text_noise=1.5):

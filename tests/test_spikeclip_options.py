@@ -16,13 +16,7 @@ from neuroclip.spikeclip.train import run_stage
 
 from conftest import NMNIST_ROOT, nmnist_files
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 def _config(tmp_path, **changes) -> dict:

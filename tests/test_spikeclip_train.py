@@ -23,14 +23,7 @@ HELPERS = Path(__file__).parent / "helpers"
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread: runs in this process and in helper processes then reduce in the same order (bit-identical
-    results), and a busy 2-core machine is not oversubscribed."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 def _env():
