@@ -58,6 +58,9 @@ DIGITS = [str(d) for d in range(10)]
 DEFAULT_OUT = REPO / "out" / "spiking"
 HANDWRITING = REPO / "out" / "fonts" / "handwriting"
 BUNDLED = REPO / "src" / "neuroclip" / "spikeclip" / "bundled" / "neuroclip-mini-spiking.pt"
+# --augment: the event-level augmentation of stage B (neuroclip.events.augment), drawn afresh at every read of a
+# training recording, simulated or real; the teacher frames the same augmented recording
+AUGMENT = {"shift_px": 3.0, "rotate_degrees": 10.0, "scale": 0.1, "drop": 0.3}
 VARIANTS = {  # name: (modality, timesteps, activation)
     "snn-t4": ("events", 4, "lif"),
     "ann-t4": ("events", 4, "relu"),
@@ -216,6 +219,8 @@ def _data(variant: str, args, stage: str) -> dict:
     if stage == "align-image" and args.unlabelled:  # real recordings, no labels: stage B only
         data |= {"unlabelled": [str(Path(folder).resolve()) for folder in args.unlabelled],
                  "unlabelled_repeat": args.unlabelled_repeat}
+    if stage == "align-image" and args.augment:
+        data |= {"augment": dict(AUGMENT)}
     return data
 
 
@@ -226,12 +231,16 @@ def student_stages(variant: str, args, epochs_b: int | None = None) -> list[dict
     model = model_values(modality, timesteps, activation, args.representation)
     preset = model["preset"]
     folder = args.out / "runs" / variant
-    run_settings = {"teacher_cache": str(args.teacher_cache), "keep_inputs": args.workers == 0}
-    b = {"stage": "align-image", **_common(args.device), **run_settings, "preset": preset, "model": model,
+    run_settings = {"teacher_cache": str(args.teacher_cache), "keep_inputs": args.workers == 0 and not args.augment}
+    # fp16 autocast let the ReLU student's activations overflow (NaN from epoch 1 on count frames): it trains in fp32
+    amp = {"amp": activation != "relu"}
+    b = {"stage": "align-image", **_common(args.device), **run_settings, **amp, "preset": preset, "model": model,
          "init": str(folder / "init.pt"), "out": str(folder / "b"), "select": "val_cosine",
          "data": _data(variant, args, "align-image"),
          "optim": {"epochs": epochs_b or args.epochs_b, "batch_size": 128, "lr": 3e-3, "eta_min": 1e-4}}
-    d = {"stage": "finetune", **_common(args.device), **run_settings, "preset": preset, "model": model,
+    if args.align_kl and modality == "events":
+        b["loss"] = {"align_kl_weight": args.align_kl}
+    d = {"stage": "finetune", **_common(args.device), **run_settings, **amp, "preset": preset, "model": model,
          "init": str(folder / "b" / "best.pt"), "out": str(folder / "d"), "select": "val_top1",
          "data": _data(variant, args, "finetune"),
          "loss": {"ce_weight": 1.0, "kl_weight": 1.0, "kl_reduction": "batchmean", "temperature": 1.0},
@@ -333,6 +342,11 @@ def main():
                              "recordings); never the held-out ones")
     parser.add_argument("--unlabelled-repeat", type=int, default=1, help="times per epoch each unlabelled recording "
                                                                           "appears in stage B")
+    parser.add_argument("--augment", action="store_true",
+                        help=f"stage B: augment every training recording afresh at each read ({AUGMENT})")
+    parser.add_argument("--align-kl", type=float, default=0.0,
+                        help="stage B: weight of the KL between the teacher's and the student's zero-shot "
+                             "distributions (loss.align_kl_weight; 0: cosine alignment only, as released)")
     parser.add_argument("--representation", choices=("counts", "binary"), default="counts",
                         help="the student's event frames: counts or binary (count > 0)")
     parser.add_argument("--text-from", type=Path, default=None,
@@ -403,6 +417,8 @@ def main():
                   "--epochs-d", str(args.epochs_d), "--representation", args.representation,
                   "--unlabelled-repeat", str(args.unlabelled_repeat)]
         passed += ["--unlabelled", *map(str, args.unlabelled)] if args.unlabelled else []
+        passed += ["--augment"] if args.augment else []
+        passed += ["--align-kl", str(args.align_kl)] if args.align_kl else []
         passed += ["--text-from", str(args.text_from)] if args.text_from else []
         passed += ["--device", args.device] if args.device else []
         procs = {v: subprocess.Popen([sys.executable, __file__, "--variant", v, *passed],

@@ -110,3 +110,69 @@ def test_neuroclip_mini_spiking_preset_is_the_bundled_models_config():
     assert (preset.modality, preset.image.embed_dim, preset.image.depth, preset.text.hidden_dim,
             preset.teacher.model, preset.teacher_frames.n_frames) == ("events", 96, 1, 512, "neuroclip-mini", 10)
     assert to_dict(load_spikeclip("neuroclip-mini-spiking").config) == to_dict(preset)
+
+
+AUGMENT = {"shift_px": 3.0, "rotate_degrees": 10.0, "scale": 0.1, "drop": 0.3}
+
+
+def test_augmented_stage_b_reads_fresh_draws_with_the_teacher_on_the_same_recording(tmp_path, monkeypatch):
+    nmnist_files()
+    task = _task(_config(tmp_path, data={"augment": AUGMENT}))
+    assert not task.cache  # targets of augmented samples are computed in the loop
+    torch.manual_seed(0)
+    (student_a, teacher_a), _, _ = task.train_view[0]
+    (student_b, teacher_b), _, _ = task.train_view[0]
+    assert not torch.equal(student_a, student_b) and not torch.equal(teacher_a, teacher_b)
+    torch.manual_seed(0)
+    (student_again, teacher_again), _, _ = task.train_view[0]
+    assert torch.equal(student_again, student_a) and torch.equal(teacher_again, teacher_a)  # seeded: reproducible
+    # the student and the teacher frame one and the same augmented recording
+    seen = []
+    from neuroclip.events import augment as augment_module
+    real = augment_module.augment_events
+
+    def spy(stream, config, rng):
+        out = real(stream, config, rng)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr("neuroclip.spikeclip.data.augment_events", spy)
+    (student, teacher), _, _ = task.train_view[1]
+    from neuroclip.frames.clip_input import clip_frames
+    from neuroclip.spikeclip.model import event_input
+
+    assert len(seen) == 1
+    assert torch.equal(student, event_input(seen[0], task.model.config))
+    config = task.model.config
+    assert torch.allclose(teacher, clip_frames(seen[0], config.teacher_frames, task.model.preprocess.size,
+                                               mean=task.model.preprocess.mean, std=task.model.preprocess.std))
+    # validation is never augmented
+    val_a, val_b = task.val_student[0][0], task.val_student[0][0]
+    assert torch.equal(val_a, val_b)
+    result = run_stage(load_stage_config(_config(tmp_path, data={"augment": AUGMENT})))
+    assert result["steps"] == 2
+
+
+def test_stage_b_logit_kl_term_is_added_to_the_alignment(tmp_path):
+    nmnist_files()
+    plain = _task(_config(tmp_path))
+    with_kl = _task(_config(tmp_path, loss={"align_kl_weight": 2.0}))
+    with_kl.model.image_encoder.load_state_dict(plain.model.image_encoder.state_dict())
+    loader = torch.utils.data.DataLoader(plain.train_view, batch_size=4)
+    batch = next(iter(loader))
+    torch.manual_seed(1)
+    base, _ = plain.loss(plain.model.image_encoder, batch)
+    torch.manual_seed(1)
+    total, parts = with_kl.loss(with_kl.model.image_encoder, batch)
+    assert parts["kl"] > 0
+    assert float(total.detach()) == pytest.approx(float(base.detach()) + 2.0 * parts["kl"], rel=1e-5)
+    assert parts["cosine_loss"] == pytest.approx(float(base), rel=1e-5)
+    with pytest.raises(ConfigError, match="align-image only"):
+        load_stage_config(_config(tmp_path, stage="finetune", loss={"align_kl_weight": 1.0}))
+
+
+@pytest.mark.parametrize("bad", [{"drop": 1.0}, {"scale": -0.1}, {"shift_px": "3"}, {"rotate_degrees": 200},
+                                 {"jitter": 1}])
+def test_bad_augment_values_are_refused_by_name(tmp_path, bad):
+    with pytest.raises(ConfigError, match="augment"):
+        load_stage_config(_config(tmp_path, data={"augment": bad}))

@@ -30,6 +30,7 @@ from neuroclip.configs import (  # noqa: F401 (from_dict, to_dict, load_config_f
     to_dict,
 )
 from neuroclip.errors import ConfigError
+from neuroclip.events.augment import EventAugmentConfig
 from neuroclip.frames.clip_input import FrameConfig
 
 ACTIVATIONS = ("lif", "relu", "identity")
@@ -286,6 +287,12 @@ class LossConfig:
 
     ``teacher_logit_scale`` multiplies the cosine logits of stage C's cross-entropy (released: 1, no temperature;
     with cosines in [-1, 1] that loss is nearly flat, so a CLIP-like scale such as 20 trains a weak teacher faster).
+
+    ``align_kl_weight`` (ours, stage B only; 0 = the released loss): adds ``align_kl_weight * KL(p_t || p_s)`` to
+    the cosine alignment, batch mean, where ``p_t`` is the teacher's zero-shot distribution (its image embedding
+    against its own text classifier of ``data.classnames``) and ``p_s`` the student's (against the SNN prototypes),
+    both at logit scale ``align_kl_scale`` (CLIP's 100). It needs no label, so it also trains on recordings of
+    ``data.unlabelled``, and it weighs the directions of the embedding that decide the zero-shot class.
     """
 
     ce_weight: float = 1.0
@@ -294,9 +301,15 @@ class LossConfig:
     temperature: float = 1.0
     temperature_squared: bool = False
     teacher_logit_scale: float = 1.0
+    align_kl_weight: float = 0.0
+    align_kl_scale: float = 100.0  # CLIP's logit scale at the end of training (exp of its clamp, ln 100)
 
     def __post_init__(self):
         _finite("loss", "ce_weight", self.ce_weight)
+        _finite("loss", "align_kl_weight", self.align_kl_weight)
+        _finite("loss", "align_kl_scale", self.align_kl_scale, positive=True)
+        if self.align_kl_weight < 0:
+            raise ConfigError(f"loss.align_kl_weight must be >= 0, got {self.align_kl_weight!r}")
         _finite("loss", "kl_weight", self.kl_weight)
         _finite("loss", "temperature", self.temperature, positive=True)
         _finite("loss", "teacher_logit_scale", self.teacher_logit_scale, positive=True)
@@ -325,6 +338,12 @@ class DataConfig:
     are ignored, so no label is read) added to the training part of stage ``align-image`` only, which needs the
     teacher's embedding and no label; each appears ``unlabelled_repeat`` times per epoch. They are never part of
     the validation part.
+
+    ``augment`` (event sources, stages align-image and finetune): a random event-level augmentation
+    (:class:`neuroclip.events.augment.EventAugmentConfig`: ``shift_px``, ``rotate_degrees``, ``scale``, ``drop``)
+    drawn afresh each time a training sample is read; student and teacher see the same augmented recording, so the
+    teacher's targets are computed during training (``cache_teacher`` and ``keep_inputs`` do not apply).
+    Validation samples are never augmented.
     """
 
     source: str = "digits"
@@ -341,6 +360,7 @@ class DataConfig:
     workers: int = 0
     unlabelled: list[str] | None = None
     unlabelled_repeat: int = 1
+    augment: EventAugmentConfig | None = None
 
     def __post_init__(self):
         _choice("data", "source", self.source, DATA_SOURCES)
@@ -423,6 +443,15 @@ class StageConfig:
         if self.data.unlabelled and self.stage != "align-image":
             raise ConfigError(f"data.unlabelled is for stage align-image only (stage {self.stage} needs labels); "
                               "remove it from this stage's data")
+        if self.data.augment is not None and self.data.augment.active:
+            if self.model.modality != "events":
+                raise ConfigError("data.augment changes event recordings: use it with an events preset "
+                                  "(model.modality 'events')")
+            if self.stage not in ("align-image", "finetune"):
+                raise ConfigError(f"data.augment is for stages align-image and finetune, not {self.stage}")
+        if self.loss.align_kl_weight and self.stage != "align-image":
+            raise ConfigError(f"loss.align_kl_weight is for stage align-image only, not {self.stage}; "
+                              "stage finetune has loss.kl_weight")
         if self.data.unlabelled and self.model.modality != "events":
             raise ConfigError("data.unlabelled holds event recordings: use it with an events preset "
                               "(model.modality 'events')")

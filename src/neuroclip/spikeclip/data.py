@@ -21,6 +21,7 @@ import torch
 from neuroclip.datasets.classnames import CLASSNAME_SETS
 from neuroclip.datasets.splitting import held_out_mask
 from neuroclip.errors import ConfigError, MissingDependencyError
+from neuroclip.events.augment import EventAugmentConfig, augment_events
 from neuroclip.spikeclip import labels as label_sets
 from neuroclip.spikeclip.config import DataConfig, ModelConfig
 
@@ -312,18 +313,22 @@ class SampleView(torch.utils.data.Dataset):
 
     ``position`` is the item's place in this view (0..len-1), used to look up cached teacher targets. ``memo``: a
     dict in which a ``student`` view keeps each sample's input after its first read (inputs get no augmentation);
-    None reads every time.
+    None reads every time. ``augment``: an event augmentation drawn afresh at every read of a recording, from
+    torch's random generator (seeded runs stay reproducible; each data-loader worker draws its own).
     """
 
     def __init__(self, source, indices: list[int], role: str, config: ModelConfig, preprocess,
-                 memo: dict | None = None):
+                 memo: dict | None = None, augment: EventAugmentConfig | None = None):
         if role not in ("student", "teacher", "both"):
             raise ConfigError(f"role must be student, teacher or both, got {role!r}")
         if memo is not None and role != "student":
             raise ConfigError("only a student view keeps its inputs (memo)")
+        if memo is not None and augment is not None and augment.active:
+            raise ConfigError("an augmented view cannot keep its inputs (memo)")
         self.source, self.indices, self.role, self.config = source, list(indices), role, config
         self.preprocess = preprocess
         self.memo = memo
+        self.augment = augment if augment is not None and augment.active else None
         self._transform = None
 
     def __len__(self):
@@ -352,6 +357,9 @@ class SampleView(torch.utils.data.Dataset):
         from neuroclip.spikeclip.model import event_input
 
         stream = raw.require_events() if hasattr(raw, "require_events") else raw
+        if self.augment is not None:
+            rng = np.random.default_rng(int(torch.randint(2**62, ()).item()))
+            stream = augment_events(stream, self.augment, rng)
         if self.role == "student":
             return event_input(stream, self.config)
         teacher = clip_frames(stream, self.config.teacher_frames, self.preprocess.size, mean=self.preprocess.mean,

@@ -6,6 +6,7 @@ stage                  loss                                                train
 =====================  ==================================================  ====================================
 ``align-text`` (A)     mean [1 - cos(TextSNN(s), CLIP_text(s))]             the text tower
 ``align-image`` (B)    mean [1 - cos(ImageSNN(x), CLIP_image(x))]           the image tower
+                       (+ optional KL of zero-shot distributions, ours)
 ``finetune-teacher``   CE(norm(CLIP_image(x)) . W_SNN, y)  (optional C)     the teacher's image tower
 ``finetune`` (D)       CE(z_s, y) + KL(p_t || p_s), z = norm(.) . W_SNN     the image tower
 =====================  ==================================================  ====================================
@@ -31,7 +32,7 @@ from neuroclip.processes import Processes
 from neuroclip.spikeclip import data as data_module
 from neuroclip.spikeclip.config import StageConfig, to_dict
 from neuroclip.spikeclip.embeddings import cached_teacher_targets, load_teacher, student_embeddings, teacher_embeddings
-from neuroclip.spikeclip.losses import alignment_loss, dual_loss
+from neuroclip.spikeclip.losses import alignment_loss, dual_loss, kl_divergence
 from neuroclip.spikeclip.metrics import image_metrics
 from neuroclip.spikeclip.model import build_spikeclip, class_logits, load_spikeclip, save_spikeclip, save_torch
 
@@ -155,7 +156,9 @@ class _ImageTask(_Task):
         preprocess = self.model.preprocess
 
         def view(part, role, memo=None):
-            return data_module.SampleView(source, self.indices[part], role, self.model.config, preprocess, memo)
+            augment = data.augment if part == "train" else None  # validation samples are never augmented
+            return data_module.SampleView(source, self.indices[part], role, self.model.config, preprocess, memo,
+                                          augment)
 
         self.view = view
         self.val_student = view("val", "student", {} if config.keep_inputs else None)
@@ -223,7 +226,9 @@ class ImageStudent(_ImageTask):
     def __init__(self, config, processes_):
         self.needs_labels = config.stage == "finetune"
         super().__init__(config, processes_)
-        self.cache = config.cache_teacher
+        augmented = config.data.augment is not None and config.data.augment.active
+        # an augmented sample differs at every read: its teacher target is computed with it, in the loop
+        self.cache = config.cache_teacher and not augmented
         self.val_targets = self.teacher_targets("val") if len(self.indices["val"]) else None
         if self.cache:
             self.train_targets = self.teacher_targets("train")
@@ -231,8 +236,14 @@ class ImageStudent(_ImageTask):
         else:
             self.train_view = self.view("train", "both")
         self.trainable = self.model.image_encoder
-        if self.needs_labels:
+        self.align_kl = config.loss.align_kl_weight if not self.needs_labels else 0.0
+        if self.align_kl and self.teacher_classifier is None:
+            raise ConfigError("loss.align_kl_weight compares zero-shot predictions: give data.classnames (or a "
+                              "labelled source) so both towers have class prompts")
+        if self.needs_labels or self.align_kl:
             self.prototypes_device = self.prototypes.to(self.device)
+        if self.align_kl:
+            self.teacher_classifier_device = self.teacher_classifier.to(self.device)
 
     def _teacher(self, inputs, positions):
         if self.cache:
@@ -248,7 +259,13 @@ class ImageStudent(_ImageTask):
         student = wrapped(student_input)
         teacher = self._teacher(inputs, positions)
         if not self.needs_labels:
-            return alignment_loss(student, teacher), {}
+            loss = alignment_loss(student, teacher)
+            if not self.align_kl:
+                return loss, {}
+            scale = self.config.loss.align_kl_scale
+            kl = kl_divergence(class_logits(student, self.prototypes_device) * scale,
+                               class_logits(teacher, self.teacher_classifier_device) * scale, 1.0, "batchmean")
+            return loss + self.align_kl * kl, {"cosine_loss": float(loss.detach()), "kl": float(kl.detach())}
         student_logits = class_logits(student, self.prototypes_device)
         teacher_logits = class_logits(teacher, self.prototypes_device)
         return dual_loss(student_logits, teacher_logits, labels, self.config.loss)

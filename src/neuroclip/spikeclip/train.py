@@ -66,6 +66,8 @@ def _config_difference(saved: dict, current: dict) -> list[str]:
     the fields it predates (``legacy_model_dict``)."""
     if isinstance(saved.get("model"), dict):
         saved = {**saved, "model": legacy_model_dict(saved["model"])}
+    if isinstance(saved.get("loss"), dict):  # configs saved before stage B's optional KL term had none
+        saved = {**saved, "loss": {"align_kl_weight": 0.0, "align_kl_scale": 100.0, **saved["loss"]}}
     return sorted(path for key in set(saved) | set(current) if key not in RUN_SETTINGS
                   for path in _differing_paths(saved.get(key), current.get(key), key))
 
