@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from neuroclip.errors import ConfigError, EventFileError, InvalidEventsError, UnknownFormatError
-from neuroclip.events.io._common import CHUNK_BYTES, Decoded, concatenate
+from neuroclip.events.io._common import CHUNK_BYTES, Decoded, concatenate, copy_events, in_order_and_inside
 from neuroclip.events.io.aedat import open_aedat2
 from neuroclip.events.io.arrays import open_npy
 from neuroclip.events.io.atis_bin import open_atis_bin
@@ -55,7 +55,8 @@ def _checked_chunks(decoded: Decoded, path) -> Iterator[np.ndarray]:
         if not chunk.size:
             continue
         t = chunk["t"]
-        if (last is not None and t[0] < last) or t[0] < 0 or np.any(t[1:] < t[:-1]):
+        in_order = in_order_and_inside(chunk) or (t[0] >= 0 and not np.any(t[1:] < t[:-1]))
+        if (last is not None and t[0] < last) or not in_order:
             raise EventFileError(path, "decoded timestamps go backwards (or below 0): the file is corrupt or its "
                                        "events are out of order; read it whole with sort=True where the reader "
                                        "offers it")
@@ -93,7 +94,8 @@ def iter_events(path, *, events_per_piece: int | None = None, window_us: int | N
     pieces = _by_count(chunks, events_per_piece) if events_per_piece else _by_window(chunks, window_us)
     for index, (events, extra) in enumerate(pieces):
         try:
-            check_events(events, size)
+            if not in_order_and_inside(events, size):  # one numba pass where it can; else the numpy checks
+                check_events(events, size)
         except InvalidEventsError as error:
             raise EventFileError(path, f"piece {index}: {error}") from None
         yield EventStream.unchecked(events, size, {**metadata, "piece": index, **extra})
@@ -110,8 +112,8 @@ def _by_count(chunks, n: int) -> Iterator[tuple[np.ndarray, dict]]:
         joined = concatenate(pending, EVENT_DTYPE)
         cut = (held // n) * n
         for start in range(0, cut, n):
-            yield joined[start:start + n].copy(), {}  # a copy, so a piece kept by the caller frees the chunk
-        pending, held = ([joined[cut:].copy()], held - cut) if held > cut else ([], 0)
+            yield copy_events(joined[start:start + n]), {}  # a copy, so a piece kept by the caller frees the chunk
+        pending, held = ([copy_events(joined[cut:])], held - cut) if held > cut else ([], 0)
     if held:
         yield concatenate(pending, EVENT_DTYPE), {}
 
