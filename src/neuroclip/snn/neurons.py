@@ -26,14 +26,27 @@ about six nodes per timestep); :func:`lif_step` is the plain single-step referen
 
 Written here rather than taken from spikingjelly or snntorch: neither has NeuroCLIP's non-detached reset with a
 rectangular surrogate of this form, and the fused sequence is a few dozen lines.
+
+Precision: the membrane is computed and kept in at least fp32 (as spikingjelly does); fp16 / bf16 inputs give spikes
+and input gradients in their own dtype and a final membrane in fp32.
+
+Two implementations of :func:`lif_multistep`, equal in spikes and membranes (gradients to fp32 rounding of the
+surrogate): the torch sequence below (the reference; CPU tensors always use it) and the fused Triton kernels of
+:mod:`neuroclip.snn.lif_triton`, used for CUDA tensors when Triton imports (it ships with torch's CUDA wheels) and
+T <= 32. ``backend='torch'`` (or ``LIF(..., backend='torch')``, or the environment variable
+``NEUROCLIP_LIF_BACKEND=torch``) forces the torch sequence; ``'triton'`` insists on the kernels and raises where they
+cannot run (CPU tensors only under Triton's interpreter, ``TRITON_INTERPRET=1``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from neuroclip.errors import ConfigError
 
@@ -175,10 +188,13 @@ def _after_reset(h: torch.Tensor, s: torch.Tensor, config: LIFConfig) -> torch.T
 
 def lif_step(x: torch.Tensor, v: torch.Tensor | None, config: LIFConfig = NEURON_PRESETS["neuroclip"]):
     """One timestep: input ``x`` and membrane ``v`` (None: at rest, 0) to ``(spike, v_next)``. Pure: nothing is
-    stored; gradients follow the surrogate (and through the reset unless ``detach_reset``)."""
-    h = config.input_scale * x if v is None else config.decay * v + config.input_scale * x
+    stored; gradients follow the surrogate (and through the reset unless ``detach_reset``). Computed in at least
+    fp32, as :func:`lif_multistep` is: the spike in ``x``'s dtype, the membrane in the computing dtype."""
+    compute = torch.promote_types(x.dtype, torch.float32)
+    x_c = x.to(compute)
+    h = config.input_scale * x_c if v is None else config.decay * v.to(compute) + config.input_scale * x_c
     s = spike(h - config.threshold, config.surrogate, config.surrogate_parameter)
-    return s, _after_reset(h, s.detach() if config.detach_reset else s, config)
+    return s.to(x.dtype), _after_reset(h, s.detach() if config.detach_reset else s, config)
 
 
 class _LIFSequence(torch.autograd.Function):
@@ -189,17 +205,20 @@ class _LIFSequence(torch.autograd.Function):
 
     with dV_t/dH_t = (1 - S_t) + (reset_value - H_t) * sg (hard), 1 - thr * sg (soft), 1 (none); the sg terms
     vanish when the reset is detached. Everything that does not depend on the recursion (the surrogate, dV/dH)
-    is computed for all timesteps at once, so each step of the loops is two or three tensor operations.
+    is computed for all timesteps at once, so each step of the loops is two or three tensor operations. Arithmetic
+    in at least fp32, one rounding per operation (no fused multiply-add), the order the Triton kernels follow.
     """
 
     @staticmethod
     def forward(ctx, x_seq, v0, config: LIFConfig):
-        drive = x_seq if config.input_scale == 1 else x_seq * config.input_scale
-        pre_reset = torch.empty_like(x_seq)
+        compute = torch.promote_types(x_seq.dtype, torch.float32)
+        x = x_seq.to(compute)
+        drive = x if config.input_scale == 1 else x * config.input_scale
+        pre_reset = torch.empty_like(x)
         fired = torch.empty(x_seq.shape, dtype=torch.bool, device=x_seq.device)
-        v = v0
+        v = None if v0 is None else v0.to(compute)
         for t in range(x_seq.shape[0]):
-            h = drive[t] if v is None else torch.add(drive[t], v, alpha=config.decay)
+            h = drive[t] if v is None else drive[t] + v * config.decay
             pre_reset[t] = h
             s = torch.ge(h, config.threshold, out=fired[t])
             if config.reset == "hard":
@@ -208,10 +227,10 @@ class _LIFSequence(torch.autograd.Function):
                 v = h - config.threshold * s
             else:
                 v = h
-        if v is not None and v._base is not None:  # reset='none' with T = 1 left a view of the input
+        if v._base is not None:  # reset='none' with T = 1 left a view of the input
             v = v.clone()
         ctx.config = config
-        ctx.has_v0 = v0 is not None
+        ctx.dtypes = (x_seq.dtype, None if v0 is None else v0.dtype)
         ctx.save_for_backward(pre_reset, fired)
         return fired.to(x_seq.dtype), v
 
@@ -219,10 +238,11 @@ class _LIFSequence(torch.autograd.Function):
     def backward(ctx, grad_spikes, grad_v_last):
         pre_reset, fired = ctx.saved_tensors
         config = ctx.config
+        compute = pre_reset.dtype
         surrogate = config.surrogate_derivative(pre_reset - config.threshold)
-        direct = surrogate * grad_spikes if grad_spikes is not None else torch.zeros_like(pre_reset)
+        direct = surrogate * grad_spikes.to(compute) if grad_spikes is not None else torch.zeros_like(pre_reset)
         if config.reset == "hard":
-            dv_dh = (~fired).to(pre_reset.dtype)
+            dv_dh = (~fired).to(compute)
             if not config.detach_reset:
                 dv_dh = dv_dh + (config.reset_value - pre_reset) * surrogate
         elif config.reset == "soft" and not config.detach_reset:
@@ -230,29 +250,107 @@ class _LIFSequence(torch.autograd.Function):
         else:
             dv_dh = None  # dV/dH = 1
         grad_h = torch.empty_like(pre_reset)
-        grad_v = grad_v_last
+        grad_v = None if grad_v_last is None else grad_v_last.to(compute)
         for t in range(pre_reset.shape[0] - 1, -1, -1):
             if grad_v is None:
                 grad_h[t] = direct[t]
             elif dv_dh is None:
                 torch.add(direct[t], grad_v, out=grad_h[t])
             else:
-                torch.addcmul(direct[t], grad_v, dv_dh[t], out=grad_h[t])
+                torch.add(direct[t], grad_v * dv_dh[t], out=grad_h[t])
             grad_v = grad_h[t] * config.decay
         grad_x = grad_h if config.input_scale == 1 else grad_h * config.input_scale
-        return grad_x, (grad_v if ctx.has_v0 else None), None
+        x_dtype, v0_dtype = ctx.dtypes
+        return grad_x.to(x_dtype), (grad_v.to(v0_dtype) if v0_dtype is not None else None), None
+
+
+class _LIFTritonSequence(torch.autograd.Function):
+    """The same node on the fused Triton kernels (:mod:`neuroclip.snn.lif_triton`). Saves only the input (a
+    reference, no copy) and the initial membrane: the backward kernel recomputes the membranes."""
+
+    @staticmethod
+    def forward(ctx, x_seq, v0, config: LIFConfig):
+        kernels = _triton_kernels()
+        x = x_seq.contiguous()
+        v0 = None if v0 is None else v0.contiguous()
+        spikes, v_last = kernels.forward(x, v0, decay=config.decay, input_scale=config.input_scale,
+                                         threshold=config.threshold, reset=config.reset,
+                                         reset_value=config.reset_value)
+        ctx.config = config
+        ctx.has_v0 = v0 is not None
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(x, v0)
+        return spikes, v_last
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_spikes, grad_v_last):
+        x, v0 = ctx.saved_tensors
+        config = ctx.config
+        grad_x, grad_v0 = _triton_kernels().backward(
+            x, v0 if ctx.has_v0 else None,
+            None if grad_spikes is None else grad_spikes.contiguous(),
+            None if grad_v_last is None else grad_v_last.contiguous(),
+            decay=config.decay, input_scale=config.input_scale, threshold=config.threshold, reset=config.reset,
+            reset_value=config.reset_value, detach_reset=config.detach_reset, surrogate=config.surrogate,
+            surrogate_parameter=config.surrogate_parameter)
+        return grad_x, grad_v0, None
+
+
+BACKENDS = ("auto", "torch", "triton")
+BACKEND_VARIABLE = "NEUROCLIP_LIF_BACKEND"
+
+
+@functools.cache
+def _triton_kernels():
+    """The kernel module, or the reason it does not import (a string). Imported on first use only: importing Triton
+    takes a while, and CPU-only installs may not have it."""
+    try:
+        from neuroclip.snn import lif_triton
+    except ImportError as error:  # triton missing or broken
+        return f"Triton does not import ({error})"
+    return lif_triton
+
+
+def triton_unsupported(x_seq: torch.Tensor, v0: torch.Tensor | None = None) -> str | None:
+    """Why :func:`lif_multistep` cannot run these tensors on the Triton kernels (None: it can). Every
+    :class:`LIFConfig` is supported."""
+    if x_seq.device.type != "cuda" and os.environ.get("TRITON_INTERPRET", "0").lower() not in ("1", "true"):
+        return f"the Triton kernels run on CUDA tensors, not {x_seq.device} (outside Triton's interpreter)"
+    kernels = _triton_kernels()
+    if isinstance(kernels, str):
+        return kernels
+    return kernels.unsupported(x_seq, v0)
+
+
+def _use_triton(x_seq: torch.Tensor, v0: torch.Tensor | None, backend: str) -> bool:
+    if backend == "auto":
+        backend = os.environ.get(BACKEND_VARIABLE) or "auto"
+        if backend not in BACKENDS:
+            raise ConfigError(f"{BACKEND_VARIABLE} must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    elif backend not in BACKENDS:
+        raise ConfigError(f"LIF backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if backend == "torch" or (backend == "auto" and x_seq.device.type != "cuda"):
+        return False
+    reason = triton_unsupported(x_seq, v0)
+    if reason is not None and backend == "triton":
+        raise ConfigError(f"the Triton LIF cannot run this input: {reason}")
+    return reason is None
 
 
 def lif_multistep(x_seq: torch.Tensor, config: LIFConfig = NEURON_PRESETS["neuroclip"],
-                  v0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  v0: torch.Tensor | None = None, *, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """A sequence ``[T, ...]`` from membrane ``v0`` (None: rest) to ``(spikes [T, ...], v_T)``. Pure, and equal
-    (values and gradients) to :func:`lif_step` applied for t = 1..T."""
+    (values and gradients) to :func:`lif_step` applied for t = 1..T. ``backend``: ``auto`` (the Triton kernels for
+    CUDA tensors where they run, else torch; ``NEUROCLIP_LIF_BACKEND`` overrides), ``torch`` or ``triton``."""
     if x_seq.ndim < 1 or x_seq.shape[0] == 0:
         raise ConfigError(f"a spike sequence needs a leading time axis with T >= 1; got shape {tuple(x_seq.shape)}")
     if not x_seq.is_floating_point():
         raise ConfigError(f"LIF input must be floating point, got {x_seq.dtype}")
     if v0 is not None and v0.shape != x_seq.shape[1:]:
         raise ConfigError(f"initial membrane {tuple(v0.shape)} does not match one timestep {tuple(x_seq.shape[1:])}")
+    if _use_triton(x_seq, v0, backend):
+        return _LIFTritonSequence.apply(x_seq, v0, config)
     return _LIFSequence.apply(x_seq, v0, config)
 
 
@@ -267,19 +365,25 @@ class LIF(nn.Module):
     sample / per batch). The membrane after the last timestep is kept in :attr:`state` (detached) for inspection;
     with ``carry_state=True`` it is instead the starting membrane of the next call, gradients included, until
     :meth:`reset_state` (or :func:`reset_states` on a whole network). :meth:`step` is the single-step form.
+    ``backend``: see :func:`lif_multistep`.
     """
 
-    def __init__(self, config: str | LIFConfig = "neuroclip", *, carry_state: bool = False, **overrides):
+    def __init__(self, config: str | LIFConfig = "neuroclip", *, carry_state: bool = False, backend: str = "auto",
+                 **overrides):
         super().__init__()
         self.config = neuron_config(config, **overrides)
         self.carry_state = bool(carry_state)
+        if backend not in BACKENDS:
+            raise ConfigError(f"LIF backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+        self.backend = backend
         self.state: torch.Tensor | None = None
 
     def extra_repr(self) -> str:
         c = self.config
         return (f"decay={c.decay}, input_scale={c.input_scale}, threshold={c.threshold}, reset={c.reset}, "
                 f"detach_reset={c.detach_reset}, surrogate={c.surrogate}({c.surrogate_parameter})"
-                + (", carry_state=True" if self.carry_state else ""))
+                + (", carry_state=True" if self.carry_state else "")
+                + (f", backend={self.backend}" if self.backend != "auto" else ""))
 
     def _initial(self, like: torch.Tensor) -> torch.Tensor | None:
         if not self.carry_state or self.state is None:
@@ -290,7 +394,8 @@ class LIF(nn.Module):
         return self.state
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        spikes, v = lif_multistep(x_seq, self.config, self._initial(x_seq[0]) if x_seq.ndim else None)
+        spikes, v = lif_multistep(x_seq, self.config, self._initial(x_seq[0]) if x_seq.ndim else None,
+                                  backend=self.backend)
         self.state = v if self.carry_state else v.detach()
         return spikes
 
