@@ -1,6 +1,6 @@
 """The GPU paths, measured on a CUDA machine, each against its peer on the same input in the same run.
 
-    python benchmarks/gpu_paths.py [--recordings DIR] [--out results.json] [--only SECTION ...]
+    python benchmarks/gpu_paths.py [--recordings DIR] [--out results.json] [--only SECTION ...] [--evt2 P --evt3 P]
     python benchmarks/gpu_paths.py --smoke        # tiny shapes, on the CPU when there is no GPU: checks the script
 
 ``--recordings``: N-MNIST recordings (``DIR/Train/<digit>/*.bin``, or class folders, or any ``.bin`` files below);
@@ -24,12 +24,19 @@ the default is the 500 development recordings under ``../shared/data/nmnist``. A
    the autocast features are from fp32 (cosine), and zero-shot features of the real recordings framed one by one on
    the CPU (``frame_features``) in recordings/s.
 4. ``end_to_end``: zero-shot recognition as the project runs it on a GPU (``zeroshot_evaluate``: loader workers read
-   and stack events, ``clip_frames_batch`` frames them on the GPU, the tower under bf16 autocast, the text
-   classifier), T = 10, ViT-B-32 random weights, against the tower alone on the same number of images in the same
-   batches: (a) the real N-MNIST recordings repeated to 2,000, read from disk; (b) 32 generated 640x480 recordings
-   of 1,000,000 events each, held in memory. Prints ``end-to-end / tower-only: X%`` for each.
+   and pack events, ``clip_frames_batch`` frames them on the GPU, the tower under bf16 autocast, the text
+   classifier), T = 10, ViT-B-32 random weights, ``default_workers`` loader workers, against the tower alone on the
+   same batches: (a) the real N-MNIST recordings repeated to 10,000, read from disk, batches of 64; (b) 32 generated
+   640x480 recordings of 1,000,000 events each held in memory, repeated to 1,024, batches of 8. Each is run at a
+   fifth of its length and at full length: the full run gives the rate with start-up (worker processes, the text
+   tower, filling the pipeline), the difference of the two the steady state. Also, at the short length, the
+   previous transfer (stacked 17-byte events, blocking copies, a wait per batch); the loader alone; and per batch on
+   the device alone: the copy, the framing and the tower. Prints ``end-to-end / tower-only: X%`` for each.
 5. ``spikeclip``: SpikeCLIP's image tower at the paper's size (Spikingformer-4-384, T = 4, 32x32): training steps/s
    at batch 128 in fp32 and with fp16 autocast and gradient scaling (the trainer's AMP path).
+6. ``timeline``: the real-time factor of ``neuroclip classify FILE --window 50ms --stride 25ms`` through the Python
+   API (``classify_timeline``), ViT-B-32 random weights, on the real EVT 2.0 and EVT 3.0 samples (``--evt2``,
+   ``--evt3``; default the ones under ``../shared/data/formats/prophesee``): recording seconds per wall second.
 
 Prints one line per measurement and writes them all to ``--out`` as JSON. (``scripts/gpu_checks.py`` checks
 correctness on the GPU: devices, CLIP tags, fp16 training, zero-shot GPU against CPU; it times nothing of the above.)
@@ -39,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 import traceback
 from pathlib import Path
@@ -403,47 +409,158 @@ def _nmnist_dataset(root: Path):
     return FolderDataset(root)
 
 
+def _timed_evaluate(evaluate, dataset) -> float:
+    synchronize()
+    start = time.perf_counter()
+    result = evaluate(dataset)
+    synchronize()
+    assert result["n_samples"] == len(dataset)
+    return time.perf_counter() - start
+
+
+def _previous_transfer(dataset, backbone, frame_config, batch_size: int, workers: int) -> float:
+    """Seconds of the features loop as it was before the packed transfer: stacked EventBatches (17 bytes per event,
+    not pinned: the DataLoader cannot pin a dataclass without ``pin_memory``), a blocking copy, and a wait for each
+    batch's features before the next batch is queued."""
+    from neuroclip.datasets.loader import make_event_loader
+    from neuroclip.frames import clip_frames_batch
+
+    synchronize()
+    start = time.perf_counter()
+    for events, _, _ in make_event_loader(dataset, batch_size, workers, pin_memory=DEVICE.type == "cuda"):
+        images = clip_frames_batch(events, frame_config, backbone.image_size, device=DEVICE)
+        backbone.encode_images(images.flatten(0, 1)).cpu().numpy()
+    synchronize()
+    return time.perf_counter() - start
+
+
+def _device_budget(dataset, backbone, frame_config, batch_size: int) -> dict:
+    """ms per batch on the device alone: the packed batch's host-to-device copy (from pinned memory when on a GPU),
+    the framing (count, encode, resize, normalise) and the tower, each timed apart on one batch."""
+    from neuroclip.frames import clip_frames_batch
+    from neuroclip.frames.functional import pack_events
+
+    streams = [dataset[i][0] for i in range(batch_size)]
+    packed = pack_events(streams, times=frame_config.split_by == "time")
+    if DEVICE.type == "cuda":
+        packed = packed.pin_memory()
+    on_device = packed.to(DEVICE)
+    images = clip_frames_batch(on_device, frame_config, backbone.image_size, device=DEVICE)
+    framing = best_time(lambda: clip_frames_batch(on_device, frame_config, backbone.image_size, device=DEVICE))
+    return {"bytes_per_event": packed.nbytes / max(packed.n_events, 1), "events": packed.n_events,
+            "copy_ms": best_time(lambda: packed.to(DEVICE)) * 1e3, "framing_ms": framing * 1e3,
+            "framing_mev_s": packed.n_events / framing / 1e6,
+            "tower_ms": best_time(lambda: backbone.encode_images(images.flatten(0, 1))) * 1e3}
+
+
 def end_to_end(recordings: Path, results):
     from neuroclip.clip import load_backbone
     from neuroclip.clip.evaluate import zeroshot_evaluate
     from neuroclip.clip.presets import resolve_settings
+    from neuroclip.datasets.loader import make_event_loader
+    from neuroclip.devices import default_workers
+    from neuroclip.frames import FrameConfig
 
     backbone = load_backbone("ViT-B-32", None, device=DEVICE, amp=DEVICE.type == "cuda")
     settings = resolve_settings("nmnist", dataset_classes=[str(d) for d in range(10)])
-    workers = 0 if SMOKE else min(8, os.cpu_count() or 1)
+    frame_config = FrameConfig(threshold=settings.threshold)
+    workers = 0 if SMOKE else default_workers(DEVICE)  # what a user on this machine gets
     nmnist = _nmnist_dataset(recordings)
-    cases = {
-        "N-MNIST real": (Repeated(nmnist, 2 if SMOKE else 2000, "nmnist"), 2 if SMOKE else 64),
-        "640x480, 1M events": (InMemory(synthetic_streams(2 if SMOKE else 32, 20_000 if SMOKE else 1_000_000, 1)),
-                               2 if SMOKE else 8),
+    vga = InMemory(synthetic_streams(2 if SMOKE else 32, 20_000 if SMOKE else 1_000_000, 1))
+    cases = {  # name: (dataset, batch size); the long run, and a fifth of it for the steady state by difference
+        "N-MNIST real": (Repeated(nmnist, 3 if SMOKE else 10_000, "nmnist"), 1 if SMOKE else 64),
+        "640x480, 1M events": (Repeated(vga, 3 if SMOKE else 1024, vga.name), 1 if SMOKE else 8),
     }
     for name, (dataset, batch_size) in cases.items():
         def evaluate(data, batch_size=batch_size):
-            return zeroshot_evaluate(data, backbone, settings.classnames, settings.templates, batch_size=batch_size,
-                                     num_workers=workers, progress=False)
+            return zeroshot_evaluate(data, backbone, settings.classnames, settings.templates, frame_config,
+                                     batch_size=batch_size, num_workers=workers, progress=False)
 
+        short = Repeated(dataset, max(batch_size, len(dataset) // 5), dataset.name)
         evaluate(Repeated(dataset, batch_size, dataset.name))  # warm-up: kernels, autotuning, text tower
-        synchronize()
-        start = time.perf_counter()
-        result = evaluate(dataset)
-        synchronize()
-        seconds = time.perf_counter() - start
+        short_s = _timed_evaluate(evaluate, short)
+        long_s = _timed_evaluate(evaluate, dataset)
+        steady = (len(dataset) - len(short)) / max(long_s - short_s, 1e-9)
+        previous_s = _previous_transfer(short, backbone, frame_config, batch_size, workers)
+        # the loader alone (workers reading and packing, the pin-memory thread): what the host can feed
+        loader_start = time.perf_counter()
+        for _ in make_event_loader(dataset, batch_size, workers, pin_memory=DEVICE.type == "cuda", packed=True,
+                                   times=False):
+            pass
+        loader_rate = len(dataset) / (time.perf_counter() - loader_start)
         images = torch.rand(batch_size * 10, 3, backbone.image_size, backbone.image_size, device=DEVICE) - 0.5
-        batches = -(-len(dataset) // batch_size)
+        tower_batches = 1 if SMOKE else 30
 
-        def tower(images=images, batches=batches):
-            for _ in range(batches):
+        def tower(images=images, tower_batches=tower_batches):
+            for _ in range(tower_batches):
                 backbone.encode_images(images)
 
-        tower_seconds = best_time(tower, repeats=2)
-        share = tower_seconds / seconds
-        results[f"end to end zero-shot, {name}"] = {
-            "recordings": len(dataset), "batch_recordings": batch_size, "frames": 10, "loader_workers": workers,
-            "end_to_end_recordings_s": len(dataset) / seconds, "tower_only_recordings_s": len(dataset) / tower_seconds,
-            "end_to_end_over_tower_only": share, "n_samples": result["n_samples"]}
-        print(f"end-to-end zero-shot, {name} ({len(dataset)} recordings, T=10, batches of {batch_size}): "
-              f"{len(dataset) / seconds:.0f} recordings/s, tower only {len(dataset) / tower_seconds:.0f}; "
-              f"end-to-end / tower-only: {100 * share:.0f}%", flush=True)
+        tower_rate = tower_batches * batch_size / best_time(tower, repeats=2)
+        budget = _device_budget(dataset, backbone, frame_config, batch_size)
+        row = {"recordings": len(dataset), "batch_recordings": batch_size, "frames": 10, "loader_workers": workers,
+               "end_to_end_recordings_s_with_startup": len(dataset) / long_s,
+               "end_to_end_recordings_s_steady_state": steady,
+               "steady_state_from": f"runs of {len(short)} and {len(dataset)} recordings (difference)",
+               "tower_only_recordings_s": tower_rate,
+               "with_startup_over_tower_only": len(dataset) / long_s / tower_rate,
+               "steady_state_over_tower_only": steady / tower_rate,
+               f"recordings_s_{len(short)}_with_startup": len(short) / short_s,
+               f"recordings_s_{len(short)}_with_startup_previous_transfer": len(short) / previous_s,
+               "loader_only_recordings_s": loader_rate,
+               "per_batch_on_device_alone": budget}
+        results[f"end to end zero-shot, {name}"] = row
+        print(f"end-to-end zero-shot, {name} (T=10, batches of {batch_size}, {workers} workers): "
+              f"{len(dataset)} recordings in {long_s:.2f} s = {len(dataset) / long_s:.0f} recordings/s with start-up, "
+              f"{steady:.0f} steady state; tower only {tower_rate:.0f}; end-to-end / tower-only: "
+              f"{100 * len(dataset) / long_s / tower_rate:.0f}% with start-up, {100 * steady / tower_rate:.0f}% "
+              f"steady", flush=True)
+        print(f"  {len(short)} recordings with start-up: {len(short) / short_s:.0f} recordings/s, previous transfer "
+              f"(EventBatch, 17 B/event, blocking) {len(short) / previous_s:.0f}; loader alone {loader_rate:.0f} "
+              f"recordings/s; per batch on the device: copy {budget['copy_ms']:.2f} ms "
+              f"({budget['bytes_per_event']:.1f} B/event), framing {budget['framing_ms']:.2f} ms "
+              f"({budget['framing_mev_s']:.0f} Mev/s), tower {budget['tower_ms']:.2f} ms", flush=True)
+
+
+# --------------------------------------------------------------------------------------------------- 6. timeline
+
+
+def timeline(evt2: Path, evt3: Path, results):
+    """The real-time factor of ``neuroclip classify FILE --window 50ms --stride 25ms`` through the Python API
+    (:func:`neuroclip.timeline.classify_timeline`), ViT-B-32 random weights (bf16 autocast on CUDA), on the real EVT
+    2.0 and EVT 3.0 sample recordings. RTF = recording seconds processed per wall second (as the command prints it:
+    the text prompts' embedding included); also without it (the windows alone)."""
+    from neuroclip.clip import load_backbone
+    from neuroclip.clip.presets import resolve_settings
+    from neuroclip.clip.zeroshot import ZeroShotClassifier
+    from neuroclip.timeline import classify_timeline
+
+    backbone = load_backbone("ViT-B-32", None, device=DEVICE, amp=DEVICE.type == "cuda")
+    settings = resolve_settings(None, classnames="pedestrian,car,cyclist,sparkler,firework,tree,building,road")
+    for label, option, path in (("EVT 2.0", "--evt2", evt2), ("EVT 3.0", "--evt3", evt3)):
+        if not path.is_file():
+            raise FileNotFoundError(f"the {label} sample recording {path} is missing: pass {option} PATH")
+
+        def run(path=path):
+            return classify_timeline(path, backbone, settings.classnames, settings.templates, window_us=50_000,
+                                     stride_us=25_000)
+
+        run()  # warm-up
+        repeats = 1 if SMOKE else 5
+        best = min((run() for _ in range(repeats)), key=lambda r: r["seconds"])
+        prompts = best_time(lambda: ZeroShotClassifier(backbone, settings.classnames, settings.templates),
+                            repeats=repeats)
+        recorded = best["realtime_factor"] * best["seconds"]
+        windows = len(best["rows"])
+        results[f"timeline, {label}"] = {
+            "file": str(path), "window_ms": 50, "stride_ms": 25, "windows": windows,
+            "events": sum(row["events"] for row in best["rows"]), "recording_s": recorded,
+            "seconds": best["seconds"], "realtime_factor": best["realtime_factor"],
+            "prompt_embedding_s": prompts,
+            "realtime_factor_windows_only": recorded / max(best["seconds"] - prompts, 1e-9)}
+        print(f"timeline {label} ({path.name}, {windows} windows of 50 ms every 25 ms, {recorded * 1e3:.0f} ms "
+              f"recorded): {best['seconds'] * 1e3:.0f} ms -> real-time factor {best['realtime_factor']:.2f} "
+              f"(windows alone, without the {prompts * 1e3:.0f} ms prompt embedding: "
+              f"{recorded / max(best['seconds'] - prompts, 1e-9):.2f})", flush=True)
 
 
 # --------------------------------------------------------------------------------------------------- 5. SpikeCLIP
@@ -487,7 +604,8 @@ def spikeclip_step(results):
 
 # --------------------------------------------------------------------------------------------------- main
 
-SECTIONS = ("frames", "lif", "clip", "end_to_end", "spikeclip")
+SECTIONS = ("frames", "lif", "clip", "end_to_end", "spikeclip", "timeline")
+SAMPLES = REPO.parent / "shared" / "data" / "formats" / "prophesee"
 
 
 def main():
@@ -495,6 +613,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recordings", type=Path, default=REPO.parent / "shared" / "data" / "nmnist")
     parser.add_argument("--out", type=Path, help="write the results here as JSON")
+    parser.add_argument("--evt2", type=Path, default=SAMPLES / "sparklers_evt2.raw",
+                        help="the EVT 2.0 recording of the timeline section")
+    parser.add_argument("--evt3", type=Path, default=SAMPLES / "pedestrians_evt3.raw",
+                        help="the EVT 3.0 recording of the timeline section")
     parser.add_argument("--only", nargs="*", choices=SECTIONS, help="sections to run")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny shapes, one repeat, on the CPU when there is no GPU: a check of the script")
@@ -529,7 +651,8 @@ def main():
     sections = {"frames": lambda: frames(streams, results), "lif": lambda: lif(results),
                 "clip": lambda: clip_tower(streams, results),
                 "end_to_end": lambda: end_to_end(args.recordings, results),
-                "spikeclip": lambda: spikeclip_step(results)}
+                "spikeclip": lambda: spikeclip_step(results),
+                "timeline": lambda: timeline(args.evt2, args.evt3, results)}
     started = time.perf_counter()
     for name, section in sections.items():
         if args.only and name not in args.only:

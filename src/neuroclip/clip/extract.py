@@ -47,24 +47,50 @@ def _encode_indices(dataset, indices, backbone, frame_config, batch_size, num_wo
         # workers read and stack events; counting, encoding, resizing and normalising run batched on the device
         from neuroclip.datasets.loader import make_event_loader
 
+        # packed: 2-8 bytes per event instead of 17, in one buffer (one pinned copy, one transfer); the timestamps
+        # only when the split reads them
+        loader = make_event_loader(subset, batch_size, num_workers, pin_memory=pin, packed=True,
+                                   times=frame_config.split_by == "time")
         batches = ((clip_frames_batch(events, frame_config, backbone.image_size, mean=backbone.image_mean,
                                       std=backbone.image_std, device=backbone.device), labels, positions)
-                   for events, labels, positions in make_event_loader(subset, batch_size, num_workers,
-                                                                      pin_memory=pin))
+                   for events, labels, positions in loader)
     else:
         from neuroclip.datasets.loader import make_loader
 
         batches = make_loader(subset, frame_config, backbone.image_size, batch_size, num_workers, pin_memory=pin,
                               mean=backbone.image_mean, std=backbone.image_std)
     features, labels, order = [], [], []
+    positions_to_indices = np.asarray(indices)
+    pending = None  # the last batch's features on their way to the host: waited for after the next batch is queued
     for images, batch_labels, positions in batches:
-        encoded = backbone.encode_images(images.flatten(0, 1))
-        features.append(encoded.reshape(images.shape[0], images.shape[1], -1).cpu().numpy())
+        encoded = backbone.encode_images(images.flatten(0, 1)).reshape(images.shape[0], images.shape[1], -1)
+        if pending is not None:
+            features.append(_arrived(pending))
+        pending = _to_host(encoded)
         labels.append(np.asarray(batch_labels))
-        order.append(np.asarray([indices[int(p)] for p in positions]))
+        order.append(positions_to_indices[np.asarray(positions)])
         if progress is not None:
             progress.update(images.shape[0])
+    if pending is not None:
+        features.append(_arrived(pending))
     return np.concatenate(features), np.concatenate(labels), np.concatenate(order)
+
+
+def _to_host(features: torch.Tensor):
+    """Start copying ``features`` to the host without waiting for the GPU: it keeps the next batch queued behind."""
+    if features.device.type != "cuda":
+        return features.cpu(), None
+    host = features.to("cpu", non_blocking=True)
+    done = torch.cuda.Event()
+    done.record()
+    return host, done
+
+
+def _arrived(pending) -> np.ndarray:
+    host, done = pending
+    if done is not None:
+        done.synchronize()
+    return host.numpy()
 
 
 def extract_features(dataset, backbone, frame_config: FrameConfig = FrameConfig(), cache: FeatureCache | None = None,

@@ -16,6 +16,7 @@ from neuroclip.frames.functional import (
     CLIP_STD,
     COUNT_ENCODINGS,
     EventBatch,
+    PackedEvents,
     batch_count_frames,
     encode,
     images_from_counts,
@@ -90,21 +91,23 @@ def frames_on_device(config: FrameConfig) -> bool:
 
 def clip_frames_batch(streams, config: FrameConfig, size: int, *, mean: Sequence[float] = CLIP_MEAN,
                       std: Sequence[float] = CLIP_STD, device=None) -> torch.Tensor:
-    """CLIP input ``[B, T, 3, size, size]`` of several recordings (EventStreams, or an :class:`EventBatch`), equal
-    to stacking :func:`clip_frames` of each. For the count-based encodings everything after reading runs batched on
-    ``device`` (counting, the encoding, the resize, the normalisation: a GPU does it without the CPU); the other
-    encodings, and recordings of different sensor sizes (one batch has one frame shape), are framed one recording at
-    a time on the CPU and moved to ``device``."""
-    if not isinstance(streams, EventBatch):
+    """CLIP input ``[B, T, 3, size, size]`` of several recordings (EventStreams, an :class:`EventBatch`, or a
+    :class:`PackedEvents`: one copy to ``device``, not blocking when pinned), equal to stacking :func:`clip_frames`
+    of each. For the count-based encodings everything after reading runs batched on ``device`` (counting, the
+    encoding, the resize, the normalisation: a GPU does it without the CPU); the other encodings, and recordings of
+    different sensor sizes (one batch has one frame shape), are framed one recording at a time on the CPU and moved
+    to ``device``."""
+    batched = isinstance(streams, EventBatch | PackedEvents)
+    if not batched:
         streams = list(streams)
-    one_size = isinstance(streams, EventBatch) or len({stream.sensor_size for stream in streams}) == 1
+    one_size = batched or len({stream.sensor_size for stream in streams}) == 1
     if frames_on_device(config) and one_size:
-        batch = streams if isinstance(streams, EventBatch) else stack_events(streams, device=device)
+        batch = streams if batched else stack_events(streams, device=device)
         counts = batch_count_frames(batch, config.n_frames, config.split_by, device=device)
         images = images_from_counts(counts, config.encoding, threshold=config.threshold,
                                     hot_pixel_sigmas=config.hot_pixel_sigmas)
         return to_clip_input(images, size, config.normalization, mean=mean, std=std)
-    if isinstance(streams, EventBatch):
+    if batched:
         raise ConfigError(f"{config.encoding} frames are made one recording at a time: pass EventStreams")
     frames = torch.stack([clip_frames(stream, config, size, mean=mean, std=std) for stream in streams])
     return frames if device is None else frames.to(device)

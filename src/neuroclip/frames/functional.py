@@ -410,8 +410,186 @@ def stack_events(streams: Sequence, sensor_size=None, device=None) -> EventBatch
     )
 
 
+# The smallest integer types a packed batch uses, in order of preference.
+_PIXEL_DTYPES = ((np.int16, torch.int16), (np.int32, torch.int32), (np.int64, torch.int64))
+_TORCH_FROM_NUMPY = {np.dtype(np_type): torch_type for np_type, torch_type in _PIXEL_DTYPES}
+_ALIGN = 8  # every section of a packed buffer starts on 8 bytes, so each can be viewed as its own dtype
+
+
+def _aligned(nbytes: int) -> int:
+    return -(-nbytes // _ALIGN) * _ALIGN
+
+
+@dataclasses.dataclass(frozen=True)
+class PackedEvents:
+    """A batch's events in few bytes, for the trip from DataLoader workers to the device; :meth:`unpack` gives the
+    :class:`EventBatch` it stands for, and :func:`batch_count_frames` counts it directly (the same frames).
+
+    Everything lives in one contiguous ``uint8`` ``buffer`` (one shared-memory segment from a worker, one pinned copy,
+    one host-to-device copy), in sections viewed as:
+
+    * ``lengths`` int64 ``[B]``: each sample's event count;
+    * ``t0`` int64 ``[B]``: each sample's first timestamp (0 for an empty sample);
+    * ``t`` ``[N]``: each event's timestamp minus its sample's ``t0``, int32 when every sample spans less than
+      2**31 µs (about 35 minutes), int64 otherwise; None when packed with ``times=False`` (what the ``'number'``
+      split needs: no time at all);
+    * ``pixel`` ``[N]``: ``(p != 0) * H * W + y * W + x``, in the smallest of int16/int32/int64 that holds
+      ``2 * H * W - 1`` (int16 for N-MNIST's 34x34, int32 for 640x480 or 1280x720).
+
+    ``max_span`` (the longest sample's last minus first timestamp, known when packing) spares the device a
+    synchronisation when splitting by time. 2 bytes per event for N-MNIST split by number, 4 for 640x480 (8 with
+    times), against the 17 of an :class:`EventBatch`.
+    """
+
+    buffer: torch.Tensor
+    n_samples: int
+    n_events: int
+    sensor_size: tuple[int, int]
+    pixel_dtype: torch.dtype
+    time_dtype: torch.dtype | None
+    max_span: int
+
+    def _sections(self) -> dict:
+        """name -> (byte offset, count, dtype)."""
+        b, n = self.n_samples, self.n_events
+        sections, offset = {}, 0
+        for name, count, dtype in (("lengths", b, torch.int64), ("t0", b, torch.int64), ("t", n, self.time_dtype),
+                                   ("pixel", n, self.pixel_dtype)):
+            if dtype is None:
+                continue
+            sections[name] = (offset, count, dtype)
+            offset += _aligned(count * dtype.itemsize)
+        return sections
+
+    def _view(self, name: str) -> torch.Tensor | None:
+        section = self._sections().get(name)
+        if section is None:
+            return None
+        offset, count, dtype = section
+        return self.buffer[offset:offset + count * dtype.itemsize].view(dtype)
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        return self._view("lengths")
+
+    @property
+    def t0(self) -> torch.Tensor:
+        return self._view("t0")
+
+    @property
+    def t(self) -> torch.Tensor | None:
+        """Timestamps relative to each sample's first (``t0``); None when packed without times."""
+        return self._view("t")
+
+    @property
+    def pixel(self) -> torch.Tensor:
+        return self._view("pixel")
+
+    @property
+    def device(self) -> torch.device:
+        return self.buffer.device
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.buffer.numel())
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def pin_memory(self, device=None) -> PackedEvents:
+        """The same batch in page-locked memory (what a DataLoader's ``pin_memory=True`` calls), so that :meth:`to`
+        copies it to a GPU without blocking."""
+        return dataclasses.replace(self, buffer=self.buffer.pin_memory())
+
+    def to(self, device, non_blocking: bool | None = None) -> PackedEvents:
+        """On ``device``, in one copy; ``non_blocking`` (default: when the buffer is pinned) lets the copy run
+        behind the host."""
+        if non_blocking is None:
+            non_blocking = self.buffer.device.type == "cpu" and self.buffer.is_pinned()
+        return dataclasses.replace(self, buffer=self.buffer.to(device, non_blocking=non_blocking))
+
+    def unpack(self) -> EventBatch:
+        """The :class:`EventBatch` these events stand for (on the same device; ``p`` as 0/1). Needs the times."""
+        if self.t is None:
+            raise ConfigError("these events were packed without their times (times=False): only the 'number' split "
+                              "can use them; pack with times=True to unpack them")
+        width, height = self.sensor_size
+        pixel = self.pixel.to(torch.int64)
+        on = pixel >= height * width
+        pixel = pixel - on.to(torch.int64) * (height * width)
+        lengths = self.lengths
+        t = self.t.to(torch.int64) + torch.repeat_interleave(self.t0, lengths, output_size=self.n_events)
+        return EventBatch(t=t, x=(pixel % width).to(torch.int32), y=(pixel // width).to(torch.int32),
+                          p=on.to(torch.uint8), lengths=lengths.clone(), sensor_size=self.sensor_size, checked=True)
+
+
+def _new_buffer(nbytes: int, shared: bool) -> torch.Tensor:
+    if not shared:
+        return torch.empty(nbytes, dtype=torch.uint8)
+    # What torch's default_collate does in a worker: build the batch in shared memory at once, so that sending it to
+    # the main process copies nothing more.
+    storage = torch.empty(0, dtype=torch.uint8)._typed_storage()._new_shared(nbytes, device="cpu")
+    return torch.empty(0, dtype=torch.uint8).set_(storage)
+
+
+def pack_events(streams: Sequence, sensor_size=None, *, times: bool = True, shared: bool | None = None) -> PackedEvents:
+    """EventStreams (or validated structured arrays, with ``sensor_size``) as one :class:`PackedEvents`: what
+    :func:`stack_events` gives, in 2-8 bytes per event instead of 17. ``times=False`` leaves the timestamps out (the
+    ``'number'`` split does not read them). ``shared`` (default: inside a DataLoader worker) builds the buffer in
+    shared memory, so that handing it to the main process copies nothing."""
+    if len(streams) == 0:
+        raise ConfigError("pack_events needs at least one stream")
+    arrays, sizes = zip(*(event_array(stream, sensor_size) for stream in streams), strict=True)
+    if len(set(sizes)) != 1:
+        raise ConfigError(
+            f"the streams have different sensor sizes {sorted(set(sizes))}; pass sensor_size=(width, height) "
+            "large enough for all of them"
+        )
+    width, height = sizes[0]
+    plane = width * height
+    pixel_np, pixel_dtype = next((n, t) for n, t in _PIXEL_DTYPES if 2 * plane - 1 <= np.iinfo(n).max)
+    lengths = np.array([len(array) for array in arrays], dtype=np.int64)
+    t0 = np.array([array["t"][0] if len(array) else 0 for array in arrays], dtype=np.int64)
+    max_span = max(int(array["t"][-1]) - int(array["t"][0]) if len(array) else 0 for array in arrays)
+    time_np = None if not times else np.dtype(np.int32 if max_span < 2**31 else np.int64)
+    if shared is None:
+        shared = torch.utils.data.get_worker_info() is not None
+    n_samples, n_events = len(arrays), int(lengths.sum())
+    layout = PackedEvents(torch.empty(0, dtype=torch.uint8), n_samples, n_events, sizes[0], pixel_dtype,
+                          None if time_np is None else _TORCH_FROM_NUMPY[time_np], max_span)
+    sections = layout._sections()
+    last_offset, last_count, last_dtype = list(sections.values())[-1]
+    buffer = _new_buffer(_aligned(last_offset + last_count * last_dtype.itemsize), shared)
+    raw = buffer.numpy()
+
+    def view(name, dtype):
+        offset, count, _ = sections[name]
+        return raw[offset:offset + count * np.dtype(dtype).itemsize].view(dtype)
+
+    view("lengths", np.int64)[:] = lengths
+    view("t0", np.int64)[:] = t0
+    pixels = view("pixel", pixel_np)
+    stamps = view("t", time_np) if time_np is not None else None
+    start = 0
+    for array, first in zip(arrays, t0, strict=True):
+        stop = start + len(array)
+        if stop == start:
+            continue
+        pixel = pixels[start:stop]
+        # ((p != 0) * H + y) * W + x, computed in place in the output's own dtype (every partial value fits)
+        np.not_equal(array["p"], 0, out=pixel, casting="unsafe")
+        np.multiply(pixel, height, out=pixel)
+        np.add(pixel, array["y"], out=pixel, casting="unsafe")
+        np.multiply(pixel, width, out=pixel)
+        np.add(pixel, array["x"], out=pixel, casting="unsafe")
+        if stamps is not None:
+            np.subtract(array["t"], first, out=stamps[start:stop], casting="unsafe")  # in int64, then stored
+        start = stop
+    return dataclasses.replace(layout, buffer=buffer)
+
+
 def batch_count_frames(
-    batch: EventBatch | Sequence,
+    batch: EventBatch | PackedEvents | Sequence,
     n_frames: int = NEUROCLIP_FRAMES,
     split_by: str = "number",
     *,
@@ -432,36 +610,45 @@ def batch_count_frames(
 
     Runs on CUDA when the batch lives there (``batch.to('cuda')`` or ``device=``). ``validate`` checks that
     coordinates lie inside the sensor and that each sample is sorted by time (one synchronisation); a batch from
-    :func:`stack_events` was checked already and is not checked again.
+    :func:`stack_events` was checked already and is not checked again, nor is a :class:`PackedEvents` (from
+    :func:`pack_events`, which validates what it packs).
     """
-    if not isinstance(batch, EventBatch):
+    packed = isinstance(batch, PackedEvents)
+    if not isinstance(batch, EventBatch | PackedEvents):
         batch = stack_events(batch, sensor_size, device)
     elif device is not None:
         batch = batch.to(device)
     n_frames = _check_int("n_frames", n_frames, 1)
     if split_by not in ("number", "time"):
         raise ConfigError(f"batch_count_frames splits by 'number' or 'time' (a fixed T per sample); got {split_by!r}")
+    if packed and split_by == "time" and batch.t is None:
+        raise ConfigError("these events were packed without their times (times=False); the 'time' split needs them: "
+                          "pack with times=True")
     width, height = batch.sensor_size
-    n_samples, total = len(batch), int(batch.x.numel())
+    n_samples, total = len(batch), (batch.n_events if packed else int(batch.x.numel()))
     device = batch.device
     frames = torch.zeros(n_samples * n_frames * 2 * height * width, dtype=dtype, device=device)
     if total == 0:
         return frames.reshape(n_samples, n_frames, 2, height, width)
     lengths = batch.lengths.to(device=device, dtype=torch.int64)
-    if validate and not batch.checked:
+    if validate and not packed and not batch.checked:
         _check_batch(batch, width, height, lengths)
     if split_by == "number":
         step = torch.div(lengths, n_frames, rounding_mode="floor")
         segment_lengths = step[:, None].repeat(1, n_frames)
         segment_lengths[:, -1] = lengths - step * (n_frames - 1)
     else:
-        segment_lengths = _time_segment_lengths(batch.t, lengths, n_frames)
+        segment_lengths = _time_segment_lengths(batch.t, lengths, n_frames,
+                                                max_span=batch.max_span if packed else None)
     segment = torch.repeat_interleave(
         torch.arange(n_samples * n_frames, device=device), segment_lengths.reshape(-1), output_size=total
     )
-    pixel = batch.y.to(torch.int32) * width
-    pixel += batch.x
-    pixel += (batch.p != 0).to(torch.int32) * (height * width)
+    if packed:  # (p != 0) * H * W + y * W + x already
+        pixel = batch.pixel
+    else:
+        pixel = batch.y.to(torch.int32) * width
+        pixel += batch.x
+        pixel += (batch.p != 0).to(torch.int32) * (height * width)
     index = segment * (2 * height * width)
     index += pixel
     frames.index_add_(0, index, torch.ones(1, dtype=dtype, device=device).expand(total))
@@ -485,15 +672,17 @@ def _check_batch(batch: EventBatch, width: int, height: int, lengths: torch.Tens
         raise InvalidEventsError("a sample's timestamps are not sorted; sort it with EventStream.sorted() first")
 
 
-def _time_segment_lengths(t: torch.Tensor, lengths: torch.Tensor, n_frames: int) -> torch.Tensor:
-    """``[B, T]`` event counts of spikingjelly's equal-duration segments, for every sample at once."""
+def _time_segment_lengths(t: torch.Tensor, lengths: torch.Tensor, n_frames: int,
+                          max_span: int | None = None) -> torch.Tensor:
+    """``[B, T]`` event counts of spikingjelly's equal-duration segments, for every sample at once (``t`` absolute,
+    or relative to each sample's first event). ``max_span``, the longest span when known, saves a synchronisation."""
     n_samples, total = lengths.numel(), t.numel()
     offsets = torch.cumsum(lengths, 0) - lengths
     nonempty = lengths > 0
     first = torch.where(nonempty, t[offsets.clamp(max=total - 1)], 0)
     last = torch.where(nonempty, t[(offsets + lengths - 1).clamp(min=0)], 0)
     span = last - first
-    stride = int(span.max()) + 1
+    stride = (int(span.max()) if max_span is None else int(max_span)) + 1
     if n_samples * stride >= 2**62:
         raise ConfigError(
             f"the batch's recordings span up to {stride - 1} us, too long to split {n_samples} at once; "
@@ -535,9 +724,9 @@ def discrimination(counts, threshold: float = 0):
     threshold = _check_real("threshold", threshold)
     off, on = _split_channels(counts, "discrimination")
     if isinstance(counts, torch.Tensor):
+        # Python scalars only: a scalar tensor made on a GPU here would be a blocking copy, a synchronisation
         grey = torch.full(off.shape, GREY, dtype=torch.uint8, device=counts.device)
-        grey = torch.where(off > threshold, torch.tensor(OFF_LEVEL, dtype=torch.uint8, device=counts.device), grey)
-        return grey.masked_fill_(on > threshold, ON_LEVEL)
+        return grey.masked_fill_(off > threshold, OFF_LEVEL).masked_fill_(on > threshold, ON_LEVEL)
     grey = np.where(off > threshold, np.uint8(OFF_LEVEL), np.uint8(GREY))
     grey[on > threshold] = ON_LEVEL
     return grey
@@ -765,8 +954,9 @@ def to_clip_input(
     if normalization == "neuroclip":
         flat = flat / 255.0 - 0.5
     elif normalization == "clip":
-        mean = torch.tensor(mean, dtype=torch.float32, device=flat.device).view(1, 3, 1, 1)
-        std = torch.tensor(std, dtype=torch.float32, device=flat.device).view(1, 3, 1, 1)
+        # made on the host and sent without blocking (torch.tensor(..., device=gpu) would synchronise)
+        mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1).to(flat.device, non_blocking=True)
+        std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1).to(flat.device, non_blocking=True)
         flat = (flat / 255.0 - mean) / std
     else:
         flat = flat / 255.0

@@ -1,0 +1,152 @@
+"""The compact transfer of a batch's events from loader workers to the device (PackedEvents): the same frames as the
+stacked EventBatch, for every count encoding and both splits, in fewer bytes; long recordings and large sensors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from neuroclip.errors import ConfigError
+from neuroclip.events import EventStream, make_events
+from neuroclip.frames import FrameConfig, clip_frames, clip_frames_batch, count_frames
+from neuroclip.frames.functional import COUNT_ENCODINGS, PackedEvents, batch_count_frames, pack_events, stack_events
+
+
+def random_stream(rng, n, width, height, span=1_000_000, start=0):
+    t = start + np.sort(rng.integers(0, span, n))
+    return EventStream(make_events(t, rng.integers(0, width, n), rng.integers(0, height, n), rng.integers(0, 2, n)),
+                       (width, height))
+
+
+def assert_same_events(packed: PackedEvents, streams):
+    unpacked, stacked = packed.unpack(), stack_events(streams)
+    for name in ("t", "x", "y", "p", "lengths"):
+        assert torch.equal(getattr(unpacked, name), getattr(stacked, name)), name
+    assert unpacked.sensor_size == stacked.sensor_size
+
+
+@pytest.mark.parametrize("split_by", ["number", "time"])
+def test_packed_batches_count_the_same_frames_as_stacked_ones(split_by):
+    rng = np.random.default_rng(0)
+    streams = [random_stream(rng, n, 34, 34, span=300_000) for n in (4000, 0, 7, 1, 2500)]
+    packed = pack_events(streams)
+    assert packed.pixel.dtype == torch.int16 and packed.t.dtype == torch.int32
+    assert_same_events(packed, streams)
+    expected = batch_count_frames(stack_events(streams), 10, split_by)
+    assert torch.equal(batch_count_frames(packed, 10, split_by), expected)
+    for b, stream in enumerate(streams):
+        np.testing.assert_array_equal(expected[b].numpy(), count_frames(stream, n_frames=10, split_by=split_by))
+    if split_by == "number":
+        assert torch.equal(batch_count_frames(pack_events(streams, times=False), 10, split_by), expected)
+
+
+@pytest.mark.parametrize("encoding", [name for name in COUNT_ENCODINGS if name != "counts"])
+@pytest.mark.parametrize("split_by", ["number", "time"])
+def test_packed_clip_input_equals_framing_each_recording(encoding, split_by):
+    rng = np.random.default_rng(1)
+    streams = [random_stream(rng, n, 40, 30) for n in (900, 50, 3000)]
+    config = FrameConfig(encoding=encoding, n_frames=5, split_by=split_by, threshold=1.0, hot_pixel_sigmas=2.0)
+    expected = torch.stack([clip_frames(stream, config, 48) for stream in streams])
+    for packed in (pack_events(streams), pack_events(streams, times=split_by == "time")):
+        torch.testing.assert_close(clip_frames_batch(packed, config, 48), expected, rtol=0, atol=1e-6)
+
+
+def test_a_recording_longer_than_2_31_microseconds_keeps_its_times():
+    rng = np.random.default_rng(2)
+    long = random_stream(rng, 5000, 34, 34, span=3 * 2**31, start=2**40)  # about 1.8 hours, starting late
+    short = random_stream(rng, 3000, 34, 34, span=200_000, start=5)
+    assert long.events["t"][-1] - long.events["t"][0] >= 2**31
+    packed = pack_events([short, long])
+    assert packed.t.dtype == torch.int64 and packed.max_span >= 2**31
+    assert_same_events(packed, [short, long])
+    frames = batch_count_frames(packed, 10, "time")
+    for b, stream in enumerate([short, long]):
+        np.testing.assert_array_equal(frames[b].numpy(), count_frames(stream, n_frames=10, split_by="time"))
+    # just under the limit stays int32, relative to each recording's own start
+    edge = EventStream(make_events([2**41, 2**41 + 2**31 - 1], [0, 1], [0, 0], [0, 1]), (2, 1))
+    packed = pack_events([edge])
+    assert packed.t.dtype == torch.int32 and packed.t.tolist() == [0, 2**31 - 1]
+    assert_same_events(packed, [edge])
+
+
+def test_large_sensors_pack_into_wider_pixels():
+    rng = np.random.default_rng(3)
+    hd = [random_stream(rng, 20_000, 1280, 720), random_stream(rng, 10, 1280, 720)]
+    corners = EventStream(make_events([0, 1, 2, 3], [0, 1279, 0, 1279], [0, 0, 719, 719], [1, 0, 1, 1]), (1280, 720))
+    packed = pack_events([*hd, corners])
+    assert packed.pixel.dtype == torch.int32
+    assert_same_events(packed, [*hd, corners])
+    assert torch.equal(batch_count_frames(packed, 3), batch_count_frames(stack_events([*hd, corners]), 3))
+    huge = EventStream(make_events([0, 7, 9], [65534, 0, 3], [65534, 1, 65534], [1, 0, 1]), (65535, 65535))
+    packed = pack_events([huge])  # 2 * W * H is beyond int32
+    assert packed.pixel.dtype == torch.int64
+    assert_same_events(packed, [huge])
+    edge = [EventStream(make_events([0, 1], [180, 0], [89, 0], [1, 0]), (181, 90))]  # 2*W*H - 1 = 32579: int16
+    packed = pack_events(edge)
+    assert packed.pixel.dtype == torch.int16 and packed.pixel.tolist() == [32579, 0]
+    assert_same_events(packed, edge)
+
+
+def test_packed_events_are_few_bytes_in_one_buffer():
+    rng = np.random.default_rng(4)
+    nmnist_like = [random_stream(rng, 4000, 34, 34) for _ in range(8)]
+    vga = [random_stream(rng, 100_000, 640, 480) for _ in range(2)]
+    n, m = 8 * 4000, 2 * 100_000
+    assert pack_events(nmnist_like, times=False).nbytes <= 2 * n + 2 * 8 * 8 + 8
+    assert pack_events(nmnist_like).nbytes <= 6 * n + 2 * 8 * 8 + 16
+    assert pack_events(vga, times=False).nbytes <= 4 * m + 64
+    assert pack_events(vga).nbytes <= 8 * m + 64
+    stacked = stack_events(vga)
+    assert sum(getattr(stacked, k).nbytes for k in ("t", "x", "y", "p")) == 17 * m
+    assert pack_events(vga, shared=True).buffer.is_shared()
+    assert not pack_events(vga, shared=False).buffer.is_shared()
+
+
+def test_empty_batches_and_what_a_batch_without_times_refuses():
+    empty = EventStream(make_events([], [], [], []), (6, 4))
+    packed = pack_events([empty, empty])
+    assert packed.n_events == 0 and not batch_count_frames(packed, 10, "time").any()
+    assert batch_count_frames(packed, 10).shape == (2, 10, 2, 4, 6)
+    assert_same_events(packed, [empty, empty])
+    no_times = pack_events([random_stream(np.random.default_rng(5), 30, 6, 4)], times=False)
+    assert no_times.t is None
+    with pytest.raises(ConfigError, match="times"):
+        batch_count_frames(no_times, 10, "time")
+    with pytest.raises(ConfigError, match="times"):
+        no_times.unpack()
+    with pytest.raises(ConfigError, match="at least one"):
+        pack_events([])
+    with pytest.raises(ConfigError, match="different sensor sizes"):
+        pack_events([empty, EventStream(make_events([], [], [], []), (7, 4))])
+
+
+def test_the_packed_loader_gives_the_same_batches_from_workers():
+    from neuroclip.datasets.loader import make_event_loader
+
+    rng = np.random.default_rng(6)
+    streams = [random_stream(rng, int(n), 50, 40) for n in rng.integers(0, 3000, 10)]
+    dataset = [(stream, k % 3) for k, stream in enumerate(streams)]
+    plain = list(make_event_loader(dataset, 4, 0))
+    for workers in (0, 2):
+        packed = list(make_event_loader(dataset, 4, workers, packed=True, prefetch_factor=1 if workers else None))
+        for (events, labels, indices), (stacked, labels_0, indices_0) in zip(packed, plain, strict=True):
+            assert isinstance(events, PackedEvents)
+            assert torch.equal(labels, labels_0) and torch.equal(indices, indices_0)
+            assert torch.equal(batch_count_frames(events, 10, "time"), batch_count_frames(stacked, 10, "time"))
+    mixed = [(streams[0], 0), (random_stream(rng, 10, 20, 20), 1)]
+    (events, _, _), = make_event_loader(mixed, 2, 0, packed=True, times=False)
+    assert isinstance(events, list) and len(events) == 2  # different sensors: framed one by one
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_packed_events_pin_and_move_to_cuda_without_blocking():
+    rng = np.random.default_rng(7)
+    streams = [random_stream(rng, 5000, 640, 480) for _ in range(3)]
+    packed = pack_events(streams).pin_memory()
+    assert packed.buffer.is_pinned()
+    on_gpu = packed.to("cuda")
+    for split_by in ("number", "time"):
+        assert torch.equal(batch_count_frames(on_gpu, 10, split_by).cpu(),
+                           batch_count_frames(stack_events(streams), 10, split_by))
+    assert torch.equal(on_gpu.unpack().t.cpu(), stack_events(streams).t)
