@@ -50,6 +50,10 @@ VARIANTS = {  # NeuroCLIP+ with one part changed (README ablation table)
     "training-free": {"residual": False},
     "lr-1e-2": {"lr": 1e-2},
     "100-epochs": {"epochs": 100},
+    "400-epochs": {"epochs": 400},
+    "cv-shrink": {"shrink": "cv"},  # lambda (the trained part's weight) by 4-fold CV within the shots, NLL
+    "cv-shrink-accuracy": {"shrink": "cv", "shrink_criterion": "accuracy"},
+    "per-frame-head": {"head_input": "frames"},  # per-timestep logits averaged instead of the mean feature
 }
 BASELINES = ("zeroshot", "tip", "tip-f", "linear", "neuroclip")
 
@@ -102,6 +106,8 @@ def main():
     parser.add_argument("--baselines", nargs="*", default=list(BASELINES))
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     parser.add_argument("--out", type=Path, default=REPO / "results" / "fewshot_plus_ablation_dev.json")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the rows of --out that this run does not recompute (same draws)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     table = []
@@ -122,6 +128,13 @@ def main():
             table.append({"encoding": encoding, "method": name, "shots": list(SHOTS), "top1": means})
             print(f"{encoding:<15}{name:<42}" + "".join(f"{v:7.1f}" for v in means) +
                   f"   mean {np.mean(means):5.1f}  ({time.perf_counter() - started:.0f} s)", flush=True)
+    if args.update and args.out.exists():
+        previous = json.loads(args.out.read_text())
+        if previous.get("draws") != args.draws:
+            raise SystemExit(f"--update: {args.out} has {previous.get('draws')} draws, this run {args.draws}")
+        done = {(row["encoding"], row["method"]) for row in table}
+        kept = [row for row in previous["rows"] if (row["encoding"], row["method"]) not in done]
+        table = kept + table
     args.out.write_text(json.dumps({"draws": args.draws, "model": "neuroclip-mini", "rows": table}, indent=2))
     print(f"-> {args.out}")
 

@@ -119,6 +119,65 @@ def test_plus_is_deterministic_per_seed_and_learns_a_large_gap():
     assert accuracy > zero_shot + 0.2 and accuracy > 0.9
 
 
+def test_plus_beats_zero_shot_when_the_text_is_only_roughly_right():
+    # a useful-but-imperfect zero-shot: 8 shots per class must improve on it, and never fall under it
+    every, every_labels, weights = synthetic(n_per_class=40, text_noise=4.0, seed=4)
+    shots = (torch.arange(every_labels.numel()) % 40) < 8
+    features, labels, test_x, test_y = every[shots], every_labels[shots], every[~shots], every_labels[~shots]
+    zero_shot = float((zero_shot_logits(test_x, weights).argmax(1) == test_y).float().mean())
+    assert 0.5 < zero_shot < 0.95
+    for seed in (1, 2):
+        model = fit_neuroclip_plus(features, labels, weights, 100.0, WITHIN_SHOTS, PlusConfig(epochs=60),
+                                   seed=seed, device="cpu")
+        accuracy = float((model.logits(test_x).argmax(1) == test_y).float().mean())
+        assert accuracy >= zero_shot + 0.05 and accuracy > 0.95
+
+
+def test_per_frame_head_starts_at_zero_shot_too():
+    features, labels, weights = synthetic()
+    keys, values = pooled(features), F.one_hot(labels).float()
+    model = NeuroCLIPPlusClassifier(weights, keys, values, PlusConfig(cache=False, head_input="frames")).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(features), zero_shot_logits(features, weights, 100.0))
+
+
+def test_cross_validated_shrinkage_scales_the_same_head_trained_alongside_its_folds():
+    features, labels, weights = synthetic(n_per_class=4, text_noise=3.0)
+    config = PlusConfig(epochs=15)
+    plain = fit_neuroclip_plus(features, labels, weights, 100.0, WITHIN_SHOTS, config, seed=5, device="cpu")
+    shrunk = fit_neuroclip_plus(features, labels, weights, 100.0, WITHIN_SHOTS, config.replace(shrink="cv"),
+                                seed=5, device="cpu")
+    assert plain.hyperparameters["residual_weight"] == 1.0 and "folds" not in plain.hyperparameters
+    weight = shrunk.hyperparameters["residual_weight"]
+    assert shrunk.hyperparameters["folds"] == 4 and weight in config.shrink_grid
+    # member 0 of the stacked training is the head trained alone: same parameters, only lambda differs
+    for name in ("down.weight", "up.weight", "head.weight", "head.bias", "log_alpha", "log_beta"):
+        torch.testing.assert_close(shrunk.state_dict()[name], plain.state_dict()[name])
+    with torch.no_grad():
+        frames = F.normalize(features, dim=-1)
+        head = plain.head(F.normalize(plain.adapted(frames).mean(1), dim=-1))
+        torch.testing.assert_close(shrunk(features), plain(features) - (1 - weight) * head, atol=1e-4, rtol=1e-5)
+    # one shot per class: nothing to hold out, lambda stays 1
+    one = torch.tensor([0, 4, 8, 12])
+    single = fit_neuroclip_plus(features[one], labels[one], weights, 100.0, WITHIN_SHOTS,
+                                config.replace(shrink="cv"), seed=5, device="cpu")
+    assert single.hyperparameters["residual_weight"] == 1.0
+
+
+def test_shrinkage_choice_by_hand():
+    from neuroclip.fewshot.plus import _choose_weight
+
+    labels = torch.tensor([0, 1])
+    base = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # right on the first shot, wrong on the second
+    trained = torch.tensor([[-4.0, 4.0], [-4.0, 4.0]])  # the reverse, strongly
+    config = PlusConfig(shrink_grid=(0.0, 0.5, 1.0))
+    # cross-entropy: lambda = 0 costs log(1 + e) + log(1 + e^-1), lambda = 1/2 or 1 pay more for the first shot
+    assert _choose_weight(base, trained, labels, config) == 0.0
+    # accuracy: every lambda gets one shot right; ties go to the lowest cross-entropy
+    assert _choose_weight(base, trained, labels, config.replace(shrink_criterion="accuracy")) == 0.0
+    assert _choose_weight(base, torch.tensor([[2.0, -2.0], [-2.0, 2.0]]), labels, config) == 1.0  # right on both
+
+
 def test_plus_config_and_inputs_are_checked():
     with pytest.raises(ConfigError, match="bottleneck"):
         PlusConfig(bottleneck="gru")
@@ -126,6 +185,12 @@ def test_plus_config_and_inputs_are_checked():
         PlusConfig(frame_keep=0.0)
     with pytest.raises(ConfigError, match="cache_fit"):
         PlusConfig(cache_fit="search")
+    with pytest.raises(ConfigError, match="shrink"):
+        PlusConfig(shrink="always")
+    with pytest.raises(ConfigError, match="head_input"):
+        PlusConfig(head_input="max")
+    with pytest.raises(ConfigError, match="shrink_grid"):
+        PlusConfig(shrink_grid=(0.5, -1.0))
     features, labels, weights = synthetic()
     with pytest.raises(ConfigError, match="class weights"):
         fit_neuroclip_plus(features, labels, weights[:, :8], device="cpu")
@@ -206,6 +271,20 @@ def test_saved_plus_round_trip_gives_identical_logits(tmp_path):
     loaded, _ = load_adapter(json_path)
     assert isinstance(loaded, NeuroCLIPPlusClassifier) and loaded.alpha == model.alpha
     assert math.isclose(float(loaded.zero_shot_scale), model.hyperparameters["zero_shot_scale"])
+    assert document["adapter"]["shrink"] == "none" and float(loaded.residual_weight) == 1.0
+    # a head saved before lambda existed (no residual_weight tensor, no shrink fields) loads with lambda = 1
+    from safetensors.torch import load_file, save_file
+
+    weights_file = json_path.with_suffix(".safetensors")
+    tensors = load_file(str(weights_file))
+    del tensors["residual_weight"]
+    save_file(tensors, str(weights_file), metadata={"format": document["format"]})
+    old = dict(document, adapter={k: v for k, v in document["adapter"].items()
+                                  if k not in ("shrink", "shrink_grid", "shrink_criterion", "max_folds", "head_input")})
+    old.pop("weights_sha256")
+    json_path.write_text(json.dumps(old))
+    assert torch.equal(predict_with_adapter(tmp_path / "plus", features), expected)
+    document = old
     with pytest.raises(ConfigError, match="4 classes"):
         predict_with_adapter(json_path, features, F.normalize(torch.randn(3, weights.shape[1]), dim=-1))
     document["head"] = "neuroclip-future"

@@ -20,6 +20,9 @@ scoring (95.3, 73.2); ``scripts/fewshot_plus_ablation.py`` reproduces them and t
 * training the residual head at all: without it (calibrated zero-shot + cache) (93.6, 35.5);
 * the LIF over the frames in the branch: a ReLU instead (frames adapted independently) (93.5, 69.3), no branch
   (95.0, 67.9);
+* the head reads the mean adapted feature norm(mean_t h_t): per-timestep logits Head(norm(h_t)) averaged over the
+  frames instead (``head_input='frames'``) (95.2, 71.5): a little higher at 1-4 shots with discrimination frames,
+  lower at 8-16 shots and on eventbind;
 * the zero-shot scale s fitted to the shots (one scalar, cross-entropy; zero-shot never saw them, so this is a fair
   estimate of how far to trust it): CLIP's fixed scale instead (94.9, 71.1);
 * the cache's alpha and beta learned with the head on a leave-one-out cache (each shot scored without its own key),
@@ -28,9 +31,20 @@ scoring (95.3, 73.2); ``scripts/fewshot_plus_ablation.py`` reproduces them and t
 * fresh augmentation every epoch, each shot keeping a random subset of its frames (each with probability 1/2, at
   least one): without it (94.9, 70.7). With ``views`` (event-level augmented CLIP features) one random view per shot
   per epoch as well (not measured: the CLI does not make views);
+* the trained part added whole (lambda = 1, ``shrink='none'``): a shrinkage logits = z + c + lambda r with lambda
+  in {0, 1/8, ..., 1} chosen by cross-validation within the shots (``shrink='cv'``: min(K, 4) folds, each fold's
+  head trained on the other shots at the same time as the final one, lambda scored on the held-out shots, K >= 2)
+  lost: cross-entropy criterion (94.6, 73.0), accuracy criterion (94.7, 72.4). The fold heads see a quarter fewer
+  shots, so the choice undervalues the head, most at 16 shots (95.4 against 96.7 with discrimination frames), and
+  it did not lift 2 or 4 shots either. Averaging four heads of different seeds did not help (10 other draws,
+  discrimination: 94.9 against 95.1; ``out/dev``), so the spread at small K comes from the draw of the shots;
 * AdamW, full batch, cosine learning rate from 3e-2 (1e-3, 1e-2, 1e-1 at 100 epochs: (-, 44.5), (94.9, 66.4),
-  (94.8, 70.8) against (95.0, 70.7); 1e-1 fell under zero-shot at one shot), 200 epochs (100: (95.0, 70.7)), weight
-  decay 1e-2, the last epoch: no labelled recording beyond the shots.
+  (94.8, 70.8) against (95.0, 70.7); 1e-1 fell under zero-shot at one shot; 1e-2 at 200 epochs (95.3, 70.0)),
+  200 epochs (100: (95.0, 70.7); 400: (94.7, 73.4)), weight decay 1e-2, the last epoch: no labelled recording
+  beyond the shots.
+
+Training runs every head of a fit (the final one and, with ``shrink='cv'``, one per fold) as one stacked model on the
+full batch (:class:`_Members`); with ``shrink='none'`` that is one head, and it equals training the module itself.
 """
 
 from __future__ import annotations
@@ -48,6 +62,7 @@ from neuroclip.fewshot.baselines import (
     TipAdapter,
     TipAdapterConfig,
     pooled_features,
+    shot_folds,
     shots_per_class,
 )
 from neuroclip.fewshot.train import as_tensor, predict_logits, seeded, top1
@@ -57,6 +72,14 @@ BOTTLENECKS = {
     "lif": "a LIF neuron between Down and Up, its membrane carried over the T frames (NeuroCLIP's neuron)",
     "relu": "ablation: a ReLU in its place (frames adapted independently)",
     "none": "ablation: no bottleneck branch (h_t = x_t)",
+}
+HEAD_INPUTS = {
+    "mean": "the head reads norm(mean_t h_t), the recording's adapted direction",
+    "frames": "ablation: the head reads every norm(h_t) and its logits are averaged over the frames",
+}
+SHRINKS = {
+    "cv": "the trained part's weight lambda chosen by cross-validation within the shots (K >= 2), 1 at one shot",
+    "none": "lambda = 1: the trained part is added as it comes out",
 }
 CACHE_FITS = {
     "learn": "alpha and beta learned with the head on the leave-one-out cache (K >= 2)",
@@ -82,6 +105,11 @@ class PlusConfig:
     frame_keep: float = 0.5
     alpha: float = 1.0  # Tip-Adapter's initial alpha and beta (its configs' init values)
     beta: float = 1.0
+    shrink: str = "none"
+    shrink_grid: tuple[float, ...] = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0)
+    shrink_criterion: str = "nll"
+    max_folds: int = 4
+    head_input: str = "mean"
 
     def __post_init__(self):
         if not isinstance(self.reduction, int) or self.reduction < 1:
@@ -92,6 +120,18 @@ class PlusConfig:
             raise ConfigError(f"neuron must be one of {', '.join(NEURON_PRESETS)}; got {self.neuron!r}")
         if self.cache_fit not in CACHE_FITS:
             raise ConfigError(f"cache_fit must be one of {', '.join(CACHE_FITS)}; got {self.cache_fit!r}")
+        if self.head_input not in HEAD_INPUTS:
+            raise ConfigError(f"head_input must be one of {', '.join(HEAD_INPUTS)}; got {self.head_input!r}")
+        if self.shrink not in SHRINKS:
+            raise ConfigError(f"shrink must be one of {', '.join(SHRINKS)}; got {self.shrink!r}")
+        if self.shrink_criterion not in ("nll", "accuracy"):
+            raise ConfigError(f"shrink_criterion must be nll or accuracy; got {self.shrink_criterion!r}")
+        grid = tuple(self.shrink_grid)
+        if not grid or any(not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 for v in grid):
+            raise ConfigError(f"shrink_grid must be finite numbers >= 0, got {self.shrink_grid!r}")
+        object.__setattr__(self, "shrink_grid", tuple(float(v) for v in grid))
+        if not isinstance(self.max_folds, int) or self.max_folds < 2:
+            raise ConfigError(f"max_folds must be an integer >= 2, got {self.max_folds!r}")
         if not isinstance(self.epochs, int) or self.epochs < 0:
             raise ConfigError(f"epochs must be an integer >= 0, got {self.epochs!r}")
         if not 0 < self.frame_keep <= 1:
@@ -126,6 +166,7 @@ class NeuroCLIPPlusClassifier(nn.Module):
         self.register_buffer("keys", keys.detach().float().clone())
         self.register_buffer("values", values.detach().float().clone())
         self.register_buffer("zero_shot_scale", torch.tensor(float(logit_scale)))
+        self.register_buffer("residual_weight", torch.tensor(1.0))  # lambda, chosen within the shots
         # log(0) = -inf switches the cache off exactly
         self.log_alpha = nn.Parameter(torch.tensor(math.log(config.alpha) if config.cache and config.alpha > 0
                                                    else -math.inf), requires_grad=False)
@@ -183,9 +224,18 @@ class NeuroCLIPPlusClassifier(nn.Module):
                 affinity = affinity.masked_fill(exclude_keys, 0.0)
             logits = logits + self.log_alpha.exp() * (affinity @ self.values)
         if self.config.residual:
-            adapted = F.normalize(torch.einsum("bt,btc->bc", frame_weights, self.adapted(frames)), dim=-1)
-            logits = logits + self.head(adapted)
+            adapted = self.adapted(frames)
+            if self.config.head_input == "frames":
+                trained = torch.einsum("bt,btk->bk", frame_weights, self.head(F.normalize(adapted, dim=-1)))
+            else:
+                trained = self.head(F.normalize(torch.einsum("bt,btc->bc", frame_weights, adapted), dim=-1))
+            logits = logits + self.residual_weight * trained
         return logits
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # heads saved before lambda existed (format 2, first release) used lambda = 1
+        state_dict.setdefault(prefix + "residual_weight", torch.tensor(1.0))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, frame_features: torch.Tensor, class_weights: torch.Tensor | None = None) -> torch.Tensor:
         if frame_features.ndim != 3 or frame_features.shape[-1] != self.class_weights.shape[1]:
@@ -213,14 +263,79 @@ def _frame_mask(n: int, frames: int, keep: float, generator: torch.Generator) ->
     return mask
 
 
+class _Members(nn.Module):
+    """E copies of a NeuroCLIP+ head trained at once (stacked parameters, one full batch): member 0 on every shot,
+    member j >= 1 on the shots outside fold j, for the cross-validated choice of lambda. Members share nothing but
+    the initial weights; AdamW is elementwise, so training them together equals training each alone."""
+
+    def __init__(self, model: NeuroCLIPPlusClassifier, scales: torch.Tensor):
+        super().__init__()
+        n_members = scales.shape[0]
+        self.model = model  # the frozen parts (class weights, keys, values) and the neuron
+
+        def stack(tensor, trainable=True):
+            return nn.Parameter(tensor.detach().unsqueeze(0).repeat(n_members, *([1] * tensor.ndim)).clone(),
+                                requires_grad=trainable)
+
+        self.down_w, self.down_b = stack(model.down.weight), stack(model.down.bias)
+        self.up_w, self.up_b = stack(model.up.weight), stack(model.up.bias)
+        self.head_w, self.head_b = stack(model.head.weight), stack(model.head.bias)
+        self.log_alpha = stack(model.log_alpha, model.log_alpha.requires_grad)
+        self.log_beta = stack(model.log_beta, model.log_beta.requires_grad)
+        self.register_buffer("scales", scales.float())
+
+    def parts(self, frames: torch.Tensor, frame_weights: torch.Tensor,
+              exclude: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(zero-shot + cache logits, trained logits r), each ``[E, B, K]``, of unit frames ``[B, T, C]``;
+        ``exclude`` ``[E, B, N]`` removes cache entries."""
+        model, config = self.model, self.model.config
+        cosines = torch.einsum("bt,btk->bk", frame_weights, frames @ model.class_weights.T)
+        base = self.scales.view(-1, 1, 1) * cosines.unsqueeze(0)
+        if config.cache:
+            pooled = F.normalize(torch.einsum("bt,btc->bc", frame_weights, frames), dim=-1)
+            distance = (1 - pooled @ model.keys.T).unsqueeze(0)
+            affinity = torch.exp(-self.log_beta.exp().view(-1, 1, 1) * distance)
+            if exclude is not None:
+                affinity = affinity.masked_fill(exclude, 0.0)
+            base = base + self.log_alpha.exp().view(-1, 1, 1) * (affinity @ model.values)
+        if not config.residual:
+            return base, torch.zeros_like(base)
+        adapted = frames.unsqueeze(0).expand(self.scales.shape[0], *frames.shape)
+        if config.bottleneck != "none":
+            hidden = torch.einsum("btc,ehc->ebth", frames, self.down_w) + self.down_b[:, None, None]
+            if config.bottleneck == "lif":  # time-first, [T, E, B, H]: the membrane runs over the frames
+                hidden = model.neuron(hidden.permute(2, 0, 1, 3)).permute(1, 2, 0, 3)
+            else:
+                hidden = model.neuron(hidden)
+            adapted = adapted + torch.einsum("ebth,ech->ebtc", hidden, self.up_w) + self.up_b[:, None, None]
+        if config.head_input == "frames":
+            per_frame = torch.einsum("ebtc,ekc->ebtk", F.normalize(adapted, dim=-1), self.head_w)
+            return base, torch.einsum("bt,ebtk->ebk", frame_weights, per_frame) + self.head_b[:, None]
+        pooled_adapted = F.normalize(torch.einsum("bt,ebtc->ebc", frame_weights, adapted), dim=-1)
+        return base, torch.einsum("ebc,ekc->ebk", pooled_adapted, self.head_w) + self.head_b[:, None]
+
+    def copy_member(self, index: int) -> None:
+        """Member ``index``'s parameters into the model."""
+        model = self.model
+        with torch.no_grad():
+            for layer, weight, bias in ((model.down, self.down_w, self.down_b), (model.up, self.up_w, self.up_b),
+                                        (model.head, self.head_w, self.head_b)):
+                layer.weight.copy_(weight[index])
+                layer.bias.copy_(bias[index])
+            model.log_alpha.copy_(self.log_alpha[index])
+            model.log_beta.copy_(self.log_beta[index])
+            model.zero_shot_scale.fill_(float(self.scales[index]))
+
+
 def fit_neuroclip_plus(train_features, train_labels, class_weights, logit_scale: float = 100.0, selection=None,
                        config: PlusConfig = PlusConfig(), seed: int = 0, views=None, device=None,
                        tip_config: TipAdapterConfig = TipAdapterConfig()) -> NeuroCLIPPlusClassifier:
     """Fit NeuroCLIP+ on the shots (raw frame features [N, T, C], labels [N]); returns it in eval mode with
-    ``hyperparameters`` (zero-shot scale, alpha, beta, selected epoch).
+    ``hyperparameters`` (zero-shot scale, alpha, beta, lambda, selected epoch).
 
-    ``selection``: None or the ``shots`` protocol's marker (a string): the last epoch, nothing beyond the shots;
-    a held-out ``(features, labels)``: the best epoch on it, as the other trained heads do under that protocol.
+    ``selection``: None or the ``shots`` protocol's marker (a string): the last epoch and lambda by
+    cross-validation within the shots, nothing beyond them; a held-out ``(features, labels)``: the best epoch and
+    lambda on it, as the other trained heads do under that protocol.
     ``views`` [N, V, T, C]: augmented features; each epoch uses one random view per shot.
     """
     device = resolve_device(device)
@@ -236,17 +351,14 @@ def fit_neuroclip_plus(train_features, train_labels, class_weights, logit_scale:
                                     view_tensor.shape[2:] != features.shape[1:]):
         raise ConfigError(f"views must be [N, V, T, C] = [{features.shape[0]}, V, {features.shape[1]}, "
                           f"{features.shape[2]}]; got {tuple(view_tensor.shape)}")
-    n, frames = features.shape[:2]
     keys = pooled_features(features)
     values = F.one_hot(labels, weights.shape[0]).float()
     several = shots_per_class(labels) >= 2
     with seeded(seed, device):
         model = NeuroCLIPPlusClassifier(weights, keys, values, config, logit_scale).to(device)
-    hyper: dict = {}
-    if config.calibrate:
-        model.zero_shot_scale.fill_(calibrated_scale((F.normalize(features, dim=-1) @ weights.T).mean(1), labels))
     if config.cache and several and config.cache_fit == "grid":
-        tip = TipAdapter(keys, values, weights, float(model.zero_shot_scale), config.alpha, config.beta).to(device)
+        scale = calibrated_scale(_mean_cosines(features, weights), labels) if config.calibrate else logit_scale
+        tip = TipAdapter(keys, values, weights, scale, config.alpha, config.beta).to(device)
         tip.search_leave_one_out(keys, labels, tip_config)
         with torch.no_grad():
             model.log_alpha.fill_(math.log(tip.alpha))
@@ -254,51 +366,117 @@ def fit_neuroclip_plus(train_features, train_labels, class_weights, logit_scale:
     if config.cache and several and config.cache_fit == "learn":
         model.log_alpha.requires_grad_(True)
         model.log_beta.requires_grad_(True)
+    held_out = None if selection is None or isinstance(selection, str) else \
+        (as_tensor(selection[0], device), as_tensor(selection[1], device, torch.long))
+    # the members: 0 trains on every shot; under the shots protocol with K >= 2, one more per fold
+    folds = shot_folds(labels, config.max_folds) if config.residual and config.shrink == "cv" and several and \
+        held_out is None and isinstance(selection, str) else []
+    train_masks = torch.stack([torch.ones_like(labels, dtype=torch.bool)] + [~fold.to(device) for fold in folds])
+    scales = torch.tensor([float(logit_scale)] * train_masks.shape[0], device=device)
+    if config.calibrate:
+        cosines = _mean_cosines(features, weights)
+        scales = torch.tensor([calibrated_scale(cosines[mask], labels[mask]) for mask in train_masks],
+                              device=device)
+    members = _Members(model, scales).to(device)
     best_epoch = config.epochs
-    trains = config.residual or any(p.requires_grad for p in (model.log_alpha, model.log_beta))
+    trains = config.residual or members.log_alpha.requires_grad
     if trains and config.epochs > 0:
-        best_epoch = _train(model, features, labels, view_tensor, selection, config, seed, device)
+        best_epoch = _train(members, features, labels, train_masks, view_tensor, held_out, config, seed, device)
+    members.copy_member(0)
+    hyper: dict = {}
+    if folds:  # lambda: the weight of the trained part that best predicts each held-out shot from its fold's member
+        with torch.no_grad():
+            frames = F.normalize(features, dim=-1)
+            uniform = frames.new_full(frames.shape[:2], 1.0 / frames.shape[1])
+            exclude = None
+            if config.cache:  # each fold's member has no key of its held-out shots
+                exclude = (~train_masks[1:]).unsqueeze(1).expand(-1, labels.shape[0], -1)
+                exclude = torch.cat([torch.zeros_like(exclude[:1]), exclude])
+            base, trained = members.parts(frames, uniform, exclude)
+            out_base, out_trained = base[0].clone(), trained[0].clone()
+            for j, fold in enumerate(folds, start=1):
+                out_base[fold.to(device)] = base[j][fold.to(device)]
+                out_trained[fold.to(device)] = trained[j][fold.to(device)]
+        model.residual_weight.fill_(_choose_weight(out_base, out_trained, labels, config))
+        hyper["folds"] = len(folds)
+    elif held_out is not None and config.residual and config.shrink == "cv":
+        with torch.no_grad():
+            model.eval()
+            frames = F.normalize(held_out[0].float(), dim=-1)
+            uniform = frames.new_full(frames.shape[:2], 1.0 / frames.shape[1])
+            one = _Members(model, model.zero_shot_scale.view(1)).to(device)
+            base, trained = one.parts(frames, uniform)
+        model.residual_weight.fill_(_choose_weight(base[0], trained[0], held_out[1], config))
     model.log_alpha.requires_grad_(False)
     model.log_beta.requires_grad_(False)
     model.eval()
     hyper.update(zero_shot_scale=float(model.zero_shot_scale), alpha=model.alpha, beta=model.beta,
-                 epochs=config.epochs, selected_epoch=best_epoch)
+                 residual_weight=float(model.residual_weight), epochs=config.epochs, selected_epoch=best_epoch)
     model.hyperparameters = hyper
     return model
 
 
-def _train(model: NeuroCLIPPlusClassifier, features, labels, views, selection, config: PlusConfig, seed: int,
+def _mean_cosines(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    return (F.normalize(features, dim=-1) @ weights.T).mean(1)
+
+
+def _choose_weight(base: torch.Tensor, trained: torch.Tensor, labels: torch.Tensor, config: PlusConfig) -> float:
+    """The lambda of ``config.shrink_grid`` for which base + lambda r predicts ``labels`` best: the lowest
+    cross-entropy (``nll``), or the most correct, ties broken by cross-entropy (``accuracy``)."""
+    scores = []
+    for weight in config.shrink_grid:
+        logits = base + weight * trained
+        nll = float(F.cross_entropy(logits, labels))
+        correct = int((logits.argmax(1) == labels).sum())
+        scores.append((nll,) if config.shrink_criterion == "nll" else (-correct, nll))
+    return config.shrink_grid[min(range(len(scores)), key=lambda i: scores[i])]
+
+
+def _train(members: _Members, features, labels, train_masks, views, held_out, config: PlusConfig, seed: int,
            device) -> int:
-    """Full-batch AdamW with a cosine learning rate; returns the kept epoch (1-based)."""
+    """Full-batch AdamW with a cosine learning rate for every member at once; returns the kept epoch (1-based)."""
     import copy
 
     n, frames = features.shape[:2]
-    exclude = torch.eye(n, dtype=torch.bool, device=device) if config.cache and config.loo_cache else None
-    parameters = [p for p in model.parameters() if p.requires_grad]
+    model = members.model
+    exclude = None
+    if config.cache:  # a member never sees the keys of the shots it does not train on, nor (LOO) a shot its own
+        exclude = (~train_masks).unsqueeze(1).expand(-1, n, -1).clone()
+        if config.loo_cache:
+            exclude |= torch.eye(n, dtype=torch.bool, device=device).unsqueeze(0)
+    sample_weights = train_masks.float() / train_masks.float().sum(1, keepdim=True)
+    parameters = [p for name, p in members.named_parameters() if not name.startswith("model.") and p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(int(seed))
-    held_out = None if selection is None or isinstance(selection, str) else \
-        (as_tensor(selection[0], device), as_tensor(selection[1], device, torch.long))
     best = (-math.inf, config.epochs, None)
+    unit = F.normalize(features.float(), dim=-1)
+    uniform = unit.new_full((n, frames), 1.0 / frames)
     with seeded(seed, device):
         for epoch in range(config.epochs):
             model.train()
             for group in optimizer.param_groups:
                 group["lr"] = 0.5 * config.lr * (1 + math.cos(math.pi * epoch / config.epochs))
-            inputs = features
+            inputs = unit
             if views is not None:
-                inputs = views[torch.arange(n), torch.randint(views.shape[1], (n,), generator=generator).to(device)]
-            mask = None
+                pick = torch.randint(views.shape[1], (n,), generator=generator).to(device)
+                inputs = F.normalize(views[torch.arange(n), pick].float(), dim=-1)
+            frame_weights = uniform
             if config.frame_keep < 1:
                 mask = _frame_mask(n, frames, config.frame_keep, generator).to(device)
-            loss = F.cross_entropy(model.training_logits(inputs, mask, exclude), labels)
+                frame_weights = mask / mask.sum(1, keepdim=True)
+            base, trained = members.parts(inputs, frame_weights, exclude)
+            logits = base + trained
+            losses = F.cross_entropy(logits.flatten(0, 1), labels.repeat(logits.shape[0]), reduction="none")
+            loss = (losses.view(logits.shape[:2]) * sample_weights).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             if held_out is not None:
+                members.copy_member(0)
+                model.eval()
                 score = top1(predict_logits(model, held_out[0]), held_out[1])
                 if score > best[0]:
-                    best = (score, epoch + 1, copy.deepcopy(model.state_dict()))
+                    best = (score, epoch + 1, copy.deepcopy(members.state_dict()))
     if best[2] is not None:
-        model.load_state_dict(best[2])
+        members.load_state_dict(best[2])
     return best[1]
