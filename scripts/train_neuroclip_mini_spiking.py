@@ -10,6 +10,9 @@ Training data (no label of a real recording; never a held-out recording):
   DVS pixel model), after a random 2D augmentation (rotation, scale, shear, shift, elastic distortion, stroke width,
   contrast) and a random digit size; written as an N-MNIST folder ``<sim>/Train/<digit>/*.bin``, read by
   the SpikeCLIP data source ``nmnist``. The digit labels of those images are the only labels used (stage D);
+* ``--sim-threshold``, ``--sim-noise``, ``--digit-sizes``: the simulator's contrast threshold, noise scale and digit
+  sizes (defaults: ``PixelModel()``, 24-30; a setting matched to the development recordings' event statistics scored
+  lower, see the README);
 * ``--unlabelled FOLDER...``: real recordings (the 200 development recordings) added to stage B without labels
   (stage option ``data.unlabelled``; folder names are not read), ``--unlabelled-repeat`` times per epoch.
 
@@ -124,8 +127,9 @@ def build_images(path: Path, handwriting: Path, log=print) -> dict:
 # --------------------------------------------------------------------------------------------------- simulation
 
 
-def augment(glyph: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
-    """A random 2D variant of a 26x26 glyph on the 34x34 canvas (white on black, as MNIST) and a digit size."""
+def augment(glyph: np.ndarray, seed: int, sizes: tuple[int, int] = (24, 30)) -> tuple[np.ndarray, int]:
+    """A random 2D variant of a 26x26 glyph on the 34x34 canvas (white on black, as MNIST) and a digit size in
+    ``sizes`` (pixels the 34-px canvas is scaled to, both ends included)."""
     from neuroclip_mini.data import _affine, _elastic, _stroke, place_on_canvas
 
     generator = torch.Generator().manual_seed(seed)
@@ -136,7 +140,8 @@ def augment(glyph: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
         x = _elastic(x, generator)
     x = _stroke(x, torch.tensor([1 if u[1] < 0.3 else (-1 if u[1] > 0.92 else 0)]))
     x = x.clamp(0, 1) * (0.7 + 0.3 * float(u[2]))
-    size = 24 + int(u[3] * 7)  # the 34-px canvas scaled to 24-30 px: glyphs of about 18-23 px, as MNIST's 20
+    # default: the 34-px canvas scaled to 24-30 px, glyphs of about 18-23 px, as MNIST's 20
+    size = sizes[0] + int(u[3] * (sizes[1] - sizes[0] + 1))
     return x[0, 0].numpy(), size
 
 
@@ -144,26 +149,31 @@ def _simulate_one(job) -> int:
     from neuroclip.events import write_events
     from neuroclip.events.simulate import nmnist_recording
 
-    path, glyph, seed, step_us = job
+    path, glyph, seed, step_us, model, sizes = job
     path = Path(path)
     if path.is_file():
         return 0
-    image, size = augment(glyph, seed)
-    stream = nmnist_recording(image, seed=seed, step_us=step_us, digit_size=size)
+    image, size = augment(glyph, seed, sizes)
+    stream = nmnist_recording(image, model, seed=seed, step_us=step_us, digit_size=size)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_events(path, stream)  # atomic
     return 1
 
 
-def simulate(data: dict, root: Path, variants: int, jobs: int, step_us: int, log=print) -> Path:
+def simulate(data: dict, root: Path, variants: int, jobs: int, step_us: int, log=print, model=None,
+             sizes: tuple[int, int] = (24, 30)) -> Path:
     """``variants`` simulated recordings of every image, as ``root/Train/<digit>/<source>-<index>-<v>.bin``
-    (existing files are kept: resumable)."""
+    (existing files are kept: resumable), with the pixel model ``model`` (default ``PixelModel()``) and digit
+    sizes ``sizes``."""
+    from neuroclip.events.simulate import PixelModel
+
+    model = model or PixelModel()
     work = []
     for index, (glyph, label, source) in enumerate(zip(data["images"], data["labels"], data["source"])):
         for v in range(variants):
             seed = SEED * 10_000_019 + index * 97 + v
             work.append((str(root / "Train" / str(int(label)) / f"{source}-{index:05d}-{v}.bin"), glyph, seed,
-                         step_us))
+                         step_us, model, tuple(sizes)))
     todo = [job for job in work if not Path(job[0]).is_file()]
     started = time.time()
     if todo:
@@ -357,6 +367,12 @@ def main():
     parser.add_argument("--workers", type=int, default=0, help="data-loader workers per training process")
     parser.add_argument("--variants", type=int, default=2, help="simulated recordings per 2D image")
     parser.add_argument("--step-us", type=int, default=2000, help="simulator time step (interpolated timestamps)")
+    parser.add_argument("--sim-threshold", type=float, default=None,
+                        help="the simulator's contrast threshold (default PixelModel's 0.8)")
+    parser.add_argument("--sim-noise", type=float, default=1.0,
+                        help="scale of the simulator's shot and leak noise rates (default 1: PixelModel's)")
+    parser.add_argument("--digit-sizes", type=int, nargs=2, default=(24, 30), metavar=("LO", "HI"),
+                        help="pixels the 34-px canvas of a glyph is scaled to, drawn in [LO, HI] (default 24 30)")
     parser.add_argument("--epochs-b", type=int, default=30)
     parser.add_argument("--epochs-d", type=int, default=10, help="stage D epochs (0: no stage D)")
     parser.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)  # images per source (smoke runs)
@@ -399,7 +415,14 @@ def main():
             keep = np.concatenate([np.flatnonzero(data["source"] == name)[:args.limit]
                                    for name in np.unique(data["source"])])
             data = {key: value[keep] for key, value in data.items()}
-        simulate(data, args.sim, args.variants, args.jobs, args.step_us, log)
+        from neuroclip.events.simulate import PixelModel
+
+        base = PixelModel()
+        model = PixelModel(threshold=args.sim_threshold or base.threshold,
+                           shot_noise_hz=base.shot_noise_hz * args.sim_noise,
+                           leak_noise_hz=base.leak_noise_hz * args.sim_noise)
+        log(f"simulator: {model}, digit sizes {tuple(args.digit_sizes)}")
+        simulate(data, args.sim, args.variants, args.jobs, args.step_us, log, model, tuple(args.digit_sizes))
     if args.data_only:
         return
     if args.text_from:
