@@ -383,20 +383,26 @@ class EventBatch:
         )
 
 
-def stack_events(streams: Sequence, sensor_size=None, device=None) -> EventBatch:
-    """Concatenate EventStreams (or validated structured arrays, with ``sensor_size``) into an :class:`EventBatch`.
-
-    All streams must share one sensor size (frames of a batch have one shape); pass ``sensor_size`` to choose it
-    (every event must lie inside it).
-    """
+def _batch_arrays(streams: Sequence, sensor_size, caller: str) -> tuple[list, tuple[int, int]]:
+    """The event arrays of a batch's streams and their one sensor size (refused when they differ)."""
     if len(streams) == 0:
-        raise ConfigError("stack_events needs at least one stream")
+        raise ConfigError(f"{caller} needs at least one stream")
     arrays, sizes = zip(*(event_array(stream, sensor_size) for stream in streams), strict=True)
     if len(set(sizes)) != 1:
         raise ConfigError(
             f"the streams have different sensor sizes {sorted(set(sizes))}; pass sensor_size=(width, height) "
             "large enough for all of them"
         )
+    return list(arrays), sizes[0]
+
+
+def stack_events(streams: Sequence, sensor_size=None, device=None) -> EventBatch:
+    """Concatenate EventStreams (or validated structured arrays, with ``sensor_size``) into an :class:`EventBatch`.
+
+    All streams must share one sensor size (frames of a batch have one shape); pass ``sensor_size`` to choose it
+    (every event must lie inside it).
+    """
+    arrays, size = _batch_arrays(streams, sensor_size, "stack_events")
     events = np.concatenate(arrays)
     return EventBatch(
         # astype copies: a field of a structured array is a strided view torch cannot wrap.
@@ -405,7 +411,7 @@ def stack_events(streams: Sequence, sensor_size=None, device=None) -> EventBatch
         y=torch.from_numpy(events["y"].astype(np.int32)).to(device),
         p=torch.from_numpy(events["p"].astype(np.uint8)).to(device),
         lengths=torch.tensor([len(a) for a in arrays], dtype=torch.int64, device=device),
-        sensor_size=sizes[0],
+        sensor_size=size,
         checked=True,
     )
 
@@ -537,15 +543,7 @@ def pack_events(streams: Sequence, sensor_size=None, *, times: bool = True, shar
     :func:`stack_events` gives, in 2-8 bytes per event instead of 17. ``times=False`` leaves the timestamps out (the
     ``'number'`` split does not read them). ``shared`` (default: inside a DataLoader worker) builds the buffer in
     shared memory, so that handing it to the main process copies nothing."""
-    if len(streams) == 0:
-        raise ConfigError("pack_events needs at least one stream")
-    arrays, sizes = zip(*(event_array(stream, sensor_size) for stream in streams), strict=True)
-    if len(set(sizes)) != 1:
-        raise ConfigError(
-            f"the streams have different sensor sizes {sorted(set(sizes))}; pass sensor_size=(width, height) "
-            "large enough for all of them"
-        )
-    width, height = sizes[0]
+    arrays, (width, height) = _batch_arrays(streams, sensor_size, "pack_events")
     plane = width * height
     pixel_np, pixel_dtype = next((n, t) for n, t in _PIXEL_DTYPES if 2 * plane - 1 <= np.iinfo(n).max)
     lengths = np.array([len(array) for array in arrays], dtype=np.int64)
@@ -555,7 +553,7 @@ def pack_events(streams: Sequence, sensor_size=None, *, times: bool = True, shar
     if shared is None:
         shared = torch.utils.data.get_worker_info() is not None
     n_samples, n_events = len(arrays), int(lengths.sum())
-    layout = PackedEvents(torch.empty(0, dtype=torch.uint8), n_samples, n_events, sizes[0], pixel_dtype,
+    layout = PackedEvents(torch.empty(0, dtype=torch.uint8), n_samples, n_events, (width, height), pixel_dtype,
                           None if time_np is None else _TORCH_FROM_NUMPY[time_np], max_span)
     sections = layout._sections()
     last_offset, last_count, last_dtype = list(sections.values())[-1]
