@@ -109,6 +109,9 @@ def interleaved(functions: list, repeat: int) -> list[tuple[float, int, int]]:
     return [(seconds, *size) for seconds, size in zip(best, sizes)]
 
 
+ROWS: list[dict] = []  # what --csv writes: one row per file and peer
+
+
 def compare(path: Path, kind: str, repeat: int, bandwidth: float, ratios: list, numpy_path: bool, label=None):
     """One line per peer: our warm throughput, the numpy fallback's, the peer's, and the fraction of the copy
     bandwidth (payload bytes in + array bytes out per second) each reaches. Ours and the peers run in turn."""
@@ -130,6 +133,8 @@ def compare(path: Path, kind: str, repeat: int, bandwidth: float, ratios: list, 
         peer = events / peer_seconds / 1e6
         peer_share = (size + peer_bytes) / peer_seconds / bandwidth
         ratios.append((f"{name} vs {peer_name}", ours / peer))
+        ROWS.append({"file": name, "events": events, "unit": "Mev/s", "ours": round(ours, 2), "peer": peer_name,
+                     "peer_value": round(peer, 2), "ratio": round(ours / peer, 3)})
         print(f"{name:34s} {events:10d} {ours:10.1f} {ours_share:7.0%} {numpy_text:>11s} {peer_name:>13s} "
               f"{peer:10.1f} {peer_share:7.0%} {ours / peer:6.2f}", flush=True)
 
@@ -324,6 +329,8 @@ def main():
     parser.add_argument("--large-events", type=int, default=50_000_000, help="events per large file (0: none)")
     parser.add_argument("--large-repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="--repeat 3 --large-events 5000000")
+    parser.add_argument("--csv", type=Path, default=None,
+                        help="also write the rows here (e.g. results/readers_<machine>.csv)")
     args = parser.parse_args()
     if args.quick:
         args.repeat, args.large_events = 3, 5_000_000
@@ -357,6 +364,9 @@ def main():
         if len(timed) > 1:
             peer_seconds = timed[1][0]
             ratios.append(("500 N-MNIST files vs tonic", peer_seconds / seconds))
+            ROWS.append({"file": f"{len(nmnist)} N-MNIST files", "events": "", "unit": "files/s",
+                         "ours": round(len(nmnist) / seconds), "peer": "tonic",
+                         "peer_value": round(len(nmnist) / peer_seconds), "ratio": round(peer_seconds / seconds, 3)})
             line += f", tonic {len(nmnist) / peer_seconds:8.0f} files/s, ratio {peer_seconds / seconds:.2f}"
         print(line, flush=True)
 
@@ -386,6 +396,18 @@ def main():
         worst = min(ratios, key=lambda item: item[1])
         print(f"worst: {worst[0]}")
         print(f"min ratio vs peers: {worst[1]:.2f}")
+    if args.csv:
+        import csv
+        import platform
+
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.csv, "w", newline="") as fp:
+            writer = csv.DictWriter(fp, fieldnames=["machine", "decoders", *ROWS[0]])
+            writer.writeheader()
+            for row in ROWS:
+                writer.writerow({"machine": f"{platform.processor() or platform.machine()}, "
+                                            f"{os.cpu_count()} cores", "decoders": decoder, **row})
+        print(f"-> {args.csv}")
 
 
 if __name__ == "__main__":
