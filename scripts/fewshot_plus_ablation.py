@@ -2,12 +2,15 @@
 
     python scripts/make_nmnist_heldout.py
     python scripts/fewshot_plus_ablation.py [--encodings discrimination eventbind] [--draws 6] [--variants full relu]
+    python scripts/fewshot_plus_ablation.py --update --baselines --variants --views counts counts-noflip events
 
 The 200 development recordings of out/nmnist-heldout (its train and val splits, 20 per digit) are split per draw:
 K shots per digit drawn at random, the other 20 - K of each digit scored. Every method sees only its shots (the
 default ``shots`` protocol). Prints mean top-1 (%) over the draws at K = 1, 2, 4, 8, 16 for the baselines and for
 NeuroCLIP+ with one part changed at a time, and writes them to --out (JSON). Bundled neuroclip-mini, T = 10 frames;
-features come from the feature cache (the same one ``neuroclip fewshot`` fills).
+features come from the feature cache (the same one ``neuroclip fewshot`` fills). ``--views`` rows train with 8
+augmented views of each shot (``neuroclip fewshot --augment KIND --augment-views 8``; encoded here, about a minute
+per kind and encoding on a CPU) for NeuroCLIP+ and for the baselines that take views (Tip-Adapter, Tip-Adapter-F).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from neuroclip.clip.extract import extract_features
 from neuroclip.clip.features import FrameConfig
 from neuroclip.clip.presets import resolve_settings
 from neuroclip.datasets import get_dataset
+from neuroclip.fewshot.augment import augmented_view_features, view_config
 from neuroclip.fewshot.baselines import (
     WITHIN_SHOTS,
     fit_linear_probe,
@@ -56,10 +60,12 @@ VARIANTS = {  # NeuroCLIP+ with one part changed (README ablation table)
     "per-frame-head": {"head_input": "frames"},  # per-timestep logits averaged instead of the mean feature
 }
 BASELINES = ("zeroshot", "tip", "tip-f", "linear", "neuroclip")
+VIEW_METHODS = ("neuroclip-plus", "tip", "tip-f")  # the methods here that take views (the linear probe does not)
 
 
-def development_features(root: Path, encoding: str):
-    """(features [200, T, C], labels, class weights, logit scale) of the development recordings."""
+def development_features(root: Path, encoding: str, view_kinds=()):
+    """(features [200, T, C], labels, class weights, logit scale, {kind: views [200, 8, T, C]}) of the development
+    recordings; a split's views are drawn with the split's number as seed (train 0, val 1)."""
     backbone = load_backbone("neuroclip-mini", "default", device="cpu")
     train = get_dataset("nmnist", root, "train")
     settings = resolve_settings("nmnist", None, None, None, dataset_classes=list(train.classes))
@@ -69,7 +75,14 @@ def development_features(root: Path, encoding: str):
     features = torch.tensor(np.concatenate([p.features for p in parts]), dtype=torch.float32)
     labels = torch.tensor(np.concatenate([p.labels for p in parts]).astype(np.int64))
     weights = text_classifier(backbone, list(settings.classnames), list(settings.templates)).float().cpu()
-    return features, labels, weights, backbone.logit_scale
+    views = {}
+    for kind in view_kinds:
+        config = view_config(kind, 8, encoding)
+        views[kind] = torch.tensor(np.concatenate([
+            augmented_view_features(get_dataset("nmnist", root, split), range(len(part.labels)), backbone, frames,
+                                    config, seed=number) for number, (split, part) in
+            enumerate(zip(("train", "val"), parts))]))
+    return features, labels, weights, backbone.logit_scale, views
 
 
 def draw(labels: torch.Tensor, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -83,19 +96,19 @@ def draw(labels: torch.Tensor, k: int, seed: int) -> tuple[np.ndarray, np.ndarra
     return np.concatenate(shots), np.concatenate(rest)
 
 
-def fit(method: str, x, y, weights, scale: float, seed: int, plus: PlusConfig):
+def fit(method: str, x, y, weights, scale: float, seed: int, plus: PlusConfig, views=None):
     if method == "zeroshot":
         return lambda q: zero_shot_logits(q, weights, scale)
     if method == "linear":
         return fit_linear_probe(x, y, weights.shape[0], WITHIN_SHOTS).logits
     if method == "tip":
-        return fit_tip_adapter(x, y, weights, scale, WITHIN_SHOTS).logits
+        return fit_tip_adapter(x, y, weights, scale, WITHIN_SHOTS, views=views).logits
     if method == "tip-f":
-        return fit_tip_adapter_f(x, y, weights, scale, WITHIN_SHOTS, seed=seed).logits
+        return fit_tip_adapter_f(x, y, weights, scale, WITHIN_SHOTS, seed=seed, views=views).logits
     if method == "neuroclip":
         trained = train_adapter(x, y, weights, scale, recipe(), seed)
         return lambda q: predict_logits(trained.model, q)
-    return fit_neuroclip_plus(x, y, weights, scale, WITHIN_SHOTS, plus, seed).logits
+    return fit_neuroclip_plus(x, y, weights, scale, WITHIN_SHOTS, plus, seed, views=views).logits
 
 
 def main():
@@ -105,6 +118,8 @@ def main():
     parser.add_argument("--draws", type=int, default=6)
     parser.add_argument("--baselines", nargs="*", default=list(BASELINES))
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    parser.add_argument("--views", nargs="*", default=[], choices=["events", "counts", "counts-noflip"],
+                        help="also run NeuroCLIP+, Tip-Adapter and Tip-Adapter-F with 8 views of each shot")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "fewshot_plus_ablation_dev.json")
     parser.add_argument("--update", action="store_true",
                         help="keep the rows of --out that this run does not recompute (same draws)")
@@ -112,19 +127,22 @@ def main():
     torch.set_num_threads(1)
     table = []
     for encoding in args.encodings:
-        features, labels, weights, scale = development_features(args.root, encoding)
-        methods = [(m, None) for m in args.baselines] + [("neuroclip-plus", v) for v in args.variants]
-        for method, variant in methods:
+        features, labels, weights, scale, views = development_features(args.root, encoding, args.views)
+        methods = [(m, None, None) for m in args.baselines] + [("neuroclip-plus", v, None) for v in args.variants]
+        methods += [(m, None, kind) for kind in args.views for m in VIEW_METHODS]
+        for method, variant, kind in methods:
             plus = PlusConfig().replace(**VARIANTS[variant]) if variant else PlusConfig()
             started, means = time.perf_counter(), []
             for k in SHOTS:
                 scores = []
                 for seed in range(args.draws):
                     shots, rest = draw(labels, k, seed)
-                    predict = fit(method, features[shots], labels[shots], weights, scale, seed, plus)
+                    predict = fit(method, features[shots], labels[shots], weights, scale, seed, plus,
+                                  None if kind is None else views[kind][shots])
                     scores.append(float((predict(features[rest]).argmax(1) == labels[rest]).float().mean()))
                 means.append(100 * float(np.mean(scores)))
             name = method if variant is None else f"{method} [{variant}]"
+            name = name if kind is None else f"{method} [8 {kind} views]"
             table.append({"encoding": encoding, "method": name, "shots": list(SHOTS), "top1": means})
             print(f"{encoding:<15}{name:<42}" + "".join(f"{v:7.1f}" for v in means) +
                   f"   mean {np.mean(means):5.1f}  ({time.perf_counter() - started:.0f} s)", flush=True)

@@ -144,6 +144,20 @@ def test_fewshot_command_and_classify_with_the_saved_adapter(tmp_path, capsys):
     assert line.startswith(str(test_file)) and len(line.split(": ", 1)[1].split(", ")) == 2
 
 
+def test_fewshot_command_with_augmented_views(tmp_path):
+    root = nmnist_layout(tmp_path / "nmnist", per_digit=1, train_per_digit=2)
+    out = tmp_path / "f.json"
+    code = main(["fewshot", "--dataset", "nmnist", "--root", str(root), "--shots", "1", "--seeds", "1", "--method",
+                 "neuroclip-plus", "--method", "tip", "--model", "neuroclip-tiny-vit", "--pretrained", "none",
+                 "--augment-views", "2", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--device",
+                 "cpu"])
+    assert code == 0
+    record = json.loads(out.read_text())
+    assert record["config"]["augment"]["level"] == "events" and record["config"]["augment"]["n_views"] == 2
+    assert record["config"]["plan"]["augment"]["n_views"] == 2
+    assert {r["method"] for r in record["results"]} == {"neuroclip-plus", "tip"}
+
+
 def test_classify_with_a_spikeclip_checkpoint(tmp_path, capsys):
     from neuroclip.clip import load_backbone
     from neuroclip.spikeclip import build_spikeclip, model_config, save_spikeclip

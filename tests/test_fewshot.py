@@ -15,6 +15,7 @@ from neuroclip.clip.extract import extract_features
 from neuroclip.clip.features import FrameConfig, frame_features
 from neuroclip.datasets import NMNIST
 from neuroclip.errors import ConfigError
+from neuroclip.events.augment import EventAugmentConfig
 from neuroclip.fewshot import (
     AdapterConfig,
     AdapterFileError,
@@ -39,7 +40,7 @@ from neuroclip.fewshot import (
     train_adapter,
     write_results,
 )
-from neuroclip.fewshot.augment import AffineDraw, affine_counts
+from neuroclip.fewshot.augment import AffineDraw, EventViewConfig, affine_counts, view_config
 from neuroclip.fewshot.baselines import fit_linear_probe, fit_tip_adapter
 from neuroclip.fewshot.train import neuroclip_epochs
 
@@ -428,6 +429,44 @@ def test_augmented_views_of_real_recordings(real, backbone):
     assert not torch.equal(plain.model.adapter.down.weight, viewed.model.adapter.down.weight)
     with pytest.raises(ConfigError, match="views"):
         train_adapter(direct, np.array([0, 1]), weights, config=recipe(epochs=3), views=augmented[:, :, :5])
+
+
+def test_event_level_views_go_through_the_feature_path(real, backbone):
+    dataset = real["dataset"]
+    indices = [0, 1]
+    direct = frame_features([dataset[i][0] for i in indices], backbone, FrameConfig()).numpy()
+    nothing = EventViewConfig(events=EventAugmentConfig(drop=1e-9), n_views=2)  # drops (almost surely) no event
+    same = augmented_view_features(dataset, indices, backbone, FrameConfig(), nothing, seed=0)
+    np.testing.assert_allclose(same[:, 1], direct, rtol=1e-4, atol=1e-4)
+    views = augmented_view_features(dataset, indices, backbone, FrameConfig(), EventViewConfig(n_views=3), seed=3)
+    again = augmented_view_features(dataset, [1], backbone, FrameConfig(), EventViewConfig(n_views=3), seed=3)
+    assert views.shape == (2, 3, 10, direct.shape[-1]) and views.dtype == np.float32
+    np.testing.assert_array_equal(views[1], again[0])
+    assert np.abs(views[:, 0] - direct).max() > 1e-3
+    # every encoding, not only the count-based ones
+    voxel = augmented_view_features(dataset, [0], backbone, FrameConfig(encoding="voxel_grid"),
+                                    EventViewConfig(n_views=1), seed=0)
+    assert voxel.shape == (1, 1, 10, direct.shape[-1])
+
+
+def test_view_config_of_the_cli_options():
+    assert view_config(None, 0, "discrimination") is None
+    assert view_config(None, 4, "time_surface") == EventViewConfig(n_views=4)
+    assert view_config("counts", 2, "eventbind") == AugmentConfig(n_views=2)
+    assert view_config("counts-noflip", 2, "discrimination").flip_probability == 0.0
+    for kind, n, encoding, words in [("events", 0, "discrimination", "--augment-views"),
+                                     ("foo", 2, "discrimination", "events"),
+                                     ("counts", 2, "voxel_grid", "--augment events"),
+                                     (None, -1, "discrimination", ">= 0")]:
+        with pytest.raises(ConfigError, match=words):
+            view_config(kind, n, encoding)
+    with pytest.raises(ConfigError, match="changes something"):
+        EventViewConfig(events=EventAugmentConfig())
+    with pytest.raises(ConfigError, match="n_views"):
+        EventViewConfig(n_views=0)
+    plan = FewShotPlan(methods=("neuroclip-plus",), augment=EventViewConfig(n_views=2))
+    assert plan.record()["augment"] == {"events": {"shift_px": 3.0, "rotate_degrees": 10.0, "scale": 0.1,
+                                                   "drop": 0.3}, "n_views": 2, "level": "events"}
 
 # --------------------------------------------------------------------------------------------------- experiment
 

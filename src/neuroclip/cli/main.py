@@ -439,6 +439,13 @@ def fewshot(
                                                                          "--method (neuroclip, neuroclip-plus) "
                                                                          "trained at the largest shot count, first "
                                                                          "seed."),
+    augment_views: int = typer.Option(0, "--augment-views", min=0, help="Augmented views per shot, encoded once "
+                                      "(0 = off, the default); the trained methods and Tip-Adapter use them, the "
+                                      "linear probe does not."),
+    augment: str | None = typer.Option(None, "--augment", help="Kind of the views: events (default: shift 3 px, "
+                                       "rotation 10 deg, zoom 10%, up to 30% of events dropped, before framing), "
+                                       "counts (the released code's rotation, flip and shear of the count frames) or "
+                                       "counts-noflip."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Recordings per CLIP batch."),
     workers: WorkersOption = None,
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for adapter training."),
@@ -462,6 +469,9 @@ def fewshot(
     methods = check_methods(methods)
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol {protocol!r} is unknown; choose one of {', '.join(PROTOCOLS)}")
+    from neuroclip.fewshot.augment import view_config
+
+    augment_config = view_config(augment, augment_views, encoding)
     if save_adapter is not None and not any(m.startswith("neuroclip") for m in methods):
         raise ConfigError("--save-adapter saves a NeuroCLIP adapter: add --method neuroclip (or drop --save-adapter)")
     plot = plot or out.with_suffix(".png")
@@ -484,7 +494,7 @@ def fewshot(
     backbone = _load_backbone(model, pretrained, device)
     train_config = recipe("neuroclip", model, **({"epochs": epochs} if epochs else {}))
     plan = FewShotPlan(methods=tuple(methods), shots=tuple(shots), seeds=tuple(seeds), protocol=protocol,
-                       train_config=train_config)
+                       train_config=train_config, augment=augment_config)
     record = fewshot_experiment(
         train, test, backbone, settings.classnames, settings.templates, plan,
         frame_config=FrameConfig(encoding=encoding, n_frames=frames, split_by=split_by, threshold=settings.threshold,

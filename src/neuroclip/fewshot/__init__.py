@@ -9,7 +9,7 @@ from neuroclip.fewshot.adapter import (
     NeuroCLIPAdapterClassifier,
     TimestepBatchNorm1d,
 )
-from neuroclip.fewshot.augment import AugmentConfig, augmented_view_features, view_provider
+from neuroclip.fewshot.augment import AugmentConfig, EventViewConfig, augmented_view_features, view_provider
 from neuroclip.fewshot.experiment import adapter_info, classify_with_adapter, fewshot_experiment
 from neuroclip.fewshot.persist import AdapterFileError, load_adapter, predict_with_adapter, save_adapter
 from neuroclip.fewshot.plan import METHODS, PROTOCOLS, BaselineConfigs, FewShotPlan
@@ -36,6 +36,7 @@ __all__ = [
     "AdapterFileError",
     "AugmentConfig",
     "BaselineConfigs",
+    "EventViewConfig",
     "FewShotPlan",
     "InterTimestepAdapter",
     "NeuroCLIPAdapterClassifier",

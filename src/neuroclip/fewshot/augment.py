@@ -9,6 +9,11 @@ one of them per recording per epoch.
 
 The three transforms are composed into one affine map about the frame centre and resampled once with nearest
 neighbour (torchvision resamples after each of them); out-of-frame pixels get 0 events.
+
+:class:`EventViewConfig` is the alternative at the event level (ours, not the released code's): each view is one
+draw of :func:`neuroclip.events.augment.augment_events` (shift, rotation, zoom, event dropping) applied to the
+recording before framing, then framed and encoded by the same path as the unaugmented features
+(:func:`neuroclip.frames.clip_input.clip_frames`), so it works with every encoding and never mirrors a digit.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 import torch
 
 from neuroclip.errors import ConfigError
+from neuroclip.events.augment import EventAugmentConfig, augment_events
 from neuroclip.frames import functional as FF
 
 # the encodings made of counts alone (frames.images_from_counts), less the raw counts, which are no image
@@ -34,14 +40,35 @@ class AugmentConfig:
     flip_probability: float = 0.5
     shear_degrees: float = 5.0
     n_views: int = 8
+    level: str = "counts"  # where the transform acts (recorded in results; EventViewConfig's is "events")
 
     def __post_init__(self):
-        if not isinstance(self.n_views, int) or self.n_views < 1:
+        if isinstance(self.n_views, bool) or not isinstance(self.n_views, int) or self.n_views < 1:
             raise ConfigError(f"n_views must be a positive integer, got {self.n_views!r}")
+        if self.level != "counts":
+            raise ConfigError(f"AugmentConfig works on count frames (level 'counts'), got {self.level!r}")
         if not 0 <= self.flip_probability <= 1:
             raise ConfigError(f"flip_probability must be in [0, 1], got {self.flip_probability!r}")
         if not (0 <= self.rotation_degrees <= 180 and 0 <= self.shear_degrees < 90):
             raise ConfigError("rotation_degrees must be in [0, 180] and shear_degrees in [0, 90)")
+
+
+@dataclasses.dataclass(frozen=True)
+class EventViewConfig:
+    """``n_views`` event-level augmented views per recording: each one draw of ``events`` (uniform ranges; by
+    default the SpikeCLIP alignment's: shift 3 px, rotation 10 deg, zoom 10 %, up to 30 % of events dropped)."""
+
+    events: EventAugmentConfig = EventAugmentConfig(shift_px=3.0, rotate_degrees=10.0, scale=0.1, drop=0.3)
+    n_views: int = 8
+    level: str = "events"
+
+    def __post_init__(self):
+        if isinstance(self.n_views, bool) or not isinstance(self.n_views, int) or self.n_views < 1:
+            raise ConfigError(f"n_views must be a positive integer, got {self.n_views!r}")
+        if self.level != "events":
+            raise ConfigError(f"EventViewConfig works on events (level 'events'), got {self.level!r}")
+        if not isinstance(self.events, EventAugmentConfig) or not self.events.active:
+            raise ConfigError("EventViewConfig needs an EventAugmentConfig that changes something")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,14 +125,28 @@ def augmented_clip_frames(stream, frame_config, image_size: int, draws: list[Aff
     return FF.to_clip_input(np.stack(views), image_size, frame_config.normalization, mean=mean, std=std)
 
 
-def augmented_view_features(dataset, indices, backbone, frame_config=None, config: AugmentConfig = AugmentConfig(),
-                            seed: int = 0, batch_size: int = 8) -> np.ndarray:
+def event_view_frames(stream, frame_config, image_size: int, config: EventViewConfig, rng: np.random.Generator, *,
+                      mean=FF.CLIP_MEAN, std=FF.CLIP_STD) -> torch.Tensor:
+    """CLIP input [V, T, 3, S, S] of ``config.n_views`` event-level draws of one recording, each framed by
+    :func:`~neuroclip.frames.clip_input.clip_frames` (the path of the unaugmented features)."""
+    from neuroclip.frames.clip_input import clip_frames
+
+    return torch.stack([clip_frames(augment_events(stream, config.events, rng), frame_config, image_size, mean=mean,
+                                    std=std) for _ in range(config.n_views)])
+
+
+def augmented_view_features(dataset, indices, backbone, frame_config=None,
+                            config: AugmentConfig | EventViewConfig = AugmentConfig(), seed: int = 0,
+                            batch_size: int = 8) -> np.ndarray:
     """Raw per-frame CLIP features [n, V, T, C] (float32) of ``config.n_views`` augmented views of each recording
-    ``dataset[i]`` for i in ``indices``. The draws depend only on ``seed`` and the recording's index, so a
-    recording gets the same views whichever runs ask for it."""
+    ``dataset[i]`` for i in ``indices`` (count-level :class:`AugmentConfig` or event-level
+    :class:`EventViewConfig`). The draws depend only on ``seed`` and the recording's index, so a recording gets
+    the same views whichever runs ask for it."""
     from neuroclip.clip.features import FrameConfig
 
     frame_config = frame_config or FrameConfig()
+    if isinstance(config, EventViewConfig):
+        return _event_view_features(dataset, indices, backbone, frame_config, config, seed, batch_size)
     if frame_config.encoding not in COUNT_ENCODINGS:
         raise ConfigError(f"augmentation works on count-based encodings ({', '.join(COUNT_ENCODINGS)}); the frame "
                           f"encoding is {frame_config.encoding!r}")
@@ -126,7 +167,28 @@ def augmented_view_features(dataset, indices, backbone, frame_config=None, confi
     return np.concatenate(outputs)
 
 
-def view_provider(dataset, backbone, frame_config=None, config: AugmentConfig = AugmentConfig(), seed: int = 0):
+def _event_view_features(dataset, indices, backbone, frame_config, config: EventViewConfig, seed: int,
+                         batch_size: int) -> np.ndarray:
+    indices = [int(i) for i in np.asarray(indices).ravel()]
+    outputs = []
+    for start in range(0, len(indices), batch_size):
+        images = []
+        for index in indices[start:start + batch_size]:
+            stream, _ = dataset[index]
+            images.append(event_view_frames(stream, frame_config, backbone.image_size, config,
+                                            np.random.default_rng([int(seed), index]), mean=backbone.image_mean,
+                                            std=backbone.image_std))
+        stacked = torch.stack(images)  # [b, V, T, 3, S, S]
+        with torch.no_grad():
+            encoded = backbone.encode_images(stacked.flatten(0, 2))
+        outputs.append(encoded.reshape(*stacked.shape[:3], -1).cpu().numpy().astype(np.float32))
+    if not outputs:
+        raise ConfigError("no recordings to augment")
+    return np.concatenate(outputs)
+
+
+def view_provider(dataset, backbone, frame_config=None, config: AugmentConfig | EventViewConfig = AugmentConfig(),
+                  seed: int = 0):
     """A callable ``positions -> [n, V, T, C]`` for :func:`neuroclip.fewshot.protocol.run_fewshot`'s ``views``,
     for train features whose positions are the dataset's indices (as ``extract_features`` returns them)."""
 
@@ -134,3 +196,30 @@ def view_provider(dataset, backbone, frame_config=None, config: AugmentConfig = 
         return augmented_view_features(dataset, positions, backbone, frame_config, config, seed)
 
     return views
+
+
+VIEW_KINDS = {
+    "events": "event-level: shift 3 px, rotation 10 deg, zoom 10 %, up to 30 % of events dropped, before framing",
+    "counts": "the released code's: rotation 10 deg, horizontal flip (p 0.5), x-shear 5 deg of the count frames",
+    "counts-noflip": "the released code's without the flip (a mirrored digit is another glyph)",
+}
+
+
+def view_config(kind: str | None, n_views: int, encoding: str) -> AugmentConfig | EventViewConfig | None:
+    """The views ``neuroclip fewshot --augment KIND --augment-views N`` asks for (None when N is 0), or a
+    ConfigError naming the option at fault."""
+    if isinstance(n_views, bool) or not isinstance(n_views, int) or n_views < 0:
+        raise ConfigError(f"--augment-views must be an integer >= 0, got {n_views!r}")
+    if kind is not None and kind not in VIEW_KINDS:
+        raise ConfigError(f"--augment {kind!r} is unknown; choose one of {', '.join(VIEW_KINDS)}")
+    if n_views == 0:
+        if kind is not None:
+            raise ConfigError(f"--augment {kind} needs --augment-views N with N >= 1 (0, the default, is off)")
+        return None
+    kind = kind or "events"
+    if kind == "events":
+        return EventViewConfig(n_views=n_views)
+    if encoding not in COUNT_ENCODINGS:
+        raise ConfigError(f"--augment {kind} transforms count frames, which the {encoding!r} encoding is not made "
+                          f"of ({', '.join(COUNT_ENCODINGS)}); use --augment events")
+    return AugmentConfig(n_views=n_views, flip_probability=0.5 if kind == "counts" else 0.0)

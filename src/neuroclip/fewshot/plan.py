@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from neuroclip.errors import ConfigError
-from neuroclip.fewshot.augment import AugmentConfig
+from neuroclip.fewshot.augment import AugmentConfig, EventViewConfig
 from neuroclip.fewshot.baselines import ClipAdapterConfig, LinearProbeConfig, TipAdapterConfig
 from neuroclip.fewshot.plus import PlusConfig
 from neuroclip.fewshot.sampling import sample_shots, split_validation
@@ -91,7 +91,8 @@ class FewShotPlan:
     of the shot draw, selecting under ``protocol``. ``val_per_class``/``val_seed``: the validation part carved from
     the train split under ``validation`` when no validation split is given. ``train_config``: NeuroCLIP's recipe
     (None: the released one for the backbone, :func:`~neuroclip.fewshot.train.recipe`); ``baselines`` the other
-    methods' settings; ``augment`` the augmented views of each shot (None: off)."""
+    methods' settings; ``augment`` the augmented views of each shot (None: off; count-level
+    :class:`~neuroclip.fewshot.augment.AugmentConfig` or event-level ``EventViewConfig``)."""
 
     methods: tuple[str, ...] = ("neuroclip",)
     shots: tuple[int, ...] = (1, 2, 4, 8, 16)
@@ -101,7 +102,7 @@ class FewShotPlan:
     val_seed: int = 0
     train_config: TrainConfig | None = None
     baselines: BaselineConfigs = BaselineConfigs()
-    augment: AugmentConfig | None = None
+    augment: AugmentConfig | EventViewConfig | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "methods", tuple(check_methods(self.methods)))

@@ -29,8 +29,10 @@ scoring (95.3, 73.2); ``scripts/fewshot_plus_ablation.py`` reproduces them and t
   from Tip-Adapter's initial (1, 1), which stay with one shot per class: no cache (95.1, 72.9), alpha and beta from
   Tip-Adapter's grid by leave-one-out accuracy (95.2, 72.5), own keys kept in training (95.1, 72.5);
 * fresh augmentation every epoch, each shot keeping a random subset of its frames (each with probability 1/2, at
-  least one): without it (94.9, 70.7). With ``views`` (event-level augmented CLIP features) one random view per shot
-  per epoch as well (not measured: the CLI does not make views);
+  least one): without it (94.9, 70.7). With ``views`` (augmented CLIP features, ``neuroclip fewshot
+  --augment-views``) one random view per shot per epoch as well; off by default, since 8 views lost: the released
+  count augmentation (its flip mirrors digits) (90.2, 66.3), without the flip (95.0, 73.8: 4 shots up, 1-2 shots
+  down with discrimination frames), event-level shift/rotation/zoom/drop (94.9, 69.5);
 * the trained part added whole (lambda = 1, ``shrink='none'``): a shrinkage logits = z + c + lambda r with lambda
   in {0, 1/8, ..., 1} chosen by cross-validation within the shots (``shrink='cv'``: min(K, 4) folds, each fold's
   head trained on the other shots at the same time as the final one, lambda scored on the held-out shots, K >= 2)
