@@ -145,40 +145,24 @@ def augmented_view_features(dataset, indices, backbone, frame_config=None,
     from neuroclip.clip.features import FrameConfig
 
     frame_config = frame_config or FrameConfig()
+    mean, std = backbone.image_mean, backbone.image_std
     if isinstance(config, EventViewConfig):
-        return _event_view_features(dataset, indices, backbone, frame_config, config, seed, batch_size)
-    if frame_config.encoding not in COUNT_ENCODINGS:
-        raise ConfigError(f"augmentation works on count-based encodings ({', '.join(COUNT_ENCODINGS)}); the frame "
-                          f"encoding is {frame_config.encoding!r}")
-    indices = [int(i) for i in np.asarray(indices).ravel()]
-    outputs = []
-    for start in range(0, len(indices), batch_size):
-        images = []
-        for index in indices[start:start + batch_size]:
-            stream, _ = dataset[index]
+        def frames_of(stream, index: int) -> torch.Tensor:
+            return event_view_frames(stream, frame_config, backbone.image_size, config,
+                                     np.random.default_rng([int(seed), index]), mean=mean, std=std)
+    else:
+        if frame_config.encoding not in COUNT_ENCODINGS:
+            raise ConfigError(f"augmentation works on count-based encodings ({', '.join(COUNT_ENCODINGS)}); the "
+                              f"frame encoding is {frame_config.encoding!r}")
+
+        def frames_of(stream, index: int) -> torch.Tensor:
             draws = draw_augmentations(config.n_views, config, np.random.default_rng([int(seed), index]))
-            images.append(augmented_clip_frames(stream, frame_config, backbone.image_size, draws,
-                                                mean=backbone.image_mean, std=backbone.image_std))
-        stacked = torch.stack(images)  # [b, V, T, 3, S, S]
-        encoded = backbone.encode_images(stacked.flatten(0, 2))
-        outputs.append(encoded.reshape(*stacked.shape[:3], -1).cpu().numpy().astype(np.float32))
-    if not outputs:
-        raise ConfigError("no recordings to augment")
-    return np.concatenate(outputs)
-
-
-def _event_view_features(dataset, indices, backbone, frame_config, config: EventViewConfig, seed: int,
-                         batch_size: int) -> np.ndarray:
+            return augmented_clip_frames(stream, frame_config, backbone.image_size, draws, mean=mean, std=std)
     indices = [int(i) for i in np.asarray(indices).ravel()]
     outputs = []
     for start in range(0, len(indices), batch_size):
-        images = []
-        for index in indices[start:start + batch_size]:
-            stream, _ = dataset[index]
-            images.append(event_view_frames(stream, frame_config, backbone.image_size, config,
-                                            np.random.default_rng([int(seed), index]), mean=backbone.image_mean,
-                                            std=backbone.image_std))
-        stacked = torch.stack(images)  # [b, V, T, 3, S, S]
+        stacked = torch.stack([frames_of(dataset[index][0], index)
+                               for index in indices[start:start + batch_size]])  # [b, V, T, 3, S, S]
         with torch.no_grad():
             encoded = backbone.encode_images(stacked.flatten(0, 2))
         outputs.append(encoded.reshape(*stacked.shape[:3], -1).cpu().numpy().astype(np.float32))
