@@ -150,3 +150,24 @@ def test_packed_events_pin_and_move_to_cuda_without_blocking():
         assert torch.equal(batch_count_frames(on_gpu, 10, split_by).cpu(),
                            batch_count_frames(stack_events(streams), 10, split_by))
     assert torch.equal(on_gpu.unpack().t.cpu(), stack_events(streams).t)
+
+
+@pytest.mark.parametrize("size", [(34, 34), (640, 480), (1280, 720)])
+def test_packing_with_numba_equals_the_numpy_expression(size):
+    pytest.importorskip("numba")
+    from neuroclip.events.io._common import decoders
+
+    rng = np.random.default_rng(3)
+    streams = []
+    for n in (0, 1, 4000, 1234):
+        t = np.sort(rng.integers(0, 10**6, n))
+        streams.append(EventStream(make_events(t, rng.integers(0, size[0], n), rng.integers(0, size[1], n),
+                                               rng.integers(0, 2, n)), size))
+    with decoders("numba"):
+        fast = pack_events(streams, times=True, shared=False)
+    with decoders("numpy"):
+        plain = pack_events(streams, times=True, shared=False)
+    assert fast.pixel_dtype == plain.pixel_dtype
+    a, b = fast.unpack(), plain.unpack()  # (the buffers' alignment padding is not written)
+    assert all(torch.equal(getattr(a, name), getattr(b, name)) for name in ("t", "x", "y", "p", "lengths"))
+    assert int(a.lengths.sum()) == 4000 + 1234 + 1
