@@ -77,31 +77,20 @@ class RecordingEvents(Dataset):
         return stream, int(label), int(index)
 
 
-def _stack_recordings(items):
-    """Collate: the recordings of a batch as one :class:`EventBatch` (stacked in the worker), or the list of
-    EventStreams when their sensor sizes differ (they are then framed one by one)."""
+def _collate_recordings(items, combine=stack_events):
+    """Collate: the recordings of a batch combined by ``combine`` in the worker (:func:`stack_events` into an
+    :class:`EventBatch`, or :func:`pack_events` into one shared-memory buffer), or the list of EventStreams when
+    their sensor sizes differ (they are then framed one by one)."""
     streams, labels, indices = zip(*items)
     try:
-        events = stack_events(list(streams))
-    except ConfigError:
-        events = list(streams)
-    return events, torch.tensor(labels), torch.tensor(indices)
-
-
-def _pack_recordings(items, times: bool = True):
-    """Collate: the recordings of a batch as one :class:`~neuroclip.frames.functional.PackedEvents`, built in shared
-    memory by a worker, or the list of EventStreams when their sensor sizes differ."""
-    streams, labels, indices = zip(*items)
-    try:
-        events = pack_events(list(streams), times=times)
+        events = combine(list(streams))
     except ConfigError:
         events = list(streams)
     return events, torch.tensor(labels), torch.tensor(indices)
 
 
 def make_event_loader(dataset, batch_size: int = 32, num_workers: int = 0, *, pin_memory: bool = False,
-                      packed: bool = False, times: bool = True, prefetch_factor: int | None = None,
-                      persistent_workers: bool = False) -> DataLoader:
+                      packed: bool = False, times: bool = True, prefetch_factor: int | None = None) -> DataLoader:
     """A DataLoader yielding ``(events, labels [B], indices [B])`` for ``dataset``, in order: ``events`` an
     :class:`~neuroclip.frames.EventBatch` stacked by the worker (or a list of EventStreams of different sensor
     sizes). Workers only read; the frames are made batched on the model's device
@@ -110,15 +99,12 @@ def make_event_loader(dataset, batch_size: int = 32, num_workers: int = 0, *, pi
     ``packed``: ``events`` is a :class:`~neuroclip.frames.functional.PackedEvents` instead (the same events in 2 to
     8 bytes each rather than 17, in one buffer the worker writes straight into shared memory: one pinned copy, one
     transfer); ``times=False`` leaves out the timestamps, which only the ``'time'`` split reads.
-    ``prefetch_factor``/``persistent_workers``: as for a torch DataLoader (with workers only)."""
+    ``prefetch_factor``: as for a torch DataLoader (with workers only)."""
     if len(dataset) == 0:
         raise ConfigError("the dataset is empty: there is nothing to load")
-    extra = {}
-    if num_workers > 0:
-        extra["persistent_workers"] = persistent_workers
-        if prefetch_factor is not None:
-            extra["prefetch_factor"] = prefetch_factor
-    collate = functools.partial(_pack_recordings, times=times) if packed else _stack_recordings
+    extra = {} if num_workers == 0 or prefetch_factor is None else {"prefetch_factor": prefetch_factor}
+    combine = functools.partial(pack_events, times=times) if packed else stack_events
+    collate = functools.partial(_collate_recordings, combine=combine)
     return DataLoader(RecordingEvents(dataset), batch_size=batch_size, num_workers=num_workers,
                       collate_fn=collate, pin_memory=pin_memory, **extra)
 
