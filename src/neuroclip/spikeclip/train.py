@@ -29,7 +29,7 @@ from neuroclip.errors import ConfigError
 from neuroclip.outputs import atomic_write
 from neuroclip.processes import Processes, batch_loader, epoch_batches, join_processes, to_device
 from neuroclip.provenance import versions
-from neuroclip.spikeclip.config import RUN_SETTINGS, StageConfig, legacy_model_dict, to_dict
+from neuroclip.spikeclip.config import RUN_SETTINGS, LossConfig, StageConfig, legacy_model_dict, to_dict
 from neuroclip.spikeclip.layers import convert_batchnorm_for_processes
 from neuroclip.spikeclip.model import save_torch
 from neuroclip.spikeclip.stages import BEST, LAST, RESULT, TASKS
@@ -66,8 +66,10 @@ def _config_difference(saved: dict, current: dict) -> list[str]:
     the fields it predates (``legacy_model_dict``)."""
     if isinstance(saved.get("model"), dict):
         saved = {**saved, "model": legacy_model_dict(saved["model"])}
-    if isinstance(saved.get("loss"), dict):  # configs saved before stage B's optional KL term had none
-        saved = {**saved, "loss": {"align_kl_weight": 0.0, "align_kl_scale": 100.0, **saved["loss"]}}
+    if isinstance(saved.get("loss"), dict):  # configs saved before stage B's optional KL term: its defaults (off)
+        defaults = LossConfig()
+        added = {name: getattr(defaults, name) for name in ("align_kl_weight", "align_kl_scale")}
+        saved = {**saved, "loss": {**added, **saved["loss"]}}
     return sorted(path for key in set(saved) | set(current) if key not in RUN_SETTINGS
                   for path in _differing_paths(saved.get(key), current.get(key), key))
 
