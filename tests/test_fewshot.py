@@ -486,13 +486,17 @@ class Subset:
         return self._dataset[self._indices[position]]
 
 
+def _split_per_digit(dataset, n_train: int, n_test: int) -> tuple[Subset, Subset]:
+    """The first ``n_train`` recordings of each digit as the train split, the next ``n_test`` as the test split."""
+    labels = np.array(dataset.labels)
+    per_digit = [np.flatnonzero(labels == d)[:n_train + n_test] for d in range(10)]
+    return (Subset(dataset, [i for group in per_digit for i in group[:n_train]], "train"),
+            Subset(dataset, [i for group in per_digit for i in group[n_train:]], "test"))
+
+
 def test_experiment_writes_files_and_saves_an_adapter_that_classify_uses(real, backbone, tmp_path):
     needs_all_recordings()  # draws more recordings per class than tests/data/samples has
-    dataset = real["dataset"]
-    labels = np.array(dataset.labels)
-    per_digit = [np.flatnonzero(labels == d)[:9] for d in range(10)]
-    train = Subset(dataset, [i for group in per_digit for i in group[:6]], "train")
-    test = Subset(dataset, [i for group in per_digit for i in group[6:]], "test")
+    train, test = _split_per_digit(real["dataset"], 6, 3)
     names, templates = [str(d) for d in range(10)], resolve_templates(None, "nmnist")
     plan = FewShotPlan(methods=["neuroclip", "tip", "zeroshot"], shots=[1, 2], seeds=[1], protocol="validation",
                        val_per_class=2, train_config=recipe(epochs=4))
@@ -534,11 +538,7 @@ def test_experiment_saves_a_neuroclip_plus_head_that_classify_uses(real, backbon
     from neuroclip.fewshot.plus import PlusConfig
     from neuroclip.fewshot.protocol import BaselineConfigs
 
-    dataset = real["dataset"]
-    labels = np.array(dataset.labels)
-    per_digit = [np.flatnonzero(labels == d)[:7] for d in range(10)]
-    train = Subset(dataset, [i for group in per_digit for i in group[:4]], "train")
-    test = Subset(dataset, [i for group in per_digit for i in group[4:]], "test")
+    train, test = _split_per_digit(real["dataset"], 4, 3)
     names, templates = [str(d) for d in range(10)], resolve_templates(None, "nmnist")
     plan = FewShotPlan(methods=["neuroclip-plus", "zeroshot"], shots=[2], seeds=[1],
                        baselines=BaselineConfigs(plus=PlusConfig(epochs=5)))
