@@ -4,11 +4,15 @@ import pytest
 from neuroclip import ConfigError
 from neuroclip.demo import render_digit
 from neuroclip.events import read_events
+from neuroclip.events.io._common import decoders
 from neuroclip.events.simulate import (
+    MOTIONS,
     PixelModel,
     cifar10dvs_recording,
     es_imagenet_recording,
     nmnist_recording,
+    shift_image,
+    shift_images,
     simulate_events,
 )
 
@@ -90,3 +94,35 @@ def test_cifar10dvs_and_es_imagenet_motions():
     assert len(es) > 0 and 0.3 < es.on_fraction < 0.7
     faint = es_imagenet_recording(image * 0.1)  # a V step of 0.1 stays under the 0.18 threshold
     assert len(faint) == 0
+
+
+@pytest.mark.parametrize("motion", sorted(MOTIONS))
+def test_numba_and_numpy_simulators_give_identical_events(motion):
+    """The numba passes (shifted frames, pixel model) repeat the numpy code's arithmetic operation for operation, so
+    a recording is the same with or without numba, bit for bit: the bundled spiking model's simulated training data
+    does not depend on which one ran."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(7)
+    image = rng.random((20, 16, 3)) * (rng.random((20, 16, 1)) > 0.4)  # sharp edges and flat black areas
+    model = PixelModel(threshold=0.3, refractory_us=500)
+    kwargs = {} if motion == "esimagenet" else {"model": model, "seed": 3}
+    recordings = {}
+    for backend in ("numpy", "numba"):
+        with decoders(backend):
+            recordings[backend] = MOTIONS[motion](image, **kwargs)
+    assert len(recordings["numpy"]) > 100
+    assert recordings["numpy"].events.tobytes() == recordings["numba"].events.tobytes()
+
+
+def test_numba_and_numpy_shifts_are_identical_at_the_borders():
+    pytest.importorskip("numba")
+    image = np.random.default_rng(1).random((9, 11))
+    shifts = np.array([[0.0, 0.0], [0.5, -0.25], [-1.0, 1.0], [10.9, -8.7], [-12.0, 0.3], [1e-17, -1e-17],
+                       [11.0, 9.0], [-11.5, -9.5]])
+    with decoders("numpy"):
+        reference = shift_images(image, shifts)
+        single = np.stack([shift_image(image, dx, dy) for dx, dy in shifts])
+    with decoders("numba"):
+        fast = shift_images(image, shifts)
+    assert reference.tobytes() == single.tobytes() == fast.tobytes()
+    assert np.array_equal(reference[0], image) and not reference[4].any()  # no shift; shifted out of the frame

@@ -153,7 +153,8 @@ def kernels():
 
 @contextlib.contextmanager
 def decoders(backend: str):
-    """Use the ``"numpy"`` or the ``"numba"`` decoders within the block (tests compare the two)."""
+    """Use the ``"numpy"`` or the ``"numba"`` decoders (and the other numba kernels: packing, simulator) within the
+    block (tests compare the two)."""
     global _KERNELS
     if backend not in ("numpy", "numba"):
         raise ValueError(f"backend must be 'numpy' or 'numba', not {backend!r}")
