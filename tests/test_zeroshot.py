@@ -99,15 +99,26 @@ def test_frames_made_on_the_device_give_the_same_features_as_frames_made_by_work
     np.testing.assert_allclose(device.features, workers.features, atol=1e-5, rtol=0)
 
 
-def test_workers_default_to_the_machine_on_a_gpu_and_read_the_same_batches():
+def test_workers_default_to_the_machine_on_a_gpu_and_read_the_same_batches(monkeypatch):
     import os
 
     from neuroclip.datasets import NMNIST
     from neuroclip.datasets.loader import make_event_loader
-    from neuroclip.devices import default_workers
+    from neuroclip.devices import MAX_DEFAULT_WORKERS, default_workers
 
     assert default_workers(torch.device("cpu")) == 0
-    assert default_workers(torch.device("cuda")) == max(0, min(8, (os.cpu_count() or 1) - 1))
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(12)), raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 96)  # the machine's count is not what this process may use
+    assert default_workers(torch.device("cuda")) == 11
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # torchrun: four processes share the node's cores
+    assert default_workers(torch.device("cuda")) == 2
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert default_workers(torch.device("cuda")) == MAX_DEFAULT_WORKERS
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert default_workers(torch.device("cuda")) == 0
+    monkeypatch.undo()
     nmnist_files()
     dataset = NMNIST(NMNIST_ROOT, split="train_full").subset(list(range(0, 30, 3)))
     batches = {workers: list(make_event_loader(dataset, 4, workers)) for workers in (0, 2)}

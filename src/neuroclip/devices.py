@@ -47,10 +47,31 @@ def fp16_autocast(enabled: bool, device: torch.device):
     return contextlib.nullcontext()
 
 
+MAX_DEFAULT_WORKERS = 16
+# A worker packs a 640x480 recording of 1 M events in 5.4 ms (benchmarks/host_work.py: 43 ms per batch of 8, one
+# core of our CPU machine; 7 ms with the DataLoader's hand-over), 140-185 recordings/s: feeding ViT-B-32 on an H100
+# (1,172 such recordings/s, bf16, T = 10; results/gpu_paths_h100.json) takes 7 to 9 workers, more with real files to
+# read. The cap bounds start-up and shared memory on hosts with many cores.
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (what taskset, cgroups cpusets and SLURM grant), not
+    the machine's count; shared among the processes of this node under torchrun (``LOCAL_WORLD_SIZE``)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        cores = os.cpu_count() or 1
+    try:
+        local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        local = 1
+    return max(1, cores // local)
+
+
 def default_workers(device: torch.device) -> int:
-    """DataLoader workers when the user names none: on an accelerator, up to 8 of this machine's cores read (and
-    there only read and stack events: the frames are made on the device); on the CPU, 0, because framing in the
-    main process keeps the cores for the model."""
+    """DataLoader workers when the user names none: on an accelerator, this process's usable cores less one (for
+    the main process), at most 16; they only read and pack events, the frames are made on the device. On the CPU,
+    0, because framing in the main process keeps the cores for the model."""
     if device.type == "cpu":
         return 0
-    return max(0, min(8, (os.cpu_count() or 1) - 1))
+    return max(0, min(MAX_DEFAULT_WORKERS, usable_cores() - 1))
