@@ -2,6 +2,7 @@
 
     python benchmarks/gpu_paths.py [--recordings DIR] [--out results.json] [--only SECTION ...] [--evt2 P --evt3 P]
     python benchmarks/gpu_paths.py --smoke        # tiny shapes, on the CPU when there is no GPU: checks the script
+    python benchmarks/gpu_paths.py --from-json results/gpu_paths_h100.json --csv results/gpu_paths_h100.csv
 
 ``--recordings``: N-MNIST recordings (``DIR/Train/<digit>/*.bin``, or class folders, or any ``.bin`` files below);
 the default is the 500 development recordings under ``../shared/data/nmnist``. About two minutes on an H100.
@@ -38,7 +39,9 @@ the default is the 500 development recordings under ``../shared/data/nmnist``. A
    API (``classify_timeline``), ViT-B-32 random weights, on the real EVT 2.0 and EVT 3.0 samples (``--evt2``,
    ``--evt3``; default the ones under ``../shared/data/formats/prophesee``): recording seconds per wall second.
 
-Prints one line per measurement and writes them all to ``--out`` as JSON. (``scripts/gpu_checks.py`` checks
+Prints one line per measurement and writes them all to ``--out`` as JSON and, flattened to one row per number
+(device, section, metric, value), to ``--csv``; ``--from-json`` rewrites a stored run's JSON as that CSV without
+measuring anything. (``scripts/gpu_checks.py`` checks
 correctness on the GPU: devices, CLIP tags, fp16 training, zero-shot GPU against CPU; it times nothing of the above.)
 """
 
@@ -608,6 +611,40 @@ SECTIONS = ("frames", "lif", "clip", "end_to_end", "spikeclip", "timeline")
 SAMPLES = REPO.parent / "shared" / "data" / "formats" / "prophesee"
 
 
+def csv_rows(results: dict) -> list[dict]:
+    """One row per measured value: the section (a top-level key), the metric (the nested keys, joined by ' / ')
+    and the value (lists as JSON). The run's own fields (device, torch, ...) become columns of every row."""
+    run = {key: value for key, value in results.items() if not isinstance(value, (dict, list))}
+    rows = []
+
+    def walk(section, prefix, value):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(section, f"{prefix} / {key}" if prefix else str(key), item)
+        else:
+            rows.append({**run, "section": section, "metric": prefix,
+                         "value": json.dumps(value) if isinstance(value, list) else value})
+
+    for section, value in results.items():
+        if isinstance(value, (dict, list)):
+            walk(section, "", value)
+    return rows
+
+
+def write_csv(results: dict, path: Path) -> None:
+    import csv
+
+    rows = csv_rows(results)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "w", newline="") as fp:
+        writer = csv.DictWriter(fp, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    partial.replace(path)
+
+
 def main():
     global DEVICE, SMOKE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -620,7 +657,19 @@ def main():
     parser.add_argument("--only", nargs="*", choices=SECTIONS, help="sections to run")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny shapes, one repeat, on the CPU when there is no GPU: a check of the script")
+    parser.add_argument("--csv", type=Path, help="also write the results here as CSV, one row per number")
+    parser.add_argument("--from-json", type=Path, help="measure nothing: write this stored run's JSON as --csv")
     args = parser.parse_args()
+    if args.from_json:
+        if not args.csv:
+            parser.error("--from-json writes CSV: add --csv PATH")
+        try:
+            stored = json.loads(args.from_json.read_text())
+        except (OSError, ValueError) as error:
+            parser.error(f"--from-json {args.from_json}: cannot read it as JSON ({error})")
+        write_csv(stored, args.csv)
+        print(f"{len(csv_rows(stored))} rows -> {args.csv}")
+        return
     SMOKE = args.smoke
     if not torch.cuda.is_available():
         if not SMOKE:
@@ -666,6 +715,8 @@ def main():
         results.setdefault("seconds", {})[name] = round(time.perf_counter() - section_start, 1)
         if args.out:
             args.out.write_text(json.dumps(results, indent=1))
+        if args.csv:
+            write_csv(results, args.csv)
     print(f"done in {time.perf_counter() - started:.0f} s; sections: {results.get('seconds')}", flush=True)
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))

@@ -1,0 +1,41 @@
+"""The stored benchmark results stay readable: the GPU run's CSV is the JSON's numbers, row for row."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def leaves(value):
+    if isinstance(value, dict):
+        return sum(leaves(item) for item in value.values())
+    return 1
+
+
+def test_gpu_paths_csv_is_the_stored_json(tmp_path):
+    stored = REPO / "results" / "gpu_paths_h100.json"
+    out = tmp_path / "gpu.csv"
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_paths.py"), "--from-json", str(stored),
+                           "--csv", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(stored.read_text())
+    with open(out, newline="") as fp:
+        rows = list(csv.DictReader(fp))
+    nested = {key: value for key, value in results.items() if isinstance(value, (dict, list))}
+    assert len(rows) == sum(leaves(value) for value in nested.values())
+    assert {row["device"] for row in rows} == {results["device"]}
+    e2e = results["end to end zero-shot, 640x480, 1M events"]
+    row = next(r for r in rows if r["section"] == "end to end zero-shot, 640x480, 1M events"
+               and r["metric"] == "loader_only_recordings_s")
+    assert float(row["value"]) == e2e["loader_only_recordings_s"]
+    assert (REPO / "results" / "gpu_paths_h100.csv").read_text() == out.read_text()  # the committed CSV is current
+
+
+def test_gpu_paths_from_json_without_csv_is_one_clear_error(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_paths.py"), "--from-json",
+                           str(tmp_path / "missing.json"), "--csv", str(tmp_path / "x.csv")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "cannot read it as JSON" in done.stderr and "Traceback" not in done.stderr
