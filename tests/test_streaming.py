@@ -32,7 +32,7 @@ def _aedat2_file(folder):
 
 
 # the files of streamed_files, one per streamed format (EVT 2.0 and EVT 3.0 are both prophesee_raw)
-STREAMED_FILES = ["atis_bin", "prophesee_dat", "evt2", "evt3", "aedat2", "npy"]
+STREAMED_FILES = ["atis_bin", "prophesee_dat", "evt2", "evt3", "aedat2", "npy", "hdf5"]
 # formats whose pieces need a sensor size from the caller (.bin pieces would assume the whole ATIS array; .npy
 # states none)
 GIVE_SIZE = {"atis_bin", "npy"}
@@ -47,6 +47,7 @@ def streamed_files(folder):
         SAMPLE_DATA / "formats/prophesee/pedestrians_evt3_head.raw",
         _aedat2_file(folder),
         write_events(folder / "nmnist.npy", read_events(sorted((SAMPLE_DATA / "nmnist/Train/5").glob("*.bin"))[0])),
+        write_events(folder / "evt3.h5", read_events(SAMPLE_DATA / "formats/prophesee/pedestrians_evt3_head.raw")),
     ]
     assert {detect_format(path) for path in files} == set(STREAMED), "add a file of the new streamed format here"
     assert len(files) == len(STREAMED_FILES)
@@ -195,3 +196,36 @@ def test_the_frames_command_draws_a_streamed_file_as_the_whole_read_would(files,
                  "--frames", "6", "--hot-pixel-sigmas", "3"]) == 0
     save_frames_picture(encode(read_events(path), "eventclip", 6, hot_pixel_sigmas=3.0), tmp_path / "whole.png")
     assert (tmp_path / "streamed.png").read_bytes() == (tmp_path / "whole.png").read_bytes()
+
+
+def test_hdf5_group_layout_streams_in_slices_equal_to_the_whole_read(tmp_path):
+    """The DSEC layout (a group of t, x, y, p datasets, chunked and compressed, with a t_offset): pieces are read in
+    slices from disk and equal the whole read; a file that states no size needs one for pieces, not for a summary."""
+    import h5py
+
+    rng = np.random.default_rng(3)
+    n = 20_000
+    path = tmp_path / "dsec.h5"
+    with h5py.File(path, "w") as h5:
+        group = h5.create_group("events")
+        group.create_dataset("t", data=np.sort(rng.integers(0, 500_000, n)).astype(np.uint32), chunks=(4096,),
+                             compression="gzip")
+        for name, high in (("x", 640), ("y", 480), ("p", 2)):
+            group.create_dataset(name, data=rng.integers(0, high, n).astype(np.uint16), chunks=(4096,),
+                                 compression="gzip")
+        h5["t_offset"] = 7_000
+    whole = read_events(path)
+    pieces = list(iter_events(path, events_per_piece=3_000, chunk_bytes=13 * 2_500, sensor_size=(640, 480)))
+    np.testing.assert_array_equal(np.concatenate([p.events for p in pieces]), whole.events)
+    assert whole.events["t"][0] >= 7_000 and {p.sensor_size for p in pieces} == {(640, 480)}
+    with pytest.raises(ConfigError, match="sensor size"):
+        next(iter_events(path, events_per_piece=10))
+    assert summarize_file(path, chunk_bytes=4096)["events"] == n
+
+
+def test_a_damaged_hdf5_file_is_one_clear_error_when_streamed(tmp_path, files):
+    data = files[STREAMED_FILES.index("hdf5")].read_bytes()
+    broken = tmp_path / "broken.h5"
+    broken.write_bytes(data[: len(data) // 2])
+    with pytest.raises(EventFileError, match="HDF5"):
+        list(iter_events(broken, events_per_piece=1000))

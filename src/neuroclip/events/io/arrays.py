@@ -161,9 +161,39 @@ def _h5py():
     return h5py
 
 
-def read_hdf5(path, sensor_size=None, *, sort: bool = False) -> EventStream:
-    """Read HDF5: ours (compound dataset ``events``), Metavision's uncompressed ``CD/events``, or a group ``events``
-    with datasets t, x, y, p (with an optional top-level ``t_offset``, as in DSEC)."""
+def _hdf5_error(path, error) -> EventFileError:
+    message = f"{type(error).__name__}: {error}"
+    if "filter" in message.lower():
+        message += "; the file uses a compression plugin: pip install hdf5plugin and import it first"
+    return EventFileError(path, f"is not a readable HDF5 event file ({message})")
+
+
+def _hdf5_layout(h5, path):
+    """``(number of events, read(start, stop) -> EVENT_DTYPE array)`` for the file's event layout: ours (compound
+    dataset ``events``), Metavision's uncompressed ``CD/events``, or a group ``events`` with datasets t, x, y, p (with
+    an optional top-level ``t_offset``, as in DSEC). h5py reads a slice from disk (decompressing only its chunks)."""
+    h5py = _h5py()
+    node = h5.get("events", None)
+    if node is None and "CD" in h5 and "events" in h5["CD"]:
+        node = h5["CD"]["events"]
+    if isinstance(node, h5py.Dataset) and node.dtype.names:
+        return node.shape[0], lambda start, stop: as_events(node[start:stop])
+    if isinstance(node, h5py.Group) and all(name in node for name in "txyp"):
+        offset = int(h5["t_offset"][()]) if "t_offset" in h5 else 0
+
+        def read(start, stop):
+            part = {name: node[name][start:stop] for name in "txyp"}
+            part["t"] = part["t"].astype(np.int64) + offset
+            return as_events(part)
+
+        return node["t"].shape[0], read
+    raise EventFileError(path, "has no 'events' dataset (compound t,x,y,p) or 'events' group (datasets t, x, y, p), "
+                               "nor 'CD/events'")
+
+
+def open_hdf5(path, *, chunk_bytes: int = CHUNK_BYTES) -> Decoded:
+    """An HDF5 event file (any layout of :func:`read_hdf5`) opened for chunked reading: ``chunk_bytes`` of events
+    (as EVENT_DTYPE) sliced from disk at a time, so a file of any size streams in bounded memory."""
     h5py = _h5py()
     path = require_file(path)
     try:
@@ -171,39 +201,42 @@ def read_hdf5(path, sensor_size=None, *, sort: bool = False) -> EventStream:
             metadata = {"format": "hdf5"}
             if "metadata_json" in h5.attrs:
                 metadata.update(_metadata_from_json(path, h5.attrs["metadata_json"]))
-            size = sensor_size
-            if size is None and "sensor_size" in h5.attrs:
+            size = None
+            if "sensor_size" in h5.attrs:
                 size = _sensor_from_array(path, h5.attrs["sensor_size"])
-            if size is None and "width" in h5.attrs and "height" in h5.attrs:
+            elif "width" in h5.attrs and "height" in h5.attrs:
                 size = (int(h5.attrs["width"]), int(h5.attrs["height"]))
-            node = h5.get("events", None)
-            if node is None and "CD" in h5 and "events" in h5["CD"]:
-                node = h5["CD"]["events"]
-            if isinstance(node, h5py.Dataset) and node.dtype.names:
-                parts = [as_events(node[i:i + _H5_CHUNK_EVENTS]) for i in range(0, node.shape[0], _H5_CHUNK_EVENTS)]
-                events = np.concatenate(parts) if parts else np.empty(0, EVENT_DTYPE)
-            elif isinstance(node, h5py.Group) and all(name in node for name in "txyp"):
-                length = node["t"].shape[0]
-                offset = int(h5["t_offset"][()]) if "t_offset" in h5 else 0
-                parts = []
-                for i in range(0, length, _H5_CHUNK_EVENTS):
-                    part = {name: node[name][i:i + _H5_CHUNK_EVENTS] for name in "txyp"}
-                    part["t"] = part["t"].astype(np.int64) + offset
-                    parts.append(as_events(part))
-                events = np.concatenate(parts) if parts else np.empty(0, EVENT_DTYPE)
-            else:
-                raise EventFileError(path, "has no 'events' dataset (compound t,x,y,p) or 'events' group "
-                                           "(datasets t, x, y, p), nor 'CD/events'")
+            _hdf5_layout(h5, path)  # the layout is checked on opening, before any piece is asked for
     except EventFileError:
         raise
-    except InvalidEventsError as error:
-        raise EventFileError(path, f"holds invalid events: {error}") from None
     except Exception as error:  # h5py raises many kinds on a damaged file
-        message = f"{type(error).__name__}: {error}"
-        if "filter" in message.lower():
-            message += "; the file uses a compression plugin: pip install hdf5plugin and import it first"
-        raise EventFileError(path, f"is not a readable HDF5 event file ({message})") from None
-    return _checked(path, events, size, metadata, sort=sort)
+        raise _hdf5_error(path, error) from None
+    rows = max(1, chunk_bytes // EVENT_DTYPE.itemsize)
+
+    def chunks():
+        try:
+            with h5py.File(path, "r") as h5:
+                length, read = _hdf5_layout(h5, path)
+                for start in range(0, length, rows):
+                    yield read(start, start + rows)
+        except EventFileError:
+            raise
+        except InvalidEventsError as error:
+            raise EventFileError(path, f"holds invalid events: {error}") from None
+        except Exception as error:
+            raise _hdf5_error(path, error) from None
+
+    return Decoded(size, metadata, chunks, size_from_extent, None)
+
+
+def read_hdf5(path, sensor_size=None, *, sort: bool = False) -> EventStream:
+    """Read HDF5: ours (compound dataset ``events``), Metavision's uncompressed ``CD/events``, or a group ``events``
+    with datasets t, x, y, p (with an optional top-level ``t_offset``, as in DSEC)."""
+    decoded = open_hdf5(path, chunk_bytes=_H5_CHUNK_EVENTS * EVENT_DTYPE.itemsize)
+    parts = list(decoded.chunks())
+    events = np.concatenate(parts) if parts else np.empty(0, EVENT_DTYPE)
+    size = sensor_size if sensor_size is not None else decoded.header_size
+    return _checked(path, events, size, dict(decoded.metadata), sort=sort)
 
 
 def write_hdf5(path, stream: EventStream):

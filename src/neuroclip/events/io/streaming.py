@@ -3,10 +3,10 @@ window), and ``summarize_file`` describes one, both holding one decoding chunk (
 time whatever the file's size.
 
 Streamed from disk (``STREAMED``): ATIS ``.bin``, AEDAT 2.0, Prophesee EVT 2.0 / EVT 3.0 RAW and DAT (their
-readers decode chunk by chunk) and ``.npy`` (memory-mapped). The others are read whole and then cut into the same
-pieces, so the API is the same but memory is not bounded: AEDAT 3.1 (its packets could be streamed; not done yet),
-AEDAT 4 (the ``aedat`` library decodes a whole file), ``.npz`` (archive members are compressed, not addressable in
-part) and HDF5 (could be sliced from disk; not done yet).
+readers decode chunk by chunk), ``.npy`` (memory-mapped) and HDF5 (sliced from disk by h5py). The others are read
+whole and then cut into the same pieces, so the API is the same but memory is not bounded: AEDAT 3.1 (its packets
+could be streamed; not done yet), AEDAT 4 (the ``aedat`` library decodes a whole file) and ``.npz`` (archive members
+are compressed, not addressable in part).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from neuroclip.errors import ConfigError, EventFileError, InvalidEventsError, UnknownFormatError
 from neuroclip.events.io._common import CHUNK_BYTES, Decoded, concatenate, copy_events, in_order_and_inside
 from neuroclip.events.io.aedat import open_aedat2
-from neuroclip.events.io.arrays import open_npy
+from neuroclip.events.io.arrays import open_hdf5, open_npy
 from neuroclip.events.io.atis_bin import open_atis_bin
 from neuroclip.events.io.dispatch import detect_format, read_events
 from neuroclip.events.io.prophesee import open_prophesee_dat, open_prophesee_raw
@@ -31,6 +31,7 @@ STREAMED = {
     "prophesee_raw": open_prophesee_raw,
     "prophesee_dat": open_prophesee_dat,
     "npy": open_npy,
+    "hdf5": open_hdf5,
 }
 
 
