@@ -4,6 +4,7 @@ numbers as reading the whole file, for every streamed format, with memory bounde
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 import textwrap
@@ -31,8 +32,27 @@ def _aedat2_file(folder):
     return path
 
 
+def _aedat3_file(folder):
+    """Polarity packets of 700 events (a few invalid), with a special-event packet between them, as cAER writes."""
+    rng = np.random.default_rng(2)
+    data = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n"
+    t = np.sort(rng.integers(0, 3_000_000, 7 * 700))
+    for packet in range(7):
+        words = np.empty(700, [("data", "<u4"), ("t", "<i4")])
+        valid = (rng.random(700) > 0.05).astype(np.uint32)
+        words["data"] = (rng.integers(0, 128, 700).astype(np.uint32) << 17) | \
+            (rng.integers(0, 128, 700).astype(np.uint32) << 2) | (rng.integers(0, 2, 700).astype(np.uint32) << 1) | valid
+        words["t"] = t[packet * 700:(packet + 1) * 700]
+        data += struct.pack("<hhiiiiii", 1, 1, 8, 4, 0, 700, 700, 700) + words.tobytes()
+        if packet == 3:
+            data += struct.pack("<hhiiiiii", 0, 1, 8, 4, 0, 2, 2, 2) + bytes(16)  # special events: skipped
+    path = folder / "gesture.aedat"
+    path.write_bytes(data)
+    return path
+
+
 # the files of streamed_files, one per streamed format (EVT 2.0 and EVT 3.0 are both prophesee_raw)
-STREAMED_FILES = ["atis_bin", "prophesee_dat", "evt2", "evt3", "aedat2", "npy", "hdf5"]
+STREAMED_FILES = ["atis_bin", "prophesee_dat", "evt2", "evt3", "aedat2", "npy", "hdf5", "aedat3"]
 # formats whose pieces need a sensor size from the caller (.bin pieces would assume the whole ATIS array; .npy
 # states none)
 GIVE_SIZE = {"atis_bin", "npy"}
@@ -48,6 +68,7 @@ def streamed_files(folder):
         _aedat2_file(folder),
         write_events(folder / "nmnist.npy", read_events(sorted((SAMPLE_DATA / "nmnist/Train/5").glob("*.bin"))[0])),
         write_events(folder / "evt3.h5", read_events(SAMPLE_DATA / "formats/prophesee/pedestrians_evt3_head.raw")),
+        _aedat3_file(folder),
     ]
     assert {detect_format(path) for path in files} == set(STREAMED), "add a file of the new streamed format here"
     assert len(files) == len(STREAMED_FILES)

@@ -117,49 +117,74 @@ _AEDAT3_PACKET = struct.Struct("<hhiiiiii")
 _POLARITY_EVENT = 1
 
 
-def read_aedat3(path, sensor_size=None, *, sort: bool = False) -> EventStream:
-    """Read an AEDAT 3.1 recording (cAER; DVS128 Gesture). Only polarity packets are decoded; invalid events (their
-    valid bit clear) are dropped, as the format asks."""
+def open_aedat3(path, *, chunk_bytes: int = CHUNK_BYTES) -> Decoded:
+    """An AEDAT 3.1 recording (cAER; DVS128 Gesture) opened for chunked decoding: packets are read one at a time
+    and their polarity events handed on about ``chunk_bytes`` of packets at a time. Only polarity packets are
+    decoded; invalid events (their valid bit clear) are dropped, as the format asks."""
     path = require_file(path)
     file_size = path.stat().st_size
     with open(path, "rb") as fp:
         lines, offset = read_text_header(fp, path, b"#")
-        if not lines or not lines[0].startswith("!AER-DAT3"):
-            raise EventFileError(path, "does not start with '#!AER-DAT3.1': not an AEDAT 3.x file")
-        if lines[-1] != "!END-HEADER":
-            raise EventFileError(path, "header has no '#!END-HEADER' line: truncated or corrupt")
-        parts = []
-        position = offset
-        while position < file_size:
-            header = fp.read(_AEDAT3_PACKET.size)
-            if len(header) < _AEDAT3_PACKET.size:
-                raise EventFileError(path, f"truncated packet header at byte {position}")
-            kind, _source, size, _ts_offset, ts_overflow, capacity, number, _valid = _AEDAT3_PACKET.unpack(header)
-            body_bytes = capacity * size
-            if size <= 0 or capacity < 0 or not 0 <= number <= capacity or ts_overflow < 0 \
-                    or position + _AEDAT3_PACKET.size + body_bytes > file_size:
-                raise EventFileError(
-                    path, f"packet at byte {position} has an impossible header (event size {size}, capacity "
-                          f"{capacity}, number {number}) or runs past the end of the file: truncated or corrupt")
-            body = fp.read(body_bytes)
-            position += _AEDAT3_PACKET.size + body_bytes
-            if kind != _POLARITY_EVENT:
-                continue
-            if size != 8:
-                raise EventFileError(path, f"polarity packet at byte {position} declares {size}-byte events, not 8")
-            words = np.frombuffer(body, dtype=[("data", "<u4"), ("t", "<i4")], count=number)
-            words = words[(words["data"] & 1) == 1]
-            data = words["data"]
-            t = (np.int64(ts_overflow) << 31) | words["t"].astype(np.int64)
-            if (words["t"] < 0).any():
-                raise EventFileError(path, f"negative timestamp in the packet before byte {position}: corrupt")
-            parts.append(make_events(t, (data >> 17) & 0x7FFF, (data >> 2) & 0x7FFF, (data >> 1) & 1))
-    events = concatenate(parts, EVENT_DTYPE)
+    if not lines or not lines[0].startswith("!AER-DAT3"):
+        raise EventFileError(path, "does not start with '#!AER-DAT3.1': not an AEDAT 3.x file")
+    if lines[-1] != "!END-HEADER":
+        raise EventFileError(path, "header has no '#!END-HEADER' line: truncated or corrupt")
+    says_dvs128 = "dvs128" in "\n".join(lines).lower()
+
+    def chunks():
+        with open(path, "rb") as fp:
+            fp.seek(offset)
+            parts, held, position = [], 0, offset
+            while position < file_size:
+                header = fp.read(_AEDAT3_PACKET.size)
+                if len(header) < _AEDAT3_PACKET.size:
+                    raise EventFileError(path, f"truncated packet header at byte {position}")
+                kind, _source, size, _ts_offset, ts_overflow, capacity, number, _valid = _AEDAT3_PACKET.unpack(header)
+                body_bytes = capacity * size
+                if size <= 0 or capacity < 0 or not 0 <= number <= capacity or ts_overflow < 0 \
+                        or position + _AEDAT3_PACKET.size + body_bytes > file_size:
+                    raise EventFileError(
+                        path, f"packet at byte {position} has an impossible header (event size {size}, capacity "
+                              f"{capacity}, number {number}) or runs past the end of the file: truncated or corrupt")
+                if kind != _POLARITY_EVENT:
+                    fp.seek(body_bytes, os.SEEK_CUR)
+                    position += _AEDAT3_PACKET.size + body_bytes
+                    continue
+                body = fp.read(body_bytes)
+                position += _AEDAT3_PACKET.size + body_bytes
+                if size != 8:
+                    raise EventFileError(path, f"polarity packet at byte {position} declares {size}-byte events, "
+                                               "not 8")
+                words = np.frombuffer(body, dtype=[("data", "<u4"), ("t", "<i4")], count=number)
+                words = words[(words["data"] & 1) == 1]
+                data = words["data"]
+                if (words["t"] < 0).any():
+                    raise EventFileError(path, f"negative timestamp in the packet before byte {position}: corrupt")
+                t = (np.int64(ts_overflow) << 31) | words["t"].astype(np.int64)
+                parts.append(make_events(t, (data >> 17) & 0x7FFF, (data >> 2) & 0x7FFF, (data >> 1) & 1))
+                held += body_bytes
+                if held >= chunk_bytes:
+                    yield concatenate(parts, EVENT_DTYPE)
+                    parts, held = [], 0
+            if parts:
+                yield concatenate(parts, EVENT_DTYPE)
+
+    def sensor_size(max_x: int, max_y: int) -> tuple[int, int]:
+        return DVS128_SIZE if says_dvs128 or (max_x < 128 and max_y < 128) else DAVIS346_SIZE
+
+    known = DVS128_SIZE if says_dvs128 else None
+    return Decoded(known, {"format": "aedat3", "header": lines}, chunks, sensor_size, known)
+
+
+def read_aedat3(path, sensor_size=None, *, sort: bool = False, chunk_bytes: int = CHUNK_BYTES) -> EventStream:
+    """Read an AEDAT 3.1 recording (cAER; DVS128 Gesture): :func:`open_aedat3`'s chunks, joined. Without a size, a
+    header naming the DVS128 or events inside 128x128 give the DVS128's, others the DAVIS346's."""
+    decoded = open_aedat3(path, chunk_bytes=chunk_bytes)
+    events = concatenate(list(decoded.chunks()), EVENT_DTYPE)
     if sensor_size is None:
-        header_text = "\n".join(lines).lower()
-        fits_dvs128 = not events.size or (events["x"].max() < 128 and events["y"].max() < 128)
-        sensor_size = DVS128_SIZE if ("dvs128" in header_text or fits_dvs128) else DAVIS346_SIZE
-    return _finish(path, events, sensor_size, {"format": "aedat3", "header": lines}, sort)
+        extent = (int(events["x"].max()), int(events["y"].max())) if events.size else (-1, -1)
+        sensor_size = decoded.sensor_size(*extent)
+    return _finish(path, events, sensor_size, decoded.metadata, sort)
 
 
 @contextlib.contextmanager
