@@ -78,9 +78,26 @@ def peers(path: Path, kind: str):
             found.append(("tonic", lambda: tonic.io.read_mnist_file(str(path), dtype=TONIC_MNIST_DTYPE)))
         if kind == "aedat4":
             found.append(("tonic (aedat)", lambda: tonic.io.read_aedat4(str(path))))
+        if kind in ("aedat2", "aedat3"):
+            found.append(("tonic", lambda: tonic_aedat(path, kind)))
     except ImportError:
         pass
     return found
+
+
+def tonic_aedat(path: Path, kind: str):
+    """tonic's AEDAT 2.0 (``read_dvs_128``) or 3.1 (``read_dvs_ibm``) read, as those functions do it: both unpack
+    its header reader's three values into two and fail in the installed release, so this runs their steps."""
+    import tonic.io
+
+    version, start, _ = tonic.io.read_aedat_header_from_file(str(path))
+    raw = tonic.io.get_aer_events_from_file(str(path), version, start)
+    address = raw["address"]
+    if kind == "aedat2":
+        x, y, p = (address >> 8) & 0x7F, (address >> 1) & 0x7F, address & 1
+    else:
+        x, y, p = (address >> 17) & 0x1FFF, (address >> 2) & 0x1FFF, (address >> 1) & 1
+    return tonic.io.make_structured_array(x, y, raw["timeStamp"], p)
 
 
 def kind_of(path: Path) -> str:
@@ -282,8 +299,55 @@ def write_aedat4(path: Path, n: int, per_packet: int = 4000) -> None:
         fp.write(struct.pack("<q", end))
 
 
+def _nmnist_tiled(n: int, max_t: int | None = None):
+    """(t, x, y, p) of the 500 real N-MNIST recordings one after another, again and again until ``n`` events, each
+    recording after the previous one; times squeezed into ``max_t`` where given."""
+    streams = [read_events(f).events for f in sorted((DATA / "nmnist").glob("Train/*/*.bin"))]
+    spans = np.array([int(s["t"][-1]) + 1 for s in streams])
+    starts = np.concatenate([[0], np.cumsum(spans)[:-1]])
+    one = np.concatenate(streams)
+    one_t = one["t"] + np.repeat(starts, [len(s) for s in streams])
+    copies = -(-n // len(one))
+    index = np.arange(n) % len(one)
+    t = one_t[index] + (np.arange(n) // len(one)) * int(spans.sum())
+    if max_t is not None and copies * int(spans.sum()) > max_t:
+        t = (t * (max_t / (copies * int(spans.sum())))).astype(np.int64)
+    return t, one["x"][index].astype(np.uint32), one["y"][index].astype(np.uint32), one["p"][index].astype(np.uint32)
+
+
+def write_aedat2(path: Path, n: int) -> None:
+    """AEDAT 2.0 (DVS128, jAER): the real N-MNIST events (34x34 inside the 128x128 array) as big-endian (address,
+    uint32 µs) words, times squeezed into 32 bits."""
+    t, x, y, p = _nmnist_tiled(n, max_t=2**32 - 1)
+    words = np.empty(n, [("address", ">u4"), ("t", ">u4")])
+    words["address"] = (y << 8) | ((127 - x) << 1) | (1 - p)  # jAER: x = 127 - raw x; bit 0 = OFF
+    words["t"] = t
+    path.write_bytes(b"#!AER-DAT2.0\r\n# This is a raw AE data file\r\n" + words.tobytes())
+
+
+def write_aedat3(path: Path, n: int, per_packet: int = 8192) -> None:
+    """AEDAT 3.1 (cAER): the real N-MNIST events in polarity packets of ``per_packet`` events (28-byte header: type
+    1, 8-byte events, capacity = number = valid), each event ``x << 17 | y << 2 | p << 1 | valid`` and a 31-bit
+    time whose overflow sits in the packet header."""
+    t, x, y, p = _nmnist_tiled(n)
+    with open(path, "wb") as fp:
+        fp.write(b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n")
+        start = 0
+        while start < n:
+            stop = min(n, start + per_packet)
+            overflow = int(t[start]) >> 31
+            stop = start + int(np.searchsorted(t[start:stop] >> 31, overflow, side="right"))  # one overflow each
+            words = np.empty(stop - start, [("data", "<u4"), ("t", "<i4")])
+            words["data"] = (x[start:stop] << 17) | (y[start:stop] << 2) | (p[start:stop] << 1) | 1
+            words["t"] = t[start:stop] & 0x7FFFFFFF
+            count = stop - start
+            fp.write(struct.pack("<hhiiiiii", 1, 1, 8, 4, overflow, count, count, count) + words.tobytes())
+            start = stop
+
+
 LARGE = [("evt2", ".raw", write_evt2), ("evt3", ".raw", write_evt3), ("dat", ".dat", write_dat),
-         ("bin", ".bin", write_bin), ("aedat4", ".aedat4", write_aedat4)]
+         ("bin", ".bin", write_bin), ("aedat4", ".aedat4", write_aedat4), ("aedat2", ".aedat", write_aedat2),
+         ("aedat3", ".aedat", write_aedat3)]
 
 
 # ------------------------------------------------------------------------------------------------ JIT cost

@@ -20,7 +20,7 @@ from conftest import SAMPLE_DATA, SHARED_DATA
 
 pytest.importorskip("numba")
 
-KERNEL_FORMATS = [".bin", ".raw2", ".raw3", ".dat"]  # the formats with a numba kernel (AEDAT 4: a byte copy)
+KERNEL_FORMATS = [".bin", ".raw2", ".raw3", ".dat", ".aedat", ".aedat3"]  # numba kernels (AEDAT 4: byte copies)
 
 
 def read_both(path, **options):
@@ -171,3 +171,65 @@ def test_spec_built_atis_overflow_rows_with_both_decoders(tmp_path):
     assert numba_outcome == numpy_outcome
     events = np.frombuffer(numba_outcome[1], EVENT_DTYPE)
     assert events["t"].tolist() == [100, 50 + 8192, 7 + 3 * 8192] and numba_outcome[4]["overflow_rows"] == 3
+
+
+@pytest.mark.parametrize("layout", ["jaer", "cifar10dvs"])
+def test_spec_built_aedat2_with_special_events_with_both_decoders(tmp_path, layout):
+    """DVS128 words (x bits 1-7, y bits 8-14, OFF bit 0), a special event (bit 15) that is skipped, then a word with
+    bits above 15 (a DAVIS address): the same events, then the same error, from either decoder and in any chunking."""
+    rng = np.random.default_rng(4)
+    n = 3000
+    words = np.empty(n, [("address", ">u4"), ("t", ">u4")])
+    words["address"] = (rng.integers(0, 128, n) << 8) | (rng.integers(0, 128, n) << 1) | rng.integers(0, 2, n)
+    words["address"][::97] |= 0x8000
+    words["t"] = np.sort(rng.integers(0, 2**32 - 1, n, dtype=np.uint64)).astype(np.uint32)
+    header = b"#!AER-DAT2.0\r\n# made in a test\r\n"
+    path = tmp_path / "dvs128.aedat"
+    path.write_bytes(header + words.tobytes())
+    outcomes = read_both(path, layout=layout)
+    assert outcomes[0] == outcomes[1] and outcomes[0][0] == "ok"
+    events = np.frombuffer(outcomes[0][1], EVENT_DTYPE)
+    assert len(events) == n - len(range(0, n, 97)) and events["t"].max() > 2**31  # unsigned 32-bit times
+    assert read_both(path, layout=layout, chunk_bytes=4096 + 8) == [outcomes[0]] * 2
+    pieces = {}
+    for backend in ("numba", "numpy"):
+        with decoders(backend):
+            pieces[backend] = [p.events.tobytes() for p in iter_events(path, events_per_piece=500, layout=layout,
+                                                                       chunk_bytes=4096)]
+    assert pieces["numba"] == pieces["numpy"] and b"".join(pieces["numba"]) == outcomes[0][1]
+    words["address"][2000] = 1 << 17
+    path.write_bytes(header + words.tobytes())
+    outcomes = read_both(path, layout=layout)
+    assert outcomes[0] == outcomes[1] and outcomes[0][0] == "error" and "above bit 15" in outcomes[0][1]
+
+
+def test_spec_built_aedat3_packets_with_both_decoders(tmp_path):
+    """Polarity packets with invalid events and a time overflow, a special-event packet, capacity above number;
+    then a negative time in a valid event of a later packet: the same events, then the same error."""
+    rng = np.random.default_rng(5)
+
+    def packet(count, overflow, kind=1, capacity=None, negative_at=None):
+        words = np.empty(count, [("data", "<u4"), ("t", "<i4")])
+        words["data"] = (rng.integers(0, 346, count).astype(np.uint32) << 17) | \
+            (rng.integers(0, 260, count).astype(np.uint32) << 2) | (rng.integers(0, 2, count).astype(np.uint32) << 1) \
+            | (rng.random(count) > 0.1).astype(np.uint32)
+        words["t"] = np.sort(rng.integers(0, 2**31 - 1, count))
+        if negative_at is not None:
+            words["data"][negative_at] |= 1
+            words["t"][negative_at] = -5
+        capacity = capacity or count
+        body = words.tobytes() + bytes(8 * (capacity - count))
+        return struct.pack("<hhiiiiii", kind, 1, 8, 4, overflow, capacity, count, count) + body
+
+    header = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DAVIS346\r\n#!END-HEADER\r\n"
+    body = packet(900, 0) + packet(4, 0, kind=0) + packet(700, 1, capacity=1000) + packet(1200, 2)
+    path = tmp_path / "davis.aedat"
+    path.write_bytes(header + body)
+    outcomes = read_both(path)
+    assert outcomes[0] == outcomes[1] and outcomes[0][0] == "ok" and outcomes[0][3] == (346, 260)
+    events = np.frombuffer(outcomes[0][1], EVENT_DTYPE)
+    assert 2300 < len(events) < 2800 and events["t"].max() > 2**32  # two overflows
+    assert read_both(path, chunk_bytes=4096) == [outcomes[0]] * 2
+    path.write_bytes(header + body + packet(50, 3, negative_at=20))
+    outcomes = read_both(path)
+    assert outcomes[0] == outcomes[1] and outcomes[0][0] == "error" and "negative timestamp" in outcomes[0][1]

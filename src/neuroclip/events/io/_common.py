@@ -199,7 +199,7 @@ def _copied(events: np.ndarray, n: int, size: int | None = None) -> np.ndarray:
     return fresh
 
 
-def _trimmed(events: np.ndarray, n: int) -> np.ndarray:
+def trimmed(events: np.ndarray, n: int) -> np.ndarray:
     """``events[:n]``, copied where over half of the array would be unused. (The rest of a larger array costs
     address space, not memory: pages never written are never mapped.)"""
     if n == events.size:
@@ -261,7 +261,7 @@ def decode_chunks(fp, path, decoder: ChunkDecoder, payload_bytes: int, chunk_byt
     for words in _reused_words(fp, path, decoder.word, payload_bytes, chunk_bytes):
         out = np.empty(_room(decoder, words, 0, 0, 0), EVENT_DTYPE)
         out, n = _decode_into(decoder, words, out, 0, 0, 0)
-        yield _trimmed(out, n)
+        yield trimmed(out, n)
 
 
 def decode_whole(fp, path, decoder: ChunkDecoder, payload_bytes: int, chunk_bytes: int) -> np.ndarray:
@@ -277,7 +277,7 @@ def decode_whole(fp, path, decoder: ChunkDecoder, payload_bytes: int, chunk_byte
         done += words.nbytes
     if out is None:
         return np.empty(0, EVENT_DTYPE)
-    return _trimmed(out, n)
+    return trimmed(out, n)
 
 
 def copy_events(events: np.ndarray) -> np.ndarray:

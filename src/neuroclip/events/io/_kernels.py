@@ -194,6 +194,76 @@ def dat(words, out, n, stats):
     return n, bad
 
 
+# ------------------------------------------------------------------------------------------------ AEDAT 2.0
+# 8 bytes per event, big-endian: uint32 address (DVS128: x in bits 1-7, y in bits 8-14, OFF in bit 0; bit 15 a
+# special event), uint32 µs. Read as little-endian uint64 words, so both halves come byte-swapped.
+
+@njit(cache=True, nogil=True, inline="always")
+def _swapped32(v):
+    return ((v & 0xFF) << 24) | ((v & 0xFF00) << 8) | ((v >> 8) & 0xFF00) | ((v >> 24) & 0xFF)
+
+
+@njit(cache=True, nogil=True)
+def aedat2(words, cifar10dvs, out, n, stats):
+    """Decode uint64 ``words``; special events (bit 15) are skipped. ``cifar10dvs``: x = 127 - raw y, y = 127 - raw
+    x (spikingjelly's CIFAR10-DVS view), else x = 127 - raw x, y = raw y (jAER's). Returns (n, index of the first
+    word whose address uses bits above 15, or -1); stops there."""
+    max_x, max_y, last_t, unsorted = stats[0], stats[1], stats[2], stats[3]
+    bad = -1
+    for i in range(words.size):
+        w = np.int64(words[i])
+        address = _swapped32(w & 0xFFFFFFFF)
+        if address >> 16:
+            bad = i
+            break
+        if address & 0x8000:
+            continue
+        raw_x = (address & 0xFE) >> 1
+        raw_y = (address & 0x7F00) >> 8
+        if cifar10dvs:
+            x, y = 127 - raw_y, 127 - raw_x
+        else:
+            x, y = 127 - raw_x, raw_y
+        max_x, max_y, last_t, unsorted = _emit(out, n, _swapped32((w >> 32) & 0xFFFFFFFF), x, y, 1 - (address & 1),
+                                               max_x, max_y, last_t, unsorted)
+        n += 1
+    stats[0], stats[1], stats[2], stats[3] = max_x, max_y, last_t, unsorted
+    return n, bad
+
+
+# ------------------------------------------------------------------------------------------------ AEDAT 3.1
+# Polarity packets: 8 bytes per event, little-endian uint32 data (valid bit 0, polarity bit 1, y bits 2-16, x bits
+# 17-31) and int32 µs (31 bits; the packet header holds the overflow count, the bits above).
+
+@njit(cache=True, nogil=True)
+def aedat3(words, counts, overflows, out, n, stats):
+    """Decode the uint64 ``words`` of consecutive polarity packets (``counts[k]`` events with overflow
+    ``overflows[k]``); events with the valid bit clear are dropped. Returns (n, index of the first packet with a
+    valid event whose time is negative, or -1); stops there."""
+    max_x, max_y, last_t, unsorted = stats[0], stats[1], stats[2], stats[3]
+    bad = -1
+    i = 0
+    for k in range(counts.size):
+        high = np.int64(overflows[k]) << 31
+        for _ in range(counts[k]):
+            w = np.int64(words[i])
+            i += 1
+            data = w & 0xFFFFFFFF
+            if not data & 1:
+                continue
+            t = (w >> 32) & 0xFFFFFFFF
+            if t >> 31:
+                bad = k
+                break
+            max_x, max_y, last_t, unsorted = _emit(out, n, high | t, (data >> 17) & 0x7FFF, (data >> 2) & 0x7FFF,
+                                                   (data >> 1) & 1, max_x, max_y, last_t, unsorted)
+            n += 1
+        if bad >= 0:
+            break
+    stats[0], stats[1], stats[2], stats[3] = max_x, max_y, last_t, unsorted
+    return n, bad
+
+
 # ------------------------------------------------------------------------------------------------ checks
 
 @njit(cache=True, nogil=True)
