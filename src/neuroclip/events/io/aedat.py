@@ -6,8 +6,8 @@ reads them with validation (tonic's reader asserts, and reads every AEDAT 3.1 pa
 decoded by numba kernels where numba imports (one pass per word, the numpy decoders' events and errors; AEDAT 3.1's
 packets gathered per chunk first): 1.8x (2.0) and 2.1x (3.1) tonic's whole-file reads, against 0.7-1.0x for the numpy
 decoders (``benchmarks/readers.py --quick``, 5 M-event files of real N-MNIST events, our 2-core machine).
-AEDAT 4 is decoded by the ``aedat`` package (Rust), which we wrap so that its errors and panics become one
-:class:`EventFileError`.
+AEDAT 4 is decoded by the ``aedat`` package (Rust), packet by packet, which we wrap so that its errors and panics
+become one :class:`EventFileError`.
 """
 
 from __future__ import annotations
@@ -307,8 +307,17 @@ def _captured_stderr():
             os.close(saved)
 
 
-def read_aedat4(path, sensor_size=None, *, sort: bool = False) -> EventStream:
-    """Read the first event stream of an AEDAT 4 file (DV software), using the ``aedat`` package."""
+def _aedat4_error(path, error: BaseException, stderr_text) -> EventFileError:
+    if isinstance(error, (KeyboardInterrupt, SystemExit, MemoryError)):
+        raise error
+    detail = (str(error).strip() or stderr_text().strip() or type(error).__name__).splitlines()[0]
+    return EventFileError(path, f"AEDAT 4 decoding failed ({detail}): the file is truncated or corrupt")
+
+
+def open_aedat4(path, *, chunk_bytes: int = CHUNK_BYTES) -> Decoded:
+    """The first event stream of an AEDAT 4 file (DV software) opened for chunked decoding: the ``aedat`` package's
+    decoder reads one packet at a time (its memory stays at a packet), and about ``chunk_bytes`` of events are handed
+    on at a time. The Rust side's errors and panics become one :class:`EventFileError`."""
     path = require_file(path)
     with open(path, "rb") as fp:
         if not fp.read(14).startswith(b"#!AER-DAT4.0"):
@@ -317,29 +326,49 @@ def read_aedat4(path, sensor_size=None, *, sort: bool = False) -> EventStream:
         import aedat
     except ImportError:
         raise MissingDependencyError("aedat", "Reading AEDAT 4 files") from None
-    parts = []
     with _captured_stderr() as stderr_text:
         try:
-            decoder = aedat.Decoder(str(path))
-            streams = {sid: info for sid, info in decoder.id_to_stream().items() if info.get("type") == "events"}
-            if not streams:
-                raise EventFileError(path, "holds no event stream (only frames, IMU or triggers)")
-            stream_id = min(streams)
-            for packet in decoder:
-                if packet["stream_id"] == stream_id and "events" in packet:
-                    parts.append(packet["events"])
-        except EventFileError:
-            raise
+            streams = {sid: info for sid, info in aedat.Decoder(str(path)).id_to_stream().items()
+                       if info.get("type") == "events"}
         except BaseException as error:  # the Rust side raises RuntimeError, or pyo3's PanicException on a panic
-            if isinstance(error, (KeyboardInterrupt, SystemExit, MemoryError)):
-                raise
-            detail = (str(error).strip() or stderr_text().strip() or type(error).__name__).splitlines()[0]
-            raise EventFileError(path, f"AEDAT 4 decoding failed ({detail}): the file is truncated or corrupt") \
-                from None
-    events = _joined_aedat4(parts)
-    info = streams[stream_id]
-    size = sensor_size or (int(info["width"]), int(info["height"]))
-    return _finish(path, events, size, {"format": "aedat4", "stream_id": stream_id}, sort, scan=True)
+            raise _aedat4_error(path, error, stderr_text) from None
+    if not streams:
+        raise EventFileError(path, "holds no event stream (only frames, IMU or triggers)")
+    stream_id = min(streams)
+    size = (int(streams[stream_id]["width"]), int(streams[stream_id]["height"]))
+
+    def chunks():
+        packets = None
+        exhausted = False
+        while not exhausted:
+            parts, held = [], 0
+            # stderr is captured while the decoder runs, never while this generator waits for its caller
+            with _captured_stderr() as stderr_text:
+                try:
+                    if packets is None:
+                        packets = iter(aedat.Decoder(str(path)))
+                    for packet in packets:
+                        if packet["stream_id"] == stream_id and "events" in packet:
+                            parts.append(packet["events"])
+                            held += packet["events"].nbytes
+                            if held >= chunk_bytes:
+                                break
+                    else:
+                        exhausted = True
+                except BaseException as error:
+                    raise _aedat4_error(path, error, stderr_text) from None
+            if parts:
+                yield _joined_aedat4(parts)
+
+    return Decoded(size, {"format": "aedat4", "stream_id": stream_id}, chunks, lambda max_x, max_y: size, size)
+
+
+def read_aedat4(path, sensor_size=None, *, sort: bool = False) -> EventStream:
+    """Read the first event stream of an AEDAT 4 file (DV software), using the ``aedat`` package: every packet of
+    :func:`open_aedat4`, joined once."""
+    decoded = open_aedat4(path, chunk_bytes=1 << 62)  # one chunk: the packets are joined once
+    events = concatenate(list(decoded.chunks()), EVENT_DTYPE)
+    return _finish(path, events, sensor_size or decoded.header_size, dict(decoded.metadata), sort, scan=True)
 
 
 @functools.lru_cache(maxsize=16)  # asked once per packet, of the same few dtypes

@@ -2,11 +2,10 @@
 window), and ``summarize_file`` describes one, both holding one decoding chunk (16 MiB of file) and one piece at a
 time whatever the file's size.
 
-Streamed from disk (``STREAMED``): ATIS ``.bin``, AEDAT 2.0 and 3.1, Prophesee EVT 2.0 / EVT 3.0 RAW and DAT
-(their readers decode chunk by chunk, AEDAT 3.1 packet by packet), ``.npy`` (memory-mapped) and HDF5 (sliced from
-disk by h5py). The others are read whole and then cut into the same pieces, so the API is the same but memory is not
-bounded: AEDAT 4 (the ``aedat`` library decodes a whole file) and ``.npz`` (archive members are compressed, not
-addressable in part).
+Streamed from disk (``STREAMED``): ATIS ``.bin``, AEDAT 2.0, 3.1 and 4, Prophesee EVT 2.0 / EVT 3.0 RAW and DAT
+(their readers decode chunk by chunk; AEDAT 3.1 and 4 packet by packet), ``.npy`` (memory-mapped) and HDF5 (sliced
+from disk by h5py). Only ``.npz`` is read whole and then cut into the same pieces, so the API is the same but memory
+is not bounded: its archive members are compressed, not addressable in part.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import numpy as np
 
 from neuroclip.errors import ConfigError, EventFileError, InvalidEventsError, UnknownFormatError
 from neuroclip.events.io._common import CHUNK_BYTES, Decoded, concatenate, copy_events, in_order_and_inside
-from neuroclip.events.io.aedat import open_aedat2, open_aedat3
+from neuroclip.events.io.aedat import open_aedat2, open_aedat3, open_aedat4
 from neuroclip.events.io.arrays import open_hdf5, open_npy
 from neuroclip.events.io.atis_bin import open_atis_bin
 from neuroclip.events.io.dispatch import detect_format, read_events
@@ -29,6 +28,7 @@ STREAMED = {
     "atis_bin": open_atis_bin,
     "aedat2": open_aedat2,
     "aedat3": open_aedat3,
+    "aedat4": open_aedat4,
     "prophesee_raw": open_prophesee_raw,
     "prophesee_dat": open_prophesee_dat,
     "npy": open_npy,
