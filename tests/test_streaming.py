@@ -217,6 +217,48 @@ def test_count_frames_from_a_file_equal_count_frames_of_the_whole_read(files, wh
         np.testing.assert_array_equal(count_frames_from_file(path, n_frames, split_by), expected)
 
 
+@pytest.mark.parametrize("which", range(len(STREAMED_FILES)))
+def test_time_surfaces_and_voxel_grids_from_a_file_equal_the_whole_read(files, which, monkeypatch):
+    """Small pieces (777 events), so that segments and the voxel grid's passes cross many piece boundaries: the
+    float32 frames are equal bit for bit."""
+    import neuroclip.frames.streamed as streamed
+    from neuroclip.frames import segment_bounds, time_surface, voxel_grid
+
+    monkeypatch.setattr(streamed, "_PIECE_EVENTS", 777)
+    path = streamed_file(files, which)
+    size = read_events(path).sensor_size if detect_format(path) in GIVE_SIZE else None
+    whole = read_events(path, sensor_size=size) if size else read_events(path)
+    for n_frames in (1, 7, 10):
+        for split_by in ("number", "time"):
+            stops = segment_bounds(whole.events["t"], split_by, n_frames)[1]
+            expected = time_surface(whole, stops=stops, decay_us=20_000)
+            got = streamed.time_surface_from_file(path, n_frames, split_by, 20_000, sensor_size=size)
+            assert got.tobytes() == expected.tobytes(), (n_frames, split_by)
+        assert streamed.voxel_grid_from_file(path, n_frames, sensor_size=size).tobytes() == \
+            voxel_grid(whole, n_bins=n_frames).tobytes()
+
+
+def test_frames_of_a_file_refuse_other_splits(files):
+    from neuroclip.frames.streamed import encode_file
+
+    with pytest.raises(ConfigError, match="'number' or 'time'"):
+        encode_file(files[2], "time_surface", 5, "count")
+
+
+@pytest.mark.parametrize("encoding", ["time_surface", "voxel_grid"])
+def test_the_frames_command_draws_every_encoding_of_a_streamed_file_as_the_whole_read_would(files, tmp_path,
+                                                                                          encoding):
+    from neuroclip.cli import main
+    from neuroclip.frames import encode
+    from neuroclip.frames.draw import save_frames_picture
+
+    path = files[3]  # the EVT 3.0 head
+    assert main(["frames", str(path), "--out", str(tmp_path / "streamed.png"), "--encoding", encoding,
+                 "--frames", "5", "--decay-us", "3000"]) == 0
+    save_frames_picture(encode(read_events(path), encoding, 5, decay_us=3000.0), tmp_path / "whole.png")
+    assert (tmp_path / "streamed.png").read_bytes() == (tmp_path / "whole.png").read_bytes()
+
+
 def test_the_frames_command_draws_a_streamed_file_as_the_whole_read_would(files, tmp_path):
     from neuroclip.cli import main
     from neuroclip.frames import encode

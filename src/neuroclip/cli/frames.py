@@ -61,20 +61,20 @@ def frames_command(
     from neuroclip.errors import EmptyStreamError
     from neuroclip.events.io import STREAMED, detect_format, read_events, summarize_file
     from neuroclip.frames.draw import save_frames_picture
-    from neuroclip.frames.functional import COUNT_ENCODINGS, encode, images_from_counts
+    from neuroclip.frames.functional import encode
 
     reading = read_options(layout, sensor_size)
-    if (format or detect_format(file)) in STREAMED and encoding in COUNT_ENCODINGS:
-        # read chunk by chunk: a recording larger than memory draws as any other
-        from neuroclip.frames.streamed import count_frames_from_file
+    if (format or detect_format(file)) in STREAMED:
+        # read piece by piece: a recording larger than memory draws as any other
+        from neuroclip.frames.streamed import encode_file
 
         summary = summarize_file(file, format=format, **reading)
         n_events, duration = summary["events"], summary["duration_us"]
         if not n_events:
             raise EmptyStreamError(f"{file} holds no events: there are no frames to draw")
         check_frame_count(frames, n_events, duration, split_by)
-        counts = count_frames_from_file(file, frames, split_by, format=format, **reading)
-        pictures = images_from_counts(counts, encoding, threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas)
+        pictures = encode_file(file, encoding, frames, split_by, threshold=threshold,
+                               hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us, format=format, **reading)
     else:
         stream = read_events(file, format=format, **reading).require_events()
         n_events = len(stream)

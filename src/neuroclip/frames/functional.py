@@ -844,11 +844,17 @@ def time_surface(events, sensor_size=None, stops=None, decay_us: float = 50_000.
     np.maximum.at(latest.reshape(-1), piece[keep] * frame_size + pixel[keep], array["t"][keep])
     np.maximum.accumulate(latest, axis=0, out=latest)
     t_ref = np.where(cuts > 0, array["t"][np.maximum(cuts - 1, 0)], -1)
-    age = (t_ref[:, None] - latest).astype(np.float32)
-    values = np.exp(age / np.float32(-decay_us))
-    values[(latest < 0) | (cuts[:, None] == 0)] = 0
-    surface.reshape(n_frames, frame_size)[order] = values
+    surface.reshape(n_frames, frame_size)[order] = surface_values(t_ref[:, None], latest, decay_us)
     return surface
+
+
+def surface_values(t_ref, latest, decay_us: float) -> np.ndarray:
+    """``exp(-(t_ref - latest) / decay_us)`` in float32, 0 where a pixel has no event yet (``latest < 0``) or the
+    segment ends before the first event (``t_ref < 0``): one time surface from the latest timestamps."""
+    age = (t_ref - latest).astype(np.float32)
+    values = np.exp(age / np.float32(-decay_us))
+    values[(latest < 0) | (np.asarray(t_ref) < 0)] = 0
+    return values
 
 
 def voxel_grid(events, sensor_size=None, n_bins: int = NEUROCLIP_FRAMES) -> np.ndarray:
@@ -864,22 +870,28 @@ def voxel_grid(events, sensor_size=None, n_bins: int = NEUROCLIP_FRAMES) -> np.n
     n_bins = _check_int("n_bins", n_bins, 1)
     grid = np.zeros(n_bins * height * width, np.float32)
     if len(array):
-        t = array["t"]
-        span = int(t[-1]) - int(t[0])
-        tau = (t - t[0]).astype(np.float64) * ((n_bins - 1) / span) if span > 0 else np.zeros(len(t))
-        left = np.minimum(np.floor(tau).astype(np.int64), n_bins - 1)
-        right_weight = tau - left
-        sign = np.where(array["p"] != 0, 1.0, -1.0)
-        pixel = array["y"].astype(np.int64) * width + array["x"]
-        plane = height * width
-        np.add.at(grid, left * plane + pixel, (sign * (1.0 - right_weight)).astype(np.float32))
-        has_right = (right_weight > 0) & (left + 1 < n_bins)
-        np.add.at(
-            grid,
-            (left[has_right] + 1) * plane + pixel[has_right],
-            (sign[has_right] * right_weight[has_right]).astype(np.float32),
-        )
+        span = int(array["t"][-1]) - int(array["t"][0])
+        for side in ("left", "right"):  # every event's left share, then every right share: the float32 sums' order
+            np.add.at(grid, *voxel_shares(array, int(array["t"][0]), span, n_bins, width, height, side))
     return grid.reshape(n_bins, 1, height, width)
+
+
+def voxel_shares(array, t_first: int, span: int, n_bins: int, width: int, height: int, side: str):
+    """``(flat index, float32 value)`` of each event's share in its ``side`` (``'left'`` or ``'right'``) time bin of
+    :func:`voxel_grid` (the right share only where it has weight and a bin), for a stream starting at ``t_first``
+    and spanning ``span`` µs: what the voxel grid adds up, also piece by piece (``frames.streamed``)."""
+    t = array["t"]
+    tau = (t - t_first).astype(np.float64) * ((n_bins - 1) / span) if span > 0 else np.zeros(len(t))
+    left = np.minimum(np.floor(tau).astype(np.int64), n_bins - 1)
+    right_weight = tau - left
+    sign = np.where(array["p"] != 0, 1.0, -1.0)
+    pixel = array["y"].astype(np.int64) * width + array["x"]
+    plane = height * width
+    if side == "left":
+        return left * plane + pixel, (sign * (1.0 - right_weight)).astype(np.float32)
+    has_right = (right_weight > 0) & (left + 1 < n_bins)
+    return (left[has_right] + 1) * plane + pixel[has_right], (sign[has_right] * right_weight[has_right]).astype(
+        np.float32)
 
 
 # --------------------------------------------------------------------------------------------------- surfaces to images

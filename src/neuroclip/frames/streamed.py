@@ -1,7 +1,14 @@
-"""Count frames of a recording larger than memory: the per-polarity counts ``[T, 2, H, W]`` of :func:`count_frames`,
-accumulated chunk by chunk from the file (:func:`neuroclip.iter_events`), so memory holds the frames and one chunk.
-Two passes: the first counts the events and finds the time span (:func:`neuroclip.summarize_file`), the second
-assigns each event to its segment by the same rule as :func:`split_by_number` / :func:`split_by_time`."""
+"""Frames of a recording larger than memory, for every encoding, equal to framing the whole read: computed piece by
+piece from the file (:func:`neuroclip.iter_events`), so memory holds the frames and one piece of events.
+
+A first pass describes the file (:func:`neuroclip.summarize_file`: events, first and last timestamps); then
+
+* count frames (``[T, 2, H, W]``, every count-based encoding): one pass assigning each event to its segment by the
+  rule of :func:`split_by_number` / :func:`split_by_time`;
+* time surfaces: one pass keeping each pixel's latest timestamp, read off at each segment's end;
+* the voxel grid: two passes, every event's left-bin share and then every right-bin share, the order in which the
+  whole-stream :func:`voxel_grid` adds its float32 sums, so the grids are equal bit for bit.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +16,54 @@ import numpy as np
 
 from neuroclip.errors import ConfigError
 from neuroclip.events.io.streaming import iter_events, summarize_file
-from neuroclip.frames.functional import _check_int
+from neuroclip.frames.functional import (
+    _check_int,
+    _check_real,
+    _pixel_index,
+    images_from_counts,
+    surface_values,
+    time_surface_image,
+    voxel_grid_image,
+    voxel_shares,
+)
+from neuroclip.frames.names import check_encoding
 
-# events per piece of the second pass: a few MB of events at a time
+# events per piece of the passes after the first: a few MB of events at a time
 _PIECE_EVENTS = 1 << 20
+
+
+class _File:
+    """A recording's first pass (its summary) and its pieces, as many passes as asked."""
+
+    def __init__(self, path, format, sensor_size, options):
+        self.path, self.format, self.options = path, format, options
+        summary = summarize_file(path, format=format, sensor_size=sensor_size, **options)
+        self.width, self.height = summary["width"], summary["height"]
+        self.n_events, self.t_first, self.t_last = summary["events"], summary["t_start_us"], summary["t_end_us"]
+
+    def pieces(self):
+        for piece in iter_events(self.path, events_per_piece=_PIECE_EVENTS, format=self.format,
+                                 sensor_size=(self.width, self.height), **self.options):
+            yield piece.events
+
+    def segments(self, n_frames: int, split_by: str):
+        """``(events, segment of each event)`` piece by piece: ``split_by_number``'s or ``split_by_time``'s T
+        segments, non-decreasing along the file."""
+        if split_by not in ("number", "time"):
+            raise ConfigError(f"frames of a file read piece by piece split by 'number' or 'time' (T frames); got "
+                              f"{split_by!r}")
+        di = self.n_events // n_frames  # split_by_number's step
+        dt = (self.t_last - self.t_first) // n_frames if self.n_events else 0  # split_by_time's step
+        seen = 0
+        for events in self.pieces():
+            if split_by == "number":
+                index = np.arange(seen, seen + events.size, dtype=np.int64)
+                segment = np.minimum(index // di, n_frames - 1) if di else np.full(events.size, n_frames - 1)
+            else:
+                segment = np.minimum((events["t"] - self.t_first) // dt, n_frames - 1) if dt else \
+                    np.full(events.size, n_frames - 1)
+            seen += events.size
+            yield events, segment
 
 
 def count_frames_from_file(path, n_frames: int, split_by: str = "number", *, format: str | None = None,
@@ -20,27 +71,71 @@ def count_frames_from_file(path, n_frames: int, split_by: str = "number", *, for
     """``count_frames(read_events(path), n_frames, split_by)``, computed without holding the recording: int32
     ``[T, 2, H, W]`` with the sensor size the whole read would give."""
     n_frames = _check_int("n_frames", n_frames, 1)
-    if split_by not in ("number", "time"):
-        raise ConfigError(f"streamed frames split by 'number' or 'time' (T frames); got {split_by!r}")
-    summary = summarize_file(path, format=format, sensor_size=sensor_size, **options)
-    width, height = summary["width"], summary["height"]
-    n_events = summary["events"]
+    file = _File(path, format, sensor_size, options)
+    width, height = file.width, file.height
     frames = np.zeros(n_frames * 2 * height * width, np.int32)  # count_frames' dtype
-    if n_events == 0:
-        return frames.reshape(n_frames, 2, height, width)
-    t0 = summary["t_start_us"]
-    di = n_events // n_frames  # split_by_number's step
-    dt = (summary["t_end_us"] - t0) // n_frames  # split_by_time's step
-    seen = 0
-    for piece in iter_events(path, events_per_piece=_PIECE_EVENTS, format=format, sensor_size=(width, height),
-                             **options):
-        events = piece.events
-        if split_by == "number":
-            index = np.arange(seen, seen + events.size, dtype=np.int64)
-            segment = np.minimum(index // di, n_frames - 1) if di else np.full(events.size, n_frames - 1)
-        else:
-            segment = np.minimum((events["t"] - t0) // dt, n_frames - 1) if dt else np.full(events.size, n_frames - 1)
-        seen += events.size
-        flat = ((segment * 2 + (events["p"] != 0)) * height + events["y"]) * width + events["x"]
-        np.add.at(frames, flat, 1)
+    if file.n_events:
+        for events, segment in file.segments(n_frames, split_by):
+            flat = ((segment * 2 + (events["p"] != 0)) * height + events["y"]) * width + events["x"]
+            np.add.at(frames, flat, 1)
     return frames.reshape(n_frames, 2, height, width)
+
+
+def time_surface_from_file(path, n_frames: int, split_by: str = "number", decay_us: float = 50_000.0, *,
+                           format: str | None = None, sensor_size=None, **options) -> np.ndarray:
+    """``time_surface(stream, stops=segment_bounds(t, split_by, n_frames)[1], decay_us)`` of the whole read,
+    computed without holding the recording: float32 ``[T, 2, H, W]``."""
+    n_frames = _check_int("n_frames", n_frames, 1)
+    decay_us = _check_real("decay_us", decay_us, positive=True)
+    file = _File(path, format, sensor_size, options)
+    frame_size = 2 * file.width * file.height
+    surface = np.zeros((n_frames, frame_size), np.float32)
+    latest = np.full(frame_size, -1, np.int64)  # each pixel's latest timestamp so far
+    t_ref, frame = -1, 0  # the last event's time so far; the frame being built
+    if file.n_events:
+        for events, segment in file.segments(n_frames, split_by):
+            pixel = _pixel_index(events, file.width, file.height)
+            start = 0
+            while frame < n_frames:
+                end = int(np.searchsorted(segment, frame, side="right"))  # this piece's events of frames <= frame
+                if end > start:
+                    np.maximum.at(latest, pixel[start:end], events["t"][start:end])
+                    t_ref = int(events["t"][end - 1])
+                if end == events.size:
+                    break  # the frame may go on in the next piece: it ends at an event with a later segment
+                surface[frame] = surface_values(t_ref, latest, decay_us)
+                frame, start = frame + 1, end
+    while frame < n_frames:  # frames ending at the last event
+        surface[frame] = surface_values(t_ref, latest, decay_us)
+        frame += 1
+    return surface.reshape(n_frames, 2, file.height, file.width)
+
+
+def voxel_grid_from_file(path, n_bins: int, *, format: str | None = None, sensor_size=None,
+                         **options) -> np.ndarray:
+    """``voxel_grid(read_events(path), n_bins=n_bins)``, computed without holding the recording: float32
+    ``[n_bins, 1, H, W]``, equal bit for bit."""
+    n_bins = _check_int("n_bins", n_bins, 1)
+    file = _File(path, format, sensor_size, options)
+    grid = np.zeros(n_bins * file.height * file.width, np.float32)
+    if file.n_events:
+        span = file.t_last - file.t_first
+        for side in ("left", "right"):
+            for events in file.pieces():
+                np.add.at(grid, *voxel_shares(events, file.t_first, span, n_bins, file.width, file.height, side))
+    return grid.reshape(n_bins, 1, file.height, file.width)
+
+
+def encode_file(path, encoding: str = "discrimination", n_frames: int = 10, split_by: str = "number", *,
+                threshold: float = 0, hot_pixel_sigmas: float = 10.0, decay_us: float = 50_000.0,
+                format: str | None = None, sensor_size=None, **options) -> np.ndarray:
+    """``encode(read_events(path), encoding, n_frames, split_by, ...)`` for a recording larger than memory (split
+    by ``'number'`` or ``'time'``): the same images, from the file piece by piece."""
+    encoding = check_encoding(encoding)
+    reading = {"format": format, "sensor_size": sensor_size, **options}
+    if encoding == "voxel_grid":
+        return voxel_grid_image(voxel_grid_from_file(path, n_frames, **reading))
+    if encoding == "time_surface":
+        return time_surface_image(time_surface_from_file(path, n_frames, split_by, decay_us, **reading))
+    counts = count_frames_from_file(path, n_frames, split_by, **reading)
+    return images_from_counts(counts, encoding, threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas)
