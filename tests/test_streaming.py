@@ -55,9 +55,9 @@ def _aedat3_file(folder):
 STREAMED_FILES = ["atis_bin", "prophesee_dat", "evt2", "evt3", "aedat2", "npy", "hdf5", "aedat3", "aedat4"]
 # the real AEDAT 4 file ships beside the repository (../shared), not in tests/data/samples: absent, its cases skip
 AEDAT4_FILE = SHARED_DATA / "formats/aedat4/tonic_sample.aedat4"
-# formats whose pieces need a sensor size from the caller (.bin pieces would assume the whole ATIS array; .npy
-# states none)
-GIVE_SIZE = {"atis_bin", "npy"}
+# formats whose pieces need a sensor size from the caller to match the whole read (.bin pieces would assume the whole
+# ATIS array); .npy states none, so its pieces take the whole read's size from a first pass
+GIVE_SIZE = {"atis_bin"}
 
 
 def streamed_files(folder):
@@ -146,13 +146,16 @@ def test_mistakes_are_one_clear_error(files, tmp_path):
         next(iter_events(files[0], events_per_piece=100, sensor_size=(4, 4)))
     with pytest.raises(EventFileError, match="outside the 4x4 sensor"):
         summarize_file(files[0], sensor_size=(4, 4))
-    # a DAT file whose header states no size: pieces need one, a summary infers it as the whole-file reader does
+    # a DAT file whose header states no size: pieces and the summary take the size the whole-file reader infers
     words = np.array([(5, (3 << 14) | 7), (9, (1 << 28) | (4 << 14) | 2)], dtype=[("t", "<u4"), ("data", "<u4")])
     bare = tmp_path / "no_size.dat"
     bare.write_bytes(b"% Version 2\n" + bytes([0x00, 0x08]) + words.tobytes())
-    with pytest.raises(ConfigError, match="sensor size"):
-        next(iter_events(bare, events_per_piece=10))
     assert summarize_file(bare)["width"] == read_events(bare).sensor_size[0] == 8
+    assert {p.sensor_size for p in iter_events(bare, events_per_piece=1)} == {read_events(bare).sensor_size}
+    empty = tmp_path / "empty.dat"
+    empty.write_bytes(b"% Version 2\n" + bytes([0x00, 0x08]))
+    with pytest.raises(EventFileError, match="sensor size"):
+        next(iter_events(empty, events_per_piece=10))
 
 
 MEMORY_SCRIPT = textwrap.dedent("""
@@ -273,7 +276,7 @@ def test_the_frames_command_draws_a_streamed_file_as_the_whole_read_would(files,
 
 def test_hdf5_group_layout_streams_in_slices_equal_to_the_whole_read(tmp_path):
     """The DSEC layout (a group of t, x, y, p datasets, chunked and compressed, with a t_offset): pieces are read in
-    slices from disk and equal the whole read; a file that states no size needs one for pieces, not for a summary."""
+    slices from disk and equal the whole read, with its sensor size."""
     import h5py
 
     rng = np.random.default_rng(3)
@@ -291,8 +294,8 @@ def test_hdf5_group_layout_streams_in_slices_equal_to_the_whole_read(tmp_path):
     pieces = list(iter_events(path, events_per_piece=3_000, chunk_bytes=13 * 2_500, sensor_size=(640, 480)))
     np.testing.assert_array_equal(np.concatenate([p.events for p in pieces]), whole.events)
     assert whole.events["t"][0] >= 7_000 and {p.sensor_size for p in pieces} == {(640, 480)}
-    with pytest.raises(ConfigError, match="sensor size"):
-        next(iter_events(path, events_per_piece=10))
+    # the file states no size: pieces take the whole read's (from the events' extent)
+    assert {p.sensor_size for p in iter_events(path, events_per_piece=5_000)} == {whole.sensor_size}
     assert summarize_file(path, chunk_bytes=4096)["events"] == n
 
 

@@ -75,7 +75,8 @@ def iter_events(path, *, events_per_piece: int | None = None, window_us: int | N
     ``piece`` (its index) and, for windows, ``start_us`` and ``stop_us``.
 
     Every piece has the same sensor size: ``sensor_size``, else the file's header, else the format's full sensor
-    (the ATIS array for ``.bin``); a file that states none must be given one. Formats in :data:`STREAMED` hold one
+    (the ATIS array for ``.bin``), else, for a file that states none, the size the whole read infers from the events
+    (found by a first pass over the file). Formats in :data:`STREAMED` hold one
     piece and one decoding chunk in memory; the others are read whole first (see the module's docstring).
     """
     if (events_per_piece is None) == (window_us is None):
@@ -89,9 +90,9 @@ def iter_events(path, *, events_per_piece: int | None = None, window_us: int | N
         chunks, size, metadata = iter([stream.events]), stream.sensor_size, dict(stream.metadata)
     else:
         size = tuple(sensor_size) if sensor_size is not None else decoded.header_size or decoded.stream_size
-        if size is None:
-            raise ConfigError(f"{path} states no sensor size, and pieces need one before the whole file is read: "
-                              "give it (--sensor-size WIDTHxHEIGHT; Python: sensor_size=(width, height))")
+        if size is None:  # the file states none: a first pass finds the one the whole read gives (the extent)
+            summary = summarize_file(path, format=name, chunk_bytes=chunk_bytes, **options)
+            size = (summary["width"], summary["height"])
         chunks, metadata = _checked_chunks(decoded, path), dict(decoded.metadata)
     pieces = _by_count(chunks, events_per_piece) if events_per_piece else _by_window(chunks, window_us)
     for index, (events, extra) in enumerate(pieces):
