@@ -147,9 +147,9 @@ def shift_image(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
 
 def shift_images(image: np.ndarray, shifts: np.ndarray, chunk_values: int = 1 << 21) -> np.ndarray:
     """``[N, H, W]``: the [H, W] image shifted by each ``(dx, dy)`` row of ``shifts`` [N, 2], bilinear, pixels
-    shifted in from outside 0. One vectorised pass per ``chunk_values`` output values (about 100x the loop over
-    shifts on an N-MNIST path of 307 positions), with the same arithmetic as one shift at a time, so the frames are
-    identical."""
+    shifted in from outside 0, with the same arithmetic as one shift at a time, so the frames are identical. A numba
+    pass where numba imports, else one vectorised numpy pass per ``chunk_values`` output values (N-MNIST's 307
+    positions of 34x34 on one core of our CPU machine: numba 1.7 ms, numpy 25 ms, a loop of single shifts 75 ms)."""
     image = np.asarray(image, np.float64)
     shifts = np.asarray(shifts, np.float64).reshape(-1, 2)
     height, width = image.shape
@@ -158,7 +158,7 @@ def shift_images(image: np.ndarray, shifts: np.ndarray, chunk_values: int = 1 <<
     xs = np.arange(width, dtype=np.float64)[None, None, :]
     ys = np.arange(height, dtype=np.float64)[None, :, None]
     out = np.empty((len(shifts), height, width))
-    fast = kernels()  # a numba pass where numba is importable: 10x this numpy version, identical frames
+    fast = kernels()
     if fast is not None:
         fast.shift_frames(padded, shifts, out)
         return out

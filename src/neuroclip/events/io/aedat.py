@@ -278,8 +278,9 @@ def open_aedat3(path, *, chunk_bytes: int = CHUNK_BYTES) -> Decoded:
 
 
 def read_aedat3(path, sensor_size=None, *, sort: bool = False, chunk_bytes: int = CHUNK_BYTES) -> EventStream:
-    """Read an AEDAT 3.1 recording (cAER; DVS128 Gesture): :func:`open_aedat3`'s chunks, joined. Without a size, a
-    header naming the DVS128 or events inside 128x128 give the DVS128's, others the DAVIS346's."""
+    """Read an AEDAT 3.1 recording (cAER; DVS128 Gesture): every polarity packet of :func:`open_aedat3`, decoded
+    into one array. Without a size, a header naming the DVS128 or events inside 128x128 give the DVS128's, others
+    the DAVIS346's."""
     decoded = open_aedat3(path, chunk_bytes=chunk_bytes)
     events, stats = decoded.whole()
     if sensor_size is None:
