@@ -420,6 +420,9 @@ def stack_events(streams: Sequence, sensor_size=None, device=None) -> EventBatch
 # The smallest integer types a packed batch uses, in order of preference.
 _PIXEL_DTYPES = ((np.int16, torch.int16), (np.int32, torch.int32), (np.int64, torch.int64))
 _TORCH_FROM_NUMPY = {np.dtype(np_type): torch_type for np_type, torch_type in _PIXEL_DTYPES}
+# Pixel indices below 2**24 (every Prophesee and iniVation sensor: 1280x720 gives 1,843,199) travel in 3 bytes,
+# read back as int32 on the device: a quarter fewer bytes than int32 to write into shared memory, pin and copy.
+_PIXEL_24_LIMIT = 1 << 24
 _ALIGN = 8  # every section of a packed buffer starts on 8 bytes, so each can be viewed as its own dtype
 
 
@@ -440,11 +443,12 @@ class PackedEvents:
     * ``t`` ``[N]``: each event's timestamp minus its sample's ``t0``, int32 when every sample spans less than
       2**31 µs (about 35 minutes), int64 otherwise; None when packed with ``times=False`` (what the ``'number'``
       split needs: no time at all);
-    * ``pixel`` ``[N]``: ``(p != 0) * H * W + y * W + x``, in the smallest of int16/int32/int64 that holds
-      ``2 * H * W - 1`` (int16 for N-MNIST's 34x34, int32 for 640x480 or 1280x720).
+    * ``pixel`` ``[N]``: ``(p != 0) * H * W + y * W + x``, read as the smallest of int16/int32/int64 that holds
+      ``2 * H * W - 1`` (``pixel_dtype``: int16 for N-MNIST's 34x34, int32 for 640x480 or 1280x720) and stored in
+      ``pixel_bytes`` bytes each: the dtype's size, or 3 (little-endian) for int32 values below 2**24.
 
     ``max_span`` (the longest sample's last minus first timestamp, known when packing) spares the device a
-    synchronisation when splitting by time. 2 bytes per event for N-MNIST split by number, 4 for 640x480 (8 with
+    synchronisation when splitting by time. 2 bytes per event for N-MNIST split by number, 3 for 640x480 (7 with
     times), against the 17 of an :class:`EventBatch`.
     """
 
@@ -455,25 +459,32 @@ class PackedEvents:
     pixel_dtype: torch.dtype
     time_dtype: torch.dtype | None
     max_span: int
+    pixel_bytes: int = 0  # bytes per stored pixel index; 0: pixel_dtype's size
 
     def _sections(self) -> dict:
-        """name -> (byte offset, count, dtype)."""
+        """name -> (byte offset, count, dtype, bytes per item)."""
         b, n = self.n_samples, self.n_events
         sections, offset = {}, 0
-        for name, count, dtype in (("lengths", b, torch.int64), ("t0", b, torch.int64), ("t", n, self.time_dtype),
-                                   ("pixel", n, self.pixel_dtype)):
+        for name, count, dtype, size in (("lengths", b, torch.int64, 8), ("t0", b, torch.int64, 8),
+                                         ("t", n, self.time_dtype, None),
+                                         ("pixel", n, self.pixel_dtype, self.pixel_bytes or None)):
             if dtype is None:
                 continue
-            sections[name] = (offset, count, dtype)
-            offset += _aligned(count * dtype.itemsize)
+            size = size or dtype.itemsize
+            sections[name] = (offset, count, dtype, size)
+            offset += _aligned(count * size)
         return sections
 
     def _view(self, name: str) -> torch.Tensor | None:
         section = self._sections().get(name)
         if section is None:
             return None
-        offset, count, dtype = section
-        return self.buffer[offset:offset + count * dtype.itemsize].view(dtype)
+        offset, count, dtype, size = section
+        raw = self.buffer[offset:offset + count * size]
+        if size == dtype.itemsize:
+            return raw.view(dtype)
+        triplets = raw.view(count, 3).to(torch.int32)  # 3-byte little-endian pixel indices, as int32
+        return triplets[:, 0] | (triplets[:, 1] << 8) | (triplets[:, 2] << 16)
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -547,6 +558,7 @@ def pack_events(streams: Sequence, sensor_size=None, *, times: bool = True, shar
     arrays, (width, height) = _batch_arrays(streams, sensor_size, "pack_events")
     plane = width * height
     pixel_np, pixel_dtype = next((n, t) for n, t in _PIXEL_DTYPES if 2 * plane - 1 <= np.iinfo(n).max)
+    three = pixel_np is np.int32 and 2 * plane - 1 < _PIXEL_24_LIMIT
     lengths = np.array([len(array) for array in arrays], dtype=np.int64)
     t0 = np.array([array["t"][0] if len(array) else 0 for array in arrays], dtype=np.int64)
     max_span = max(int(array["t"][-1]) - int(array["t"][0]) if len(array) else 0 for array in arrays)
@@ -555,19 +567,19 @@ def pack_events(streams: Sequence, sensor_size=None, *, times: bool = True, shar
         shared = torch.utils.data.get_worker_info() is not None
     n_samples, n_events = len(arrays), int(lengths.sum())
     layout = PackedEvents(torch.empty(0, dtype=torch.uint8), n_samples, n_events, (width, height), pixel_dtype,
-                          None if time_np is None else _TORCH_FROM_NUMPY[time_np], max_span)
+                          None if time_np is None else _TORCH_FROM_NUMPY[time_np], max_span, 3 if three else 0)
     sections = layout._sections()
-    last_offset, last_count, last_dtype = list(sections.values())[-1]
-    buffer = _new_buffer(_aligned(last_offset + last_count * last_dtype.itemsize), shared)
+    last_offset, last_count, _, last_size = list(sections.values())[-1]
+    buffer = _new_buffer(_aligned(last_offset + last_count * last_size), shared)
     raw = buffer.numpy()
 
     def view(name, dtype):
-        offset, count, _ = sections[name]
-        return raw[offset:offset + count * np.dtype(dtype).itemsize].view(dtype)
+        offset, count, _, size = sections[name]
+        return raw[offset:offset + count * size].view(dtype)
 
     view("lengths", np.int64)[:] = lengths
     view("t0", np.int64)[:] = t0
-    pixels = view("pixel", pixel_np)
+    pixels = view("pixel", np.uint8 if three else pixel_np)
     stamps = view("t", time_np) if time_np is not None else None
     fast = kernels()  # a numba pass where numba is importable: about 4x the numpy expression on 1 M events
     start = 0
@@ -575,16 +587,21 @@ def pack_events(streams: Sequence, sensor_size=None, *, times: bool = True, shar
         stop = start + len(array)
         if stop == start:
             continue
-        pixel = pixels[start:stop]
+        pixel = pixels[3 * start:3 * stop] if three else pixels[start:stop]
         if fast is not None:
-            fast.pack_pixels(array, width, height, pixel)
+            (fast.pack_pixels24 if three else fast.pack_pixels)(array, width, height, pixel)
         else:
             # ((p != 0) * H + y) * W + x, computed in place in the output's own dtype (every partial value fits)
-            np.not_equal(array["p"], 0, out=pixel, casting="unsafe")
-            np.multiply(pixel, height, out=pixel)
-            np.add(pixel, array["y"], out=pixel, casting="unsafe")
-            np.multiply(pixel, width, out=pixel)
-            np.add(pixel, array["x"], out=pixel, casting="unsafe")
+            value = np.empty(stop - start, np.int32) if three else pixel
+            np.not_equal(array["p"], 0, out=value, casting="unsafe")
+            np.multiply(value, height, out=value)
+            np.add(value, array["y"], out=value, casting="unsafe")
+            np.multiply(value, width, out=value)
+            np.add(value, array["x"], out=value, casting="unsafe")
+            if three:
+                triplets = pixel.reshape(-1, 3)
+                for byte in range(3):
+                    np.right_shift(value, 8 * byte, out=triplets[:, byte], casting="unsafe")
         if stamps is not None:
             np.subtract(array["t"], first, out=stamps[start:stop], casting="unsafe")  # in int64, then stored
         start = stop

@@ -298,6 +298,17 @@ def pack_pixels(events, width, height, pixel):
         pixel[i] = ((1 if e.p != 0 else 0) * height + e.y) * width + e.x
 
 
+@njit(cache=True, nogil=True)
+def pack_pixels24(events, width, height, out):
+    """:func:`pack_pixels` for indices below 2**24, written as 3 little-endian bytes each into uint8 ``out``."""
+    for i in range(events.size):
+        e = events[i]
+        v = ((1 if e.p != 0 else 0) * height + np.int64(e.y)) * width + e.x
+        out[3 * i] = v & 0xFF
+        out[3 * i + 1] = (v >> 8) & 0xFF
+        out[3 * i + 2] = (v >> 16) & 0xFF
+
+
 # ------------------------------------------------------------------------------------------------ DVS simulator
 
 @njit(cache=True, nogil=True)
