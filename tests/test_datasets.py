@@ -591,6 +591,15 @@ def test_loader_shuffles_with_its_seed_and_names_a_broken_sample(tmp_path):
     (tmp_path / "a" / "3.npz").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(SampleError, match=r"3\.npz.*sample 3"):
         list(make_loader(dataset, image_size=8, batch_size=2, num_workers=1))
+    # a broken first sample: the warm-up before the workers start leaves it to the loader, which names it
+    (tmp_path / "a" / "0.npz").write_bytes(b"PK\x03\x04 truncated")
+    from neuroclip.datasets.loader import make_event_loader
+
+    for make in (lambda: make_loader(dataset, image_size=8, batch_size=2, num_workers=1),
+                 lambda: make_event_loader(dataset, 2, 1, packed=True)):
+        loader = make()
+        with pytest.raises(SampleError, match=r"0\.npz.*sample 0"):
+            list(loader)
     with pytest.raises(ConfigError, match="batch_size"):
         make_loader(dataset, batch_size=0)
 
