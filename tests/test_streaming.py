@@ -305,3 +305,22 @@ def test_a_damaged_hdf5_file_is_one_clear_error_when_streamed(tmp_path, files):
     broken.write_bytes(data[: len(data) // 2])
     with pytest.raises(EventFileError, match="HDF5"):
         list(iter_events(broken, events_per_piece=1000))
+
+
+def test_an_option_only_the_whole_read_takes_reads_whole(tmp_path):
+    """sort=True needs every event at once: iter_events reads such a file whole and cuts it (as it does .npz); an
+    option no reader takes is one clear error."""
+    import h5py
+
+    from neuroclip.errors import UnknownFormatError
+
+    path = tmp_path / "unsorted.h5"
+    with h5py.File(path, "w") as h5:
+        group = h5.create_group("events")
+        group["t"], group["x"], group["y"], group["p"] = [5, 3, 9], [1, 2, 3], [0, 0, 0], [1, 0, 1]
+        h5.attrs["width"], h5.attrs["height"] = 8, 8
+    with pytest.raises(EventFileError, match="sort=True"):
+        list(iter_events(path, events_per_piece=2))
+    assert [p.events["t"].tolist() for p in iter_events(path, events_per_piece=2, sort=True)] == [[3, 5], [9]]
+    with pytest.raises(UnknownFormatError, match="does not take that option"):
+        list(iter_events(path, events_per_piece=2, bogus=1))

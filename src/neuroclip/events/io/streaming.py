@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from neuroclip.errors import ConfigError, EventFileError, InvalidEventsError, UnknownFormatError
+from neuroclip.errors import ConfigError, EventFileError, InvalidEventsError
 from neuroclip.events.io._common import CHUNK_BYTES, Decoded, concatenate, copy_events, in_order_and_inside
 from neuroclip.events.io.aedat import open_aedat2, open_aedat3, open_aedat4
 from neuroclip.events.io.arrays import open_hdf5, open_npy
@@ -43,9 +43,11 @@ def _open(path, format: str | None, chunk_bytes: int, options: dict) -> tuple[st
         return name, None
     try:
         return name, opener(path, chunk_bytes=chunk_bytes, **options)
-    except TypeError as error:  # the same answer as read_events gives
+    except TypeError as error:
         if "unexpected keyword" in str(error):
-            raise UnknownFormatError(path, f"the {name} reader does not take that option ({error})") from None
+            # an option only the whole read takes (sort=True needs every event at once): read whole, where
+            # read_events answers an option its reader does not take with one clear error
+            return name, None
         raise
 
 
