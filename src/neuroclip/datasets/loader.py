@@ -115,8 +115,9 @@ def make_event_loader(dataset, batch_size: int = 32, num_workers: int = 0, *, pi
 def _warm_up(first_batch) -> None:
     """Read (and collate) the first sample in this process before the DataLoader starts its workers: forked workers
     inherit the numba kernels that reading and packing load, where each would otherwise import numba and load them
-    on its first batch (about a second each; measured on 640x480 recordings of 1 M events, one worker packed 83-99
-    recordings/s cold and 174 warm). A sample that fails here is left for the loader to report in its place."""
+    on its first batch (about a second each, for every new loader; one worker packing 640x480 recordings of 1 M events
+    on our 2-core machine: 104-117 recordings/s before, 199-200 after, from a process's second loader on). A sample
+    that fails here is left for the loader to report in its place."""
     try:
         first_batch()
     except NeuroclipError:
