@@ -1,5 +1,6 @@
 """The compact transfer of a batch's events from loader workers to the device (PackedEvents): the same frames as the
-stacked EventBatch, for every count encoding and both splits, in fewer bytes; long recordings and large sensors."""
+stacked EventBatch and as framing each recording, for every encoding and both splits, in fewer bytes; long
+recordings and large sensors."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import torch
 
 from neuroclip.errors import ConfigError
 from neuroclip.events import EventStream, make_events
-from neuroclip.frames import FrameConfig, clip_frames, clip_frames_batch, count_frames
-from neuroclip.frames.functional import COUNT_ENCODINGS, PackedEvents, batch_count_frames, pack_events, stack_events
+from neuroclip.frames import FrameConfig, clip_frames, clip_frames_batch, count_frames, frames_on_device
+from neuroclip.frames.clip_input import needs_times
+from neuroclip.frames.functional import PackedEvents, batch_count_frames, pack_events, stack_events
+from neuroclip.frames.names import ENCODINGS
 
 
 def random_stream(rng, n, width, height, span=1_000_000, start=0):
@@ -41,15 +44,46 @@ def test_packed_batches_count_the_same_frames_as_stacked_ones(split_by):
         assert torch.equal(batch_count_frames(pack_events(streams, times=False), 10, split_by), expected)
 
 
-@pytest.mark.parametrize("encoding", [name for name in COUNT_ENCODINGS if name != "counts"])
+@pytest.mark.parametrize("encoding", [name for name in ENCODINGS if name != "counts"])
 @pytest.mark.parametrize("split_by", ["number", "time"])
 def test_packed_clip_input_equals_framing_each_recording(encoding, split_by):
     rng = np.random.default_rng(1)
     streams = [random_stream(rng, n, 40, 30) for n in (900, 50, 3000)]
-    config = FrameConfig(encoding=encoding, n_frames=5, split_by=split_by, threshold=1.0, hot_pixel_sigmas=2.0)
+    config = FrameConfig(encoding=encoding, n_frames=5, split_by=split_by, threshold=1.0, hot_pixel_sigmas=2.0,
+                         decay_us=100_000.0)
+    assert frames_on_device(config)
     expected = torch.stack([clip_frames(stream, config, 48) for stream in streams])
-    for packed in (pack_events(streams), pack_events(streams, times=split_by == "time")):
+    for packed in (pack_events(streams), pack_events(streams, times=needs_times(config))):
         torch.testing.assert_close(clip_frames_batch(packed, config, 48), expected, rtol=0, atol=1e-6)
+    if needs_times(config):
+        with pytest.raises(ConfigError, match="times"):
+            clip_frames_batch(pack_events(streams, times=False), config, 48)
+
+
+def test_batched_time_surfaces_and_voxel_grids_equal_the_per_recording_functions():
+    """Empty, one-event and zero-span samples, samples starting late; stacked and packed batches. Voxel grids are
+    equal bit for bit on a CPU; time surfaces to the last bit of float32 exp."""
+    from neuroclip.frames import segment_bounds, time_surface, voxel_grid
+    from neuroclip.frames.functional import batch_time_surface, batch_voxel_grid, batch_voxel_grid_image
+    from neuroclip.frames.functional import voxel_grid_image
+
+    rng = np.random.default_rng(11)
+    streams = [random_stream(rng, n, 40, 30, start=start) for n, start in ((900, 5), (0, 0), (50, 10**9), (1, 3))]
+    streams.append(EventStream(make_events([4, 4, 4], [1, 2, 3], [0, 0, 0], [1, 0, 1]), (40, 30)))  # zero span
+    for batch in (stack_events(streams), pack_events(streams)):
+        for n_frames in (1, 4, 10):
+            grids = batch_voxel_grid(batch, n_frames)
+            expected = np.stack([voxel_grid(stream, n_bins=n_frames) for stream in streams])
+            assert grids.numpy().tobytes() == expected.tobytes()
+            assert np.array_equal(batch_voxel_grid_image(grids).numpy(),
+                                  np.stack([voxel_grid_image(grid) for grid in expected]))
+            for split_by in ("number", "time"):
+                surfaces = batch_time_surface(batch, n_frames, split_by, 20_000.0)
+                expected = np.stack([time_surface(stream, decay_us=20_000.0,
+                                                  stops=segment_bounds(stream.events["t"], split_by, n_frames)[1])
+                                     for stream in streams])
+                np.testing.assert_allclose(surfaces.numpy(), expected, rtol=0, atol=2.5e-7)
+                assert np.array_equal(surfaces.numpy() == 0, expected == 0)
 
 
 def test_a_recording_longer_than_2_31_microseconds_keeps_its_times():
@@ -155,6 +189,13 @@ def test_packed_events_pin_and_move_to_cuda_without_blocking():
         assert torch.equal(batch_count_frames(on_gpu, 10, split_by).cpu(),
                            batch_count_frames(stack_events(streams), 10, split_by))
     assert torch.equal(on_gpu.unpack().t.cpu(), stack_events(streams).t)
+    # the time surface and voxel grid on the GPU: the CPU batch's values (the GPU adds voxel shares in any order)
+    from neuroclip.frames.functional import batch_time_surface, batch_voxel_grid
+
+    torch.testing.assert_close(batch_voxel_grid(on_gpu, 7).cpu(), batch_voxel_grid(pack_events(streams), 7),
+                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(batch_time_surface(on_gpu, 7, "time").cpu(),
+                               batch_time_surface(pack_events(streams), 7, "time"), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("size", [(34, 34), (640, 480), (1280, 720)])

@@ -13,7 +13,7 @@ import torch
 from neuroclip.cache import CachedFeatures, FeatureCache, samples_digest, write_shard
 from neuroclip.clip.features import FrameConfig
 from neuroclip.errors import ConfigError
-from neuroclip.frames.clip_input import clip_frames_batch, frames_on_device
+from neuroclip.frames.clip_input import clip_frames_batch, frames_on_device, needs_times
 from neuroclip.processes import current_processes
 
 FEATURE_DTYPES = {"float32": np.float32, "float16": np.float16}
@@ -48,9 +48,9 @@ def _encode_indices(dataset, indices, backbone, frame_config, batch_size, num_wo
         from neuroclip.datasets.loader import make_event_loader
 
         # packed: 2-8 bytes per event instead of 17, in one buffer (one pinned copy, one transfer); the timestamps
-        # only when the split reads them
+        # only when framing reads them
         loader = make_event_loader(subset, batch_size, num_workers, pin_memory=pin, packed=True,
-                                   times=frame_config.split_by == "time")
+                                   times=needs_times(frame_config))
         batches = ((clip_frames_batch(events, frame_config, backbone.image_size, mean=backbone.image_mean,
                                       std=backbone.image_std, device=backbone.device), labels, positions)
                    for events, labels, positions in loader)

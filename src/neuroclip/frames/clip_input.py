@@ -18,9 +18,13 @@ from neuroclip.frames.functional import (
     EventBatch,
     PackedEvents,
     batch_count_frames,
+    batch_time_surface,
+    batch_voxel_grid,
+    batch_voxel_grid_image,
     encode,
     images_from_counts,
     stack_events,
+    time_surface_image,
     to_clip_input,
 )
 from neuroclip.frames.names import ENCODINGS, NEUROCLIP_FRAMES, NORMALIZATIONS
@@ -84,29 +88,45 @@ def clip_frames(stream, config: FrameConfig, size: int, *, mean: Sequence[float]
 
 
 def frames_on_device(config: FrameConfig) -> bool:
-    """Whether :func:`clip_frames_batch` frames this encoding on the device in one batched pass (the count-based
-    encodings) rather than one recording at a time on the CPU (time_surface, voxel_grid)."""
-    return config.encoding in COUNT_ENCODINGS
+    """Whether :func:`clip_frames_batch` frames this encoding on the device in one batched pass: every encoding
+    (the count-based ones from batched counts; time_surface and voxel_grid by their own batched passes)."""
+    return config.encoding in (*COUNT_ENCODINGS, "time_surface", "voxel_grid")
+
+
+def needs_times(config: FrameConfig) -> bool:
+    """Whether framing reads the events' timestamps (so packed batches must carry them): the time split, the time
+    surface and the voxel grid."""
+    return config.split_by == "time" or config.encoding in ("time_surface", "voxel_grid")
+
+
+def _device_images(batch, config: FrameConfig, device) -> torch.Tensor:
+    """The encoding's uint8 images ``[B, T, C, H, W]`` of a batch, made on its device."""
+    if config.encoding == "voxel_grid":
+        return batch_voxel_grid_image(batch_voxel_grid(batch, config.n_frames, device=device))
+    if config.encoding == "time_surface":
+        return time_surface_image(batch_time_surface(batch, config.n_frames, config.split_by, config.decay_us,
+                                                     device=device))
+    counts = batch_count_frames(batch, config.n_frames, config.split_by, device=device)
+    return images_from_counts(counts, config.encoding, threshold=config.threshold,
+                              hot_pixel_sigmas=config.hot_pixel_sigmas)
 
 
 def clip_frames_batch(streams, config: FrameConfig, size: int, *, mean: Sequence[float] = CLIP_MEAN,
                       std: Sequence[float] = CLIP_STD, device=None) -> torch.Tensor:
     """CLIP input ``[B, T, 3, size, size]`` of several recordings (EventStreams, an :class:`EventBatch`, or a
     :class:`PackedEvents`: one copy to ``device``, not blocking when pinned), equal to stacking :func:`clip_frames`
-    of each. For the count-based encodings everything after reading runs batched on ``device`` (counting, the
-    encoding, the resize, the normalisation: a GPU does it without the CPU); the other encodings, and recordings of
-    different sensor sizes (one batch has one frame shape), are framed one recording at a time on the CPU and moved
-    to ``device``."""
+    of each. Everything after reading runs batched on ``device`` (the frames of every encoding, the resize, the
+    normalisation: a GPU does it without the CPU); recordings of different sensor sizes (one batch has one frame
+    shape) are framed one recording at a time on the CPU and moved to ``device``. Equal to the CPU path for the
+    count encodings and the voxel grid (on a CPU, bit for bit); time surfaces may differ in the last bit of
+    float32 ``exp`` before they are rounded to 8-bit images."""
     batched = isinstance(streams, EventBatch | PackedEvents)
     if not batched:
         streams = list(streams)
     one_size = batched or len({stream.sensor_size for stream in streams}) == 1
     if frames_on_device(config) and one_size:
         batch = streams if batched else stack_events(streams, device=device)
-        counts = batch_count_frames(batch, config.n_frames, config.split_by, device=device)
-        images = images_from_counts(counts, config.encoding, threshold=config.threshold,
-                                    hot_pixel_sigmas=config.hot_pixel_sigmas)
-        return to_clip_input(images, size, config.normalization, mean=mean, std=std)
+        return to_clip_input(_device_images(batch, config, device), size, config.normalization, mean=mean, std=std)
     if batched:
         raise ConfigError(f"{config.encoding} frames are made one recording at a time: pass EventStreams")
     frames = torch.stack([clip_frames(stream, config, size, mean=mean, std=std) for stream in streams])

@@ -633,23 +633,45 @@ def batch_count_frames(
     :func:`stack_events` was checked already and is not checked again, nor is a :class:`PackedEvents` (from
     :func:`pack_events`, which validates what it packs).
     """
+    n_frames = _check_int("n_frames", n_frames, 1)
+    batch, packed = _on_device(batch, sensor_size, device)
+    _check_split(batch, packed, split_by, "batch_count_frames")
+    width, height = batch.sensor_size
+    n_samples, total = len(batch), (batch.n_events if packed else int(batch.x.numel()))
+    frames = torch.zeros(n_samples * n_frames * 2 * height * width, dtype=dtype, device=batch.device)
+    if total == 0:
+        return frames.reshape(n_samples, n_frames, 2, height, width)
+    segment, lengths = _batch_segments(batch, packed, n_frames, split_by, validate)
+    index = segment * (2 * height * width)
+    index += _batch_pixels(batch, packed)
+    frames.index_add_(0, index, torch.ones(1, dtype=dtype, device=batch.device).expand(total))
+    return frames.reshape(n_samples, n_frames, 2, height, width)
+
+
+def _on_device(batch, sensor_size, device):
+    """``(EventBatch or PackedEvents on device, whether packed)`` of what the batched encoders take."""
     packed = isinstance(batch, PackedEvents)
     if not isinstance(batch, EventBatch | PackedEvents):
         batch = stack_events(batch, sensor_size, device)
     elif device is not None:
         batch = batch.to(device)
-    n_frames = _check_int("n_frames", n_frames, 1)
+    return batch, packed
+
+
+def _check_split(batch, packed: bool, split_by: str, caller: str, *, needs_times: bool = False) -> None:
     if split_by not in ("number", "time"):
-        raise ConfigError(f"batch_count_frames splits by 'number' or 'time' (a fixed T per sample); got {split_by!r}")
-    if packed and split_by == "time" and batch.t is None:
-        raise ConfigError("these events were packed without their times (times=False); the 'time' split needs them: "
-                          "pack with times=True")
+        raise ConfigError(f"{caller} splits by 'number' or 'time' (a fixed T per sample); got {split_by!r}")
+    if packed and (split_by == "time" or needs_times) and batch.t is None:
+        raise ConfigError(f"these events were packed without their times (times=False); {caller} needs them"
+                          f"{' for the time split' if not needs_times else ''}: pack with times=True")
+
+
+def _batch_segments(batch, packed: bool, n_frames: int, split_by: str, validate: bool = True):
+    """``(segment, lengths)``: every event's global segment ``b*T + j`` (``split_by_number``'s or
+    ``split_by_time``'s, per sample) and the samples' event counts, on the batch's device."""
     width, height = batch.sensor_size
     n_samples, total = len(batch), (batch.n_events if packed else int(batch.x.numel()))
     device = batch.device
-    frames = torch.zeros(n_samples * n_frames * 2 * height * width, dtype=dtype, device=device)
-    if total == 0:
-        return frames.reshape(n_samples, n_frames, 2, height, width)
     lengths = batch.lengths.to(device=device, dtype=torch.int64)
     if validate and not packed and not batch.checked:
         _check_batch(batch, width, height, lengths)
@@ -663,16 +685,94 @@ def batch_count_frames(
     segment = torch.repeat_interleave(
         torch.arange(n_samples * n_frames, device=device), segment_lengths.reshape(-1), output_size=total
     )
-    if packed:  # (p != 0) * H * W + y * W + x already
-        pixel = batch.pixel
-    else:
-        pixel = batch.y.to(torch.int32) * width
-        pixel += batch.x
-        pixel += (batch.p != 0).to(torch.int32) * (height * width)
-    index = segment * (2 * height * width)
-    index += pixel
-    frames.index_add_(0, index, torch.ones(1, dtype=dtype, device=device).expand(total))
-    return frames.reshape(n_samples, n_frames, 2, height, width)
+    return segment, lengths
+
+
+def _batch_pixels(batch, packed: bool) -> torch.Tensor:
+    """Every event's ``(p != 0) * H * W + y * W + x``."""
+    if packed:  # stored so already
+        return batch.pixel
+    width, height = batch.sensor_size
+    pixel = batch.y.to(torch.int32) * width
+    pixel += batch.x
+    pixel += (batch.p != 0).to(torch.int32) * (height * width)
+    return pixel
+
+
+def batch_time_surface(batch, n_frames: int = NEUROCLIP_FRAMES, split_by: str = "number",
+                       decay_us: float = 50_000.0, *, sensor_size=None, device=None,
+                       validate: bool = True) -> torch.Tensor:
+    """:func:`time_surface` of each sample at the ends of its ``split_by`` segments, for a whole batch at once:
+    float32 ``[B, T, 2, H, W]`` on the batch's device. Each pixel's latest timestamp per segment by one
+    ``scatter_reduce`` (amax), carried over the segments by a running maximum. The same values as the CPU function
+    up to the last bit of ``exp`` (torch's and numpy's float32 exp may differ by one unit in the last place)."""
+    n_frames = _check_int("n_frames", n_frames, 1)
+    decay_us = _check_real("decay_us", decay_us, positive=True)
+    batch, packed = _on_device(batch, sensor_size, device)
+    _check_split(batch, packed, split_by, "batch_time_surface", needs_times=True)
+    width, height = batch.sensor_size
+    n_samples, total = len(batch), (batch.n_events if packed else int(batch.x.numel()))
+    plane = 2 * height * width
+    surface = torch.zeros(n_samples, n_frames, 2, height, width, dtype=torch.float32, device=batch.device)
+    if total == 0:
+        return surface
+    segment, _ = _batch_segments(batch, packed, n_frames, split_by, validate)
+    t = batch.t.to(torch.int64)  # relative to each sample's start when packed: ages are differences of times
+    latest = torch.full((n_samples * n_frames * plane,), -1, dtype=torch.int64, device=batch.device)
+    latest.scatter_reduce_(0, segment * plane + _batch_pixels(batch, packed), t, "amax")
+    latest = torch.cummax(latest.view(n_samples, n_frames, plane), dim=1).values
+    t_ref = torch.full((n_samples * n_frames,), -1, dtype=torch.int64, device=batch.device)
+    t_ref.scatter_reduce_(0, segment, t, "amax")  # the segment's last event: times are sorted per sample
+    t_ref = torch.cummax(t_ref.view(n_samples, n_frames, 1), dim=1).values
+    values = torch.exp((t_ref - latest).to(torch.float32) / torch.tensor(-decay_us, dtype=torch.float32))
+    values[(latest < 0) | (t_ref < 0).expand_as(latest)] = 0
+    return values.view(n_samples, n_frames, 2, height, width)
+
+
+def batch_voxel_grid(batch, n_bins: int = NEUROCLIP_FRAMES, *, sensor_size=None, device=None,
+                     validate: bool = True) -> torch.Tensor:
+    """:func:`voxel_grid` of each sample, for a whole batch at once: float32 ``[B, n_bins, 1, H, W]`` on the batch's
+    device. The same shares (times normalised per sample in float64, cast to float32), added by ``index_add_``:
+    every left share, then every right share. On a CPU the sums come in the same order as the numpy function's, so
+    the grids are equal bit for bit; a GPU adds them in any order (differences in the last bits)."""
+    n_bins = _check_int("n_bins", n_bins, 1)
+    batch, packed = _on_device(batch, sensor_size, device)
+    _check_split(batch, packed, "number", "batch_voxel_grid", needs_times=True)
+    width, height = batch.sensor_size
+    n_samples, total = len(batch), (batch.n_events if packed else int(batch.x.numel()))
+    plane = height * width
+    grid = torch.zeros(n_samples * n_bins * plane, dtype=torch.float32, device=batch.device)
+    if total == 0:
+        return grid.view(n_samples, n_bins, 1, height, width)
+    _, lengths = _batch_segments(batch, packed, 1, "number", validate)
+    t = batch.t.to(torch.int64)
+    offsets = torch.cumsum(lengths, 0) - lengths
+    nonempty = lengths > 0
+    first = torch.where(nonempty, t[offsets.clamp(max=total - 1)], 0)
+    span = torch.where(nonempty, t[(offsets + lengths - 1).clamp(min=0)], 0) - first
+    sample = torch.repeat_interleave(torch.arange(n_samples, device=batch.device), lengths, output_size=total)
+    # per sample: (n_bins - 1) / span in float64, as the CPU function's Python division; 0 for a zero span
+    factor = torch.where(span > 0, (n_bins - 1) / span.clamp(min=1).to(torch.float64), 0.0)
+    tau = (t - first[sample]).to(torch.float64) * factor[sample]
+    left = torch.clamp(torch.floor(tau).to(torch.int64), max=n_bins - 1)
+    right_weight = tau - left
+    pixel = _batch_pixels(batch, packed).to(torch.int64)
+    on = pixel >= plane
+    pixel = pixel - on.to(torch.int64) * plane
+    sign = torch.where(on, 1.0, -1.0).to(torch.float64)
+    base = sample * (n_bins * plane) + pixel
+    grid.index_add_(0, base + left * plane, (sign * (1.0 - right_weight)).to(torch.float32))
+    has_right = (right_weight > 0) & (left + 1 < n_bins)
+    grid.index_add_(0, (base + (left + 1) * plane)[has_right], (sign * right_weight)[has_right].to(torch.float32))
+    return grid.view(n_samples, n_bins, 1, height, width)
+
+
+def batch_voxel_grid_image(grid: torch.Tensor) -> torch.Tensor:
+    """:func:`voxel_grid_image` of each sample of ``[B, n_bins, 1, H, W]`` (one scale per sample, computed as the
+    numpy function does: 127 / peak in float64, then float32)."""
+    peak = grid.abs().amax(dim=(1, 2, 3, 4)).to(torch.float64)
+    scale = torch.where(peak > 0, 127.0 / peak.clamp(min=torch.finfo(torch.float64).tiny), 0.0).to(torch.float32)
+    return (128 + grid * scale.view(-1, 1, 1, 1, 1)).round().clamp(0, 255).to(torch.uint8)
 
 
 def _check_batch(batch: EventBatch, width: int, height: int, lengths: torch.Tensor) -> None:
