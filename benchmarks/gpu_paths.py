@@ -10,7 +10,8 @@ the default is the 500 development recordings under ``../shared/data/nmnist``. A
 1. ``frames``: ``batch_count_frames`` on CUDA (T = 10, split by number) against spikingjelly's
    ``integrate_events_by_fixed_frames_number`` (numpy, one stream at a time) and our CPU batched path; the outputs
    are checked equal first. Inputs: the real recordings repeated to 2,000 streams, and 8 synthetic 640x480 streams
-   of 1,000,000 events.
+   of 1,000,000 events. Then the batched time surfaces and voxel grids (T = 10) of the same batches on the device,
+   against our per-recording numpy functions (the path those encodings took before), checked close first.
 2. ``lif``: our multi-step LIF, on its Triton kernels and on its torch path, against spikingjelly 2.0's fused
    multi-step LIF on each of its CUDA backends (``cuda``: native, only in source builds; ``triton``; ``torch``),
    selected the way ``SJ_LIF_CUDA_IMPLEMENTATION`` does, through ``LIFNode(step_mode='m')`` and through
@@ -128,6 +129,35 @@ def frames(streams, results):
         print(f"frames {name}: CUDA {row.get('gpu_mev_s', float('nan')):.0f} Mev/s, CPU batched "
               f"{row['cpu_batched_mev_s']:.1f}, spikingjelly {row['spikingjelly_mev_s']:.1f} -> ratio "
               f"{row['ratio_vs_spikingjelly']:.0f}x", flush=True)
+        results[f"time surface and voxel grid, {name}"] = surfaces_and_grids(batch, batch_streams, n_events)
+
+
+def surfaces_and_grids(batch, batch_streams, n_events: int) -> dict:
+    """T = 10 time surfaces (split by number) and voxel grids of a batch on the device, against our per-recording
+    numpy functions (the path these encodings took before they were batched), checked close first."""
+    from neuroclip.frames.functional import (batch_time_surface, batch_voxel_grid, segment_bounds, time_surface,
+                                             voxel_grid)
+
+    row = {}
+    sample = batch_streams[:20]
+    per_recording = {
+        "time_surface": lambda: [time_surface(s, stops=segment_bounds(s.events["t"], "number", 10)[1])
+                                 for s in sample],
+        "voxel_grid": lambda: [voxel_grid(s, n_bins=10) for s in sample]}
+    batched = {"time_surface": lambda b: batch_time_surface(b, 10), "voxel_grid": lambda b: batch_voxel_grid(b, 10)}
+    on_device = batch.to(DEVICE)
+    for name in ("time_surface", "voxel_grid"):
+        expected = np.stack(per_recording[name]())
+        got = batched[name](on_device)
+        np.testing.assert_allclose(got[:len(sample)].cpu().numpy(), expected, rtol=1e-5, atol=1e-5)
+        sample_events = sum(len(s) for s in sample)
+        numpy_mev_s = sample_events / best_time(per_recording[name], repeats=1 if SMOKE else 3) / 1e6
+        device_mev_s = n_events / best_time(lambda b=on_device, f=batched[name]: f(b)) / 1e6
+        row[name] = {"device_mev_s": device_mev_s, "per_recording_numpy_mev_s": numpy_mev_s,
+                     "ratio": device_mev_s / numpy_mev_s}
+        print(f"  {name}: {DEVICE.type} batched {device_mev_s:.0f} Mev/s, per recording (numpy) "
+              f"{numpy_mev_s:.1f} -> {device_mev_s / numpy_mev_s:.0f}x", flush=True)
+    return row
 
 
 # --------------------------------------------------------------------------------------------------- 2. LIF
