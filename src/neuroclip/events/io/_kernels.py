@@ -309,6 +309,47 @@ def pack_pixels24(events, width, height, out):
         out[3 * i + 2] = (v >> 16) & 0xFF
 
 
+# ------------------------------------------------------------------------------------------------ surfaces, voxels
+
+@njit(cache=True, nogil=True)
+def latest_times(events, width, height, cuts, latest):
+    """``latest[j, (p != 0) * H * W + y * W + x]``: the largest timestamp of the events with index below ``cuts[j]``
+    (``cuts`` ascending; ``latest`` filled with -1 beforehand): what :func:`neuroclip.frames.time_surface` reads, in
+    one pass (its numpy code: a per-piece ``maximum.at`` and a running maximum; the same integers)."""
+    plane = width * height
+    current = np.full(latest.shape[1], -1, np.int64)
+    i = 0
+    for j in range(cuts.size):
+        while i < cuts[j]:
+            e = events[i]
+            pixel = (1 if e.p != 0 else 0) * plane + np.int64(e.y) * width + e.x
+            if e.t > current[pixel]:
+                current[pixel] = e.t
+            i += 1
+        latest[j, :] = current
+
+
+@njit(cache=True, nogil=True)
+def voxel_add(events, t_first, factor, n_bins, width, plane, grid):
+    """:func:`neuroclip.frames.voxel_grid`'s sums in one pass per side: every event's left-bin share, then every
+    right-bin share, each computed as the numpy code does (float64, cast to float32) and added in float32 in event
+    order, so the grid is the same bit for bit. ``factor``: (n_bins - 1) / span, 0 for a zero span."""
+    for side in range(2):
+        for i in range(events.size):
+            e = events[i]
+            tau = np.float64(e.t - t_first) * factor
+            left = np.int64(np.floor(tau))
+            if left > n_bins - 1:
+                left = n_bins - 1
+            right_weight = tau - left
+            sign = 1.0 if e.p != 0 else -1.0
+            pixel = np.int64(e.y) * width + e.x
+            if side == 0:
+                grid[left * plane + pixel] += np.float32(sign * (1.0 - right_weight))
+            elif right_weight > 0 and left + 1 < n_bins:
+                grid[(left + 1) * plane + pixel] += np.float32(sign * right_weight)
+
+
 # ------------------------------------------------------------------------------------------------ DVS simulator
 
 @njit(cache=True, nogil=True)
