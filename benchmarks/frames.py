@@ -10,7 +10,8 @@ synthetic CIFAR10-DVS-like (128x128, 200,000 events) and N-ImageNet-like (640x48
 uniformly random pixels and polarities and sorted random timestamps (random pixels are the worst case for caches).
 
 Run: ``python benchmarks/frames.py``. The last line is ``min ratio vs tonic ToFrame: <x>``, the smallest neuroclip /
-tonic throughput ratio over the three sizes.
+tonic throughput ratio over the three sizes. Before it, voxel grids and time surfaces (T = 10) against tonic's
+numpy functions on the same streams (close operations, not equal ones: see ``surfaces_and_grids``).
 """
 
 import os
@@ -124,7 +125,37 @@ def main() -> None:
         )
     print()
     print(f"batched = batch_count_frames on {BATCH} copies of the stream at once (torch, CPU), per stream")
+    surfaces_and_grids(cases)
     print(f"min ratio vs tonic ToFrame: {min(ratios):.1f}")
+
+
+def surfaces_and_grids(cases) -> None:
+    """T = 10 voxel grids and time surfaces against tonic's numpy functions on the same streams. The operations are
+    close, not equal: tonic's voxel grid scales time by T where ours (E2VID's) puts the first and last events on the
+    first and last bins, and its time surface slices by time where ours ends each of T equal-count segments; so the
+    outputs have the same shapes and work, and only the throughputs are compared."""
+    import tonic.functional as tonic_f
+
+    from neuroclip.frames import time_surface, voxel_grid
+
+    print()
+    print(f"{'input':<36}{'tonic voxel':>13}{'ours voxel':>12}{'ratio':>7}{'tonic surface':>15}{'ours surface':>14}"
+          f"{'ratio':>7}   (events/s)")
+    for label, stream in cases:
+        n_events = len(stream)
+        width, height = stream.sensor_size
+        as_tonic = np.zeros(n_events, dtype=[("x", int), ("y", int), ("t", int), ("p", int)])
+        for key in ("x", "y", "t", "p"):
+            as_tonic[key] = stream.events[key]
+        dt = (int(stream.events["t"][-1]) - int(stream.events["t"][0])) / T
+        tonic_voxel = best_time(lambda: tonic_f.to_voxel_grid_numpy(as_tonic, (width, height, 2), T))  # noqa: B023
+        ours_voxel = best_time(lambda: voxel_grid(stream, n_bins=T))  # noqa: B023
+        tonic_surface = best_time(
+            lambda: tonic_f.to_timesurface_numpy(as_tonic, (width, height, 2), dt=dt, tau=50_000.0))  # noqa: B023
+        ours_surface = best_time(lambda: time_surface(stream, decay_us=50_000.0))  # noqa: B023
+        print(f"{label:<36}{n_events / tonic_voxel:>13.3g}{n_events / ours_voxel:>12.3g}"
+              f"{tonic_voxel / ours_voxel:>7.1f}{n_events / tonic_surface:>15.3g}{n_events / ours_surface:>14.3g}"
+              f"{tonic_surface / ours_surface:>7.1f}")
 
 
 if __name__ == "__main__":
