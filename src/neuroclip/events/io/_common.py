@@ -280,6 +280,19 @@ def decode_whole(fp, path, decoder: ChunkDecoder, payload_bytes: int, chunk_byte
     return trimmed(out, n)
 
 
+def decode_file_whole(path, offset: int, payload_bytes: int, chunk_bytes: int, make_decoder, chunks):
+    """All events of the payload of ``path`` (``payload_bytes`` from byte ``offset``) in one array, and the kernels'
+    statistics: decoded by ``make_decoder(path, kernels)`` where numba imports, else the numpy ``chunks()`` joined
+    (statistics None)."""
+    fast = kernels()
+    if fast is None:
+        return concatenate(list(chunks()), EVENT_DTYPE), None
+    decoder = make_decoder(path, fast)
+    with open(path, "rb", buffering=0) as fp:
+        fp.seek(offset)
+        return decode_whole(fp, path, decoder, payload_bytes, chunk_bytes), decoder.stats
+
+
 def copy_events(events: np.ndarray) -> np.ndarray:
     """A copy of a contiguous event array, byte by byte (``ndarray.copy`` goes element by element on packed
     structured arrays: 10x slower)."""

@@ -27,7 +27,7 @@ from neuroclip.events.io._common import (
     Decoded,
     concatenate,
     decode_chunks,
-    decode_whole,
+    decode_file_whole,
     iter_payload_words,
     kernels,
     read_text_header,
@@ -117,13 +117,8 @@ def open_aedat2(path, *, layout: str = "jaer", chunk_bytes: int = CHUNK_BYTES) -
                 yield _decode_aedat2(words, layout, path)
 
     def whole():
-        fast = kernels()
-        if fast is None:
-            return concatenate(list(chunks()), EVENT_DTYPE), None
-        decoder = _Aedat2Decoder(path, fast, layout)
-        with open(path, "rb", buffering=0) as fp:
-            fp.seek(offset)
-            return decode_whole(fp, path, decoder, payload_bytes, chunk_bytes), decoder.stats
+        return decode_file_whole(path, offset, payload_bytes, chunk_bytes,
+                                 functools.partial(_Aedat2Decoder, layout=layout), chunks)
 
     return Decoded(DVS128_SIZE, {"format": "aedat2", "layout": layout, "header": lines}, chunks,
                    lambda max_x, max_y: DVS128_SIZE, DVS128_SIZE, whole)

@@ -23,9 +23,8 @@ from neuroclip.events.io._common import (
     CHUNK_BYTES,
     ChunkDecoder,
     Decoded,
-    concatenate,
     decode_chunks,
-    decode_whole,
+    decode_file_whole,
     iter_payload_words,
     kernels,
     read_text_header,
@@ -33,7 +32,7 @@ from neuroclip.events.io._common import (
     stat_file,
     stats_are_valid,
 )
-from neuroclip.events.stream import EVENT_DTYPE, EventStream, check_events, make_events
+from neuroclip.events.stream import EventStream, check_events, make_events
 
 # Sensor arrays of the Prophesee generations, for files whose header gives no geometry.
 _PLUGIN_SIZES = (
@@ -287,18 +286,6 @@ class _Evt3Decoder(ChunkDecoder):
 
 # ---------------------------------------------------------------------------------------------------------- RAW
 
-def _decode_whole(path, offset: int, file_size: int, chunk_bytes: int, make_decoder, chunks):
-    """All events of a payload in one array, and the kernels' statistics (None where numba is missing: then the
-    numpy ``chunks`` are joined)."""
-    fast = kernels()
-    if fast is None:
-        return concatenate(list(chunks()), EVENT_DTYPE), None
-    decoder = make_decoder(path, fast)
-    with open(path, "rb", buffering=0) as fp:
-        fp.seek(offset)
-        return decode_whole(fp, path, decoder, file_size - offset, chunk_bytes), decoder.stats
-
-
 def open_prophesee_raw(path, *, chunk_bytes: int = CHUNK_BYTES) -> Decoded:
     """A Prophesee RAW file opened for chunked decoding; the ``% evt 2.0`` / ``% evt 3.0`` (or ``% format EVT3``)
     header picks the decoder."""
@@ -329,7 +316,7 @@ def open_prophesee_raw(path, *, chunk_bytes: int = CHUNK_BYTES) -> Decoded:
                 yield from decode_chunks(fp, path, fast_decoder(path, fast), file_size - offset, chunk_bytes)
 
     def whole():
-        return _decode_whole(path, offset, file_size, chunk_bytes, fast_decoder, chunks)
+        return decode_file_whole(path, offset, file_size - offset, chunk_bytes, fast_decoder, chunks)
 
     header_size = _sensor_from_header(fields)
     return Decoded(header_size, {"format": f"prophesee_evt{version}", "header": lines}, chunks, size_from_extent,
@@ -398,7 +385,7 @@ def open_prophesee_dat(path, *, chunk_bytes: int = CHUNK_BYTES) -> Decoded:
                 yield make_events(words["t"], data & 0x3FFF, (data >> 14) & 0x3FFF, polarity)
 
     def whole():
-        return _decode_whole(path, offset, file_size, chunk_bytes, _DatDecoder, chunks)
+        return decode_file_whole(path, offset, file_size - offset, chunk_bytes, _DatDecoder, chunks)
 
     header_size = _sensor_from_header(fields)
     if header_size is None and "n9chronocam7event2de" in " ".join(lines).lower():
