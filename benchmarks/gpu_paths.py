@@ -135,8 +135,13 @@ def frames(streams, results):
 def surfaces_and_grids(batch, batch_streams, n_events: int) -> dict:
     """T = 10 time surfaces (split by number) and voxel grids of a batch on the device, against our per-recording
     numpy functions (the path these encodings took before they were batched), checked close first."""
-    from neuroclip.frames.functional import (batch_time_surface, batch_voxel_grid, segment_bounds, time_surface,
-                                             voxel_grid)
+    from neuroclip.frames.functional import (
+        batch_time_surface,
+        batch_voxel_grid,
+        segment_bounds,
+        time_surface,
+        voxel_grid,
+    )
 
     row = {}
     sample = batch_streams[:20]

@@ -64,8 +64,12 @@ def test_batched_time_surfaces_and_voxel_grids_equal_the_per_recording_functions
     """Empty, one-event and zero-span samples, samples starting late; stacked and packed batches. Voxel grids are
     equal bit for bit on a CPU; time surfaces to the last bit of float32 exp."""
     from neuroclip.frames import segment_bounds, time_surface, voxel_grid
-    from neuroclip.frames.functional import batch_time_surface, batch_voxel_grid, batch_voxel_grid_image
-    from neuroclip.frames.functional import voxel_grid_image
+    from neuroclip.frames.functional import (
+        batch_time_surface,
+        batch_voxel_grid,
+        batch_voxel_grid_image,
+        voxel_grid_image,
+    )
 
     rng = np.random.default_rng(11)
     streams = [random_stream(rng, n, 40, 30, start=start) for n, start in ((900, 5), (0, 0), (50, 10**9), (1, 3))]

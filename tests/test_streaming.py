@@ -41,7 +41,8 @@ def _aedat3_file(folder):
         words = np.empty(700, [("data", "<u4"), ("t", "<i4")])
         valid = (rng.random(700) > 0.05).astype(np.uint32)
         words["data"] = (rng.integers(0, 128, 700).astype(np.uint32) << 17) | \
-            (rng.integers(0, 128, 700).astype(np.uint32) << 2) | (rng.integers(0, 2, 700).astype(np.uint32) << 1) | valid
+            (rng.integers(0, 128, 700).astype(np.uint32) << 2) | \
+            (rng.integers(0, 2, 700).astype(np.uint32) << 1) | valid
         words["t"] = t[packet * 700:(packet + 1) * 700]
         data += struct.pack("<hhiiiiii", 1, 1, 8, 4, 0, 700, 700, 700) + words.tobytes()
         if packet == 3:

@@ -44,7 +44,8 @@ DecayOption = Annotated[float, typer.Option("--decay-us", help="time_surface enc
                                             "constant, in microseconds.")]
 FusionOption = Annotated[str, typer.Option("--fusion", help=FUSION_HELP)]
 WorkersOption = Annotated[int | None, typer.Option("--workers", min=0, help="DataLoader worker processes (default: "
-                                                   "0 on the CPU; with a GPU, this process's cores less one, at most 16).")]
+                                                   "0 on the CPU; with a GPU, this process's cores less one, at "
+                                                   "most 16).")]
 DeviceOption = Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)]
 FormatOption = Annotated[str | None, typer.Option("--format", help="Force a reader (see neuroclip formats) instead "
                                                                    "of detecting the format.")]
