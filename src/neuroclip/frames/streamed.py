@@ -20,11 +20,11 @@ from neuroclip.frames.functional import (
     _check_int,
     _check_real,
     _pixel_index,
+    add_voxel_shares,
     images_from_counts,
     surface_values,
     time_surface_image,
     voxel_grid_image,
-    voxel_shares,
 )
 from neuroclip.frames.names import check_encoding
 
@@ -122,7 +122,7 @@ def voxel_grid_from_file(path, n_bins: int, *, format: str | None = None, sensor
         span = file.t_last - file.t_first
         for side in ("left", "right"):
             for events in file.pieces():
-                np.add.at(grid, *voxel_shares(events, file.t_first, span, n_bins, file.width, file.height, side))
+                add_voxel_shares(grid, events, file.t_first, span, n_bins, file.width, file.height, side)
     return grid.reshape(n_bins, 1, file.height, file.width)
 
 

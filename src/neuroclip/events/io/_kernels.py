@@ -330,24 +330,23 @@ def latest_times(events, width, height, cuts, latest):
 
 
 @njit(cache=True, nogil=True)
-def voxel_add(events, t_first, factor, n_bins, width, plane, grid):
-    """:func:`neuroclip.frames.voxel_grid`'s sums in one pass per side: every event's left-bin share, then every
-    right-bin share, each computed as the numpy code does (float64, cast to float32) and added in float32 in event
-    order, so the grid is the same bit for bit. ``factor``: (n_bins - 1) / span, 0 for a zero span."""
-    for side in range(2):
-        for i in range(events.size):
-            e = events[i]
-            tau = np.float64(e.t - t_first) * factor
-            left = np.int64(np.floor(tau))
-            if left > n_bins - 1:
-                left = n_bins - 1
-            right_weight = tau - left
-            sign = 1.0 if e.p != 0 else -1.0
-            pixel = np.int64(e.y) * width + e.x
-            if side == 0:
-                grid[left * plane + pixel] += np.float32(sign * (1.0 - right_weight))
-            elif right_weight > 0 and left + 1 < n_bins:
-                grid[(left + 1) * plane + pixel] += np.float32(sign * right_weight)
+def voxel_add(events, t_first, factor, n_bins, width, plane, right, grid):
+    """One side of :func:`neuroclip.frames.voxel_grid`'s sums: every event's left-bin share (``right`` False) or
+    right-bin share, computed as the numpy code does (float64, cast to float32) and added in float32 in event order,
+    so the grid is the same bit for bit. ``factor``: (n_bins - 1) / span, 0 for a zero span."""
+    for i in range(events.size):
+        e = events[i]
+        tau = np.float64(e.t - t_first) * factor
+        left = np.int64(np.floor(tau))
+        if left > n_bins - 1:
+            left = n_bins - 1
+        right_weight = tau - left
+        sign = 1.0 if e.p != 0 else -1.0
+        pixel = np.int64(e.y) * width + e.x
+        if not right:
+            grid[left * plane + pixel] += np.float32(sign * (1.0 - right_weight))
+        elif right_weight > 0 and left + 1 < n_bins:
+            grid[(left + 1) * plane + pixel] += np.float32(sign * right_weight)
 
 
 # ------------------------------------------------------------------------------------------------ DVS simulator
