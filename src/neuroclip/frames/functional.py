@@ -634,14 +634,16 @@ def batch_count_frames(
     :func:`pack_events`, which validates what it packs).
     """
     n_frames = _check_int("n_frames", n_frames, 1)
+    _check_split(split_by, "batch_count_frames")
     batch, packed = _on_device(batch, sensor_size, device)
-    _check_split(batch, packed, split_by, "batch_count_frames")
+    if split_by == "time":
+        _require_times(batch, packed, "the 'time' split")
     width, height = batch.sensor_size
     n_samples, total = len(batch), (batch.n_events if packed else int(batch.x.numel()))
     frames = torch.zeros(n_samples * n_frames * 2 * height * width, dtype=dtype, device=batch.device)
     if total == 0:
         return frames.reshape(n_samples, n_frames, 2, height, width)
-    segment, lengths = _batch_segments(batch, packed, n_frames, split_by, validate)
+    segment = _batch_segments(batch, packed, _batch_lengths(batch, packed, validate), n_frames, split_by)
     index = segment * (2 * height * width)
     index += _batch_pixels(batch, packed)
     frames.index_add_(0, index, torch.ones(1, dtype=dtype, device=batch.device).expand(total))
@@ -658,23 +660,29 @@ def _on_device(batch, sensor_size, device):
     return batch, packed
 
 
-def _check_split(batch, packed: bool, split_by: str, caller: str, *, needs_times: bool = False) -> None:
+def _check_split(split_by: str, caller: str) -> None:
     if split_by not in ("number", "time"):
         raise ConfigError(f"{caller} splits by 'number' or 'time' (a fixed T per sample); got {split_by!r}")
-    if packed and (split_by == "time" or needs_times) and batch.t is None:
-        raise ConfigError(f"these events were packed without their times (times=False); {caller} needs them"
-                          f"{' for the time split' if not needs_times else ''}: pack with times=True")
 
 
-def _batch_segments(batch, packed: bool, n_frames: int, split_by: str, validate: bool = True):
-    """``(segment, lengths)``: every event's global segment ``b*T + j`` (``split_by_number``'s or
-    ``split_by_time``'s, per sample) and the samples' event counts, on the batch's device."""
-    width, height = batch.sensor_size
-    n_samples, total = len(batch), (batch.n_events if packed else int(batch.x.numel()))
-    device = batch.device
-    lengths = batch.lengths.to(device=device, dtype=torch.int64)
+def _require_times(batch, packed: bool, what: str) -> None:
+    if packed and batch.t is None:
+        raise ConfigError(f"these events were packed without their times (times=False); {what} needs them: pack "
+                          "with times=True")
+
+
+def _batch_lengths(batch, packed: bool, validate: bool = True) -> torch.Tensor:
+    """The samples' event counts (int64, on the batch's device), after checking an unchecked EventBatch when
+    ``validate``."""
+    lengths = batch.lengths.to(device=batch.device, dtype=torch.int64)
     if validate and not packed and not batch.checked:
-        _check_batch(batch, width, height, lengths)
+        _check_batch(batch, *batch.sensor_size, lengths)
+    return lengths
+
+
+def _batch_segments(batch, packed: bool, lengths: torch.Tensor, n_frames: int, split_by: str) -> torch.Tensor:
+    """Every event's global segment ``b*T + j`` (``split_by_number``'s or ``split_by_time``'s, per sample)."""
+    n_samples, total = len(batch), (batch.n_events if packed else int(batch.x.numel()))
     if split_by == "number":
         step = torch.div(lengths, n_frames, rounding_mode="floor")
         segment_lengths = step[:, None].repeat(1, n_frames)
@@ -682,10 +690,20 @@ def _batch_segments(batch, packed: bool, n_frames: int, split_by: str, validate:
     else:
         segment_lengths = _time_segment_lengths(batch.t, lengths, n_frames,
                                                 max_span=batch.max_span if packed else None)
-    segment = torch.repeat_interleave(
-        torch.arange(n_samples * n_frames, device=device), segment_lengths.reshape(-1), output_size=total
+    return torch.repeat_interleave(
+        torch.arange(n_samples * n_frames, device=batch.device), segment_lengths.reshape(-1), output_size=total
     )
-    return segment, lengths
+
+
+def _first_and_span(t: torch.Tensor, lengths: torch.Tensor):
+    """``(offsets, first, span)`` per sample: where its events start in ``t``, its first timestamp and its last
+    minus its first (0 for an empty sample)."""
+    total = t.numel()
+    offsets = torch.cumsum(lengths, 0) - lengths
+    nonempty = lengths > 0
+    first = torch.where(nonempty, t[offsets.clamp(max=total - 1)], 0)
+    last = torch.where(nonempty, t[(offsets + lengths - 1).clamp(min=0)], 0)
+    return offsets, first, last - first
 
 
 def _batch_pixels(batch, packed: bool) -> torch.Tensor:
@@ -708,15 +726,16 @@ def batch_time_surface(batch, n_frames: int = NEUROCLIP_FRAMES, split_by: str = 
     up to the last bit of ``exp`` (torch's and numpy's float32 exp may differ by one unit in the last place)."""
     n_frames = _check_int("n_frames", n_frames, 1)
     decay_us = _check_real("decay_us", decay_us, positive=True)
+    _check_split(split_by, "batch_time_surface")
     batch, packed = _on_device(batch, sensor_size, device)
-    _check_split(batch, packed, split_by, "batch_time_surface", needs_times=True)
+    _require_times(batch, packed, "batch_time_surface")
     width, height = batch.sensor_size
     n_samples, total = len(batch), (batch.n_events if packed else int(batch.x.numel()))
     plane = 2 * height * width
     surface = torch.zeros(n_samples, n_frames, 2, height, width, dtype=torch.float32, device=batch.device)
     if total == 0:
         return surface
-    segment, _ = _batch_segments(batch, packed, n_frames, split_by, validate)
+    segment = _batch_segments(batch, packed, _batch_lengths(batch, packed, validate), n_frames, split_by)
     t = batch.t.to(torch.int64)  # relative to each sample's start when packed: ages are differences of times
     latest = torch.full((n_samples * n_frames * plane,), -1, dtype=torch.int64, device=batch.device)
     latest.scatter_reduce_(0, segment * plane + _batch_pixels(batch, packed), t, "amax")
@@ -737,19 +756,16 @@ def batch_voxel_grid(batch, n_bins: int = NEUROCLIP_FRAMES, *, sensor_size=None,
     the grids are equal bit for bit; a GPU adds them in any order (differences in the last bits)."""
     n_bins = _check_int("n_bins", n_bins, 1)
     batch, packed = _on_device(batch, sensor_size, device)
-    _check_split(batch, packed, "number", "batch_voxel_grid", needs_times=True)
+    _require_times(batch, packed, "batch_voxel_grid")
     width, height = batch.sensor_size
     n_samples, total = len(batch), (batch.n_events if packed else int(batch.x.numel()))
     plane = height * width
     grid = torch.zeros(n_samples * n_bins * plane, dtype=torch.float32, device=batch.device)
     if total == 0:
         return grid.view(n_samples, n_bins, 1, height, width)
-    _, lengths = _batch_segments(batch, packed, 1, "number", validate)
+    lengths = _batch_lengths(batch, packed, validate)
     t = batch.t.to(torch.int64)
-    offsets = torch.cumsum(lengths, 0) - lengths
-    nonempty = lengths > 0
-    first = torch.where(nonempty, t[offsets.clamp(max=total - 1)], 0)
-    span = torch.where(nonempty, t[(offsets + lengths - 1).clamp(min=0)], 0) - first
+    _, first, span = _first_and_span(t, lengths)
     sample = torch.repeat_interleave(torch.arange(n_samples, device=batch.device), lengths, output_size=total)
     # per sample: (n_bins - 1) / span in float64, as the CPU function's Python division; 0 for a zero span
     factor = torch.where(span > 0, (n_bins - 1) / span.clamp(min=1).to(torch.float64), 0.0)
@@ -797,11 +813,7 @@ def _time_segment_lengths(t: torch.Tensor, lengths: torch.Tensor, n_frames: int,
     """``[B, T]`` event counts of spikingjelly's equal-duration segments, for every sample at once (``t`` absolute,
     or relative to each sample's first event). ``max_span``, the longest span when known, saves a synchronisation."""
     n_samples, total = lengths.numel(), t.numel()
-    offsets = torch.cumsum(lengths, 0) - lengths
-    nonempty = lengths > 0
-    first = torch.where(nonempty, t[offsets.clamp(max=total - 1)], 0)
-    last = torch.where(nonempty, t[(offsets + lengths - 1).clamp(min=0)], 0)
-    span = last - first
+    offsets, first, span = _first_and_span(t, lengths)
     stride = (int(span.max()) if max_span is None else int(max_span)) + 1
     if n_samples * stride >= 2**62:
         raise ConfigError(
