@@ -251,11 +251,16 @@ def test_frames_of_a_file_refuse_other_splits(files):
 
 @pytest.mark.parametrize("encoding", ["time_surface", "voxel_grid"])
 def test_the_frames_command_draws_every_encoding_of_a_streamed_file_as_the_whole_read_would(files, tmp_path,
-                                                                                          encoding):
+                                                                                          encoding, monkeypatch):
+    import neuroclip.frames.streamed as streamed
     from neuroclip.cli import main
     from neuroclip.frames import encode
     from neuroclip.frames.draw import save_frames_picture
 
+    def no_second_summary(*args, **kwargs):
+        raise AssertionError("the command summarised the file once already: its summary is passed on")
+
+    monkeypatch.setattr(streamed, "summarize_file", no_second_summary)
     path = files[3]  # the EVT 3.0 head
     assert main(["frames", str(path), "--out", str(tmp_path / "streamed.png"), "--encoding", encoding,
                  "--frames", "5", "--decay-us", "3000"]) == 0

@@ -74,7 +74,8 @@ def frames_command(
             raise EmptyStreamError(f"{file} holds no events: there are no frames to draw")
         check_frame_count(frames, n_events, duration, split_by)
         pictures = encode_file(file, encoding, frames, split_by, threshold=threshold,
-                               hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us, format=format, **reading)
+                               hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us, format=format, summary=summary,
+                               **reading)
     else:
         stream = read_events(file, format=format, **reading).require_events()
         n_events = len(stream)

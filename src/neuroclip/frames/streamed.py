@@ -35,9 +35,10 @@ _PIECE_EVENTS = 1 << 20
 class _File:
     """A recording's first pass (its summary) and its pieces, as many passes as asked."""
 
-    def __init__(self, path, format, sensor_size, options):
+    def __init__(self, path, format, sensor_size, options, summary=None):
         self.path, self.format, self.options = path, format, options
-        summary = summarize_file(path, format=format, sensor_size=sensor_size, **options)
+        if summary is None:
+            summary = summarize_file(path, format=format, sensor_size=sensor_size, **options)
         self.width, self.height = summary["width"], summary["height"]
         self.n_events, self.t_first, self.t_last = summary["events"], summary["t_start_us"], summary["t_end_us"]
 
@@ -67,11 +68,12 @@ class _File:
 
 
 def count_frames_from_file(path, n_frames: int, split_by: str = "number", *, format: str | None = None,
-                           sensor_size=None, **options) -> np.ndarray:
+                           sensor_size=None, summary: dict | None = None, **options) -> np.ndarray:
     """``count_frames(read_events(path), n_frames, split_by)``, computed without holding the recording: int32
-    ``[T, 2, H, W]`` with the sensor size the whole read would give."""
+    ``[T, 2, H, W]`` with the sensor size the whole read would give. ``summary``: the file's
+    :func:`neuroclip.summarize_file` (with the same options) when the caller has it, which saves the first pass."""
     n_frames = _check_int("n_frames", n_frames, 1)
-    file = _File(path, format, sensor_size, options)
+    file = _File(path, format, sensor_size, options, summary)
     width, height = file.width, file.height
     frames = np.zeros(n_frames * 2 * height * width, np.int32)  # count_frames' dtype
     if file.n_events:
@@ -82,12 +84,14 @@ def count_frames_from_file(path, n_frames: int, split_by: str = "number", *, for
 
 
 def time_surface_from_file(path, n_frames: int, split_by: str = "number", decay_us: float = 50_000.0, *,
-                           format: str | None = None, sensor_size=None, **options) -> np.ndarray:
+                           format: str | None = None, sensor_size=None, summary: dict | None = None,
+                           **options) -> np.ndarray:
     """``time_surface(stream, stops=segment_bounds(t, split_by, n_frames)[1], decay_us)`` of the whole read,
-    computed without holding the recording: float32 ``[T, 2, H, W]``."""
+    computed without holding the recording: float32 ``[T, 2, H, W]`` (``summary`` as for
+    :func:`count_frames_from_file`)."""
     n_frames = _check_int("n_frames", n_frames, 1)
     decay_us = _check_real("decay_us", decay_us, positive=True)
-    file = _File(path, format, sensor_size, options)
+    file = _File(path, format, sensor_size, options, summary)
     frame_size = 2 * file.width * file.height
     surface = np.zeros((n_frames, frame_size), np.float32)
     latest = np.full(frame_size, -1, np.int64)  # each pixel's latest timestamp so far
@@ -112,11 +116,11 @@ def time_surface_from_file(path, n_frames: int, split_by: str = "number", decay_
 
 
 def voxel_grid_from_file(path, n_bins: int, *, format: str | None = None, sensor_size=None,
-                         **options) -> np.ndarray:
+                         summary: dict | None = None, **options) -> np.ndarray:
     """``voxel_grid(read_events(path), n_bins=n_bins)``, computed without holding the recording: float32
-    ``[n_bins, 1, H, W]``, equal bit for bit."""
+    ``[n_bins, 1, H, W]``, equal bit for bit (``summary`` as for :func:`count_frames_from_file`)."""
     n_bins = _check_int("n_bins", n_bins, 1)
-    file = _File(path, format, sensor_size, options)
+    file = _File(path, format, sensor_size, options, summary)
     grid = np.zeros(n_bins * file.height * file.width, np.float32)
     if file.n_events:
         span = file.t_last - file.t_first
@@ -128,11 +132,12 @@ def voxel_grid_from_file(path, n_bins: int, *, format: str | None = None, sensor
 
 def encode_file(path, encoding: str = "discrimination", n_frames: int = 10, split_by: str = "number", *,
                 threshold: float = 0, hot_pixel_sigmas: float = 10.0, decay_us: float = 50_000.0,
-                format: str | None = None, sensor_size=None, **options) -> np.ndarray:
+                format: str | None = None, sensor_size=None, summary: dict | None = None, **options) -> np.ndarray:
     """``encode(read_events(path), encoding, n_frames, split_by, ...)`` for a recording larger than memory (split
-    by ``'number'`` or ``'time'``): the same images, from the file piece by piece."""
+    by ``'number'`` or ``'time'``): the same images, from the file piece by piece (``summary`` as for
+    :func:`count_frames_from_file`)."""
     encoding = check_encoding(encoding)
-    reading = {"format": format, "sensor_size": sensor_size, **options}
+    reading = {"format": format, "sensor_size": sensor_size, "summary": summary, **options}
     if encoding == "voxel_grid":
         return voxel_grid_image(voxel_grid_from_file(path, n_frames, **reading))
     if encoding == "time_surface":
