@@ -5,7 +5,7 @@ Why Triton: on an H100 the torch sequence (a few tensor operations per timestep,
 at 0.79x of spikingjelly's LIF (``benchmarks/gpu_paths.py``, [4, 128, 384, 64], forward + backward). A fused kernel
 reads and writes each element once per pass. Triton rather than CUDA C++ or CuPy because it ships with torch's CUDA
 wheels (nothing to build or install), compiles for whatever GPU is there, and runs on the CPU through its interpreter
-(``TRITON_INTERPRET=1``), which is how ``tests/test_lif_triton.py`` checks these kernels against the torch path
+(``TRITON_INTERPRET=1``), which is how ``tests/test_lif_kernels.py`` checks these kernels against the torch path
 without a GPU.
 
 The layout is spikingjelly's multi-step one: a contiguous ``[T, N]`` view of ``[T, ...]``; each program takes BLOCK

@@ -30,12 +30,13 @@ rectangular surrogate of this form, and the fused sequence is a few dozen lines.
 Precision: the membrane is computed and kept in at least fp32 (as spikingjelly does); fp16 / bf16 inputs give spikes
 and input gradients in their own dtype and a final membrane in fp32.
 
-Two implementations of :func:`lif_multistep`, equal in spikes and membranes (gradients to fp32 rounding of the
-surrogate): the torch sequence below (the reference; CPU tensors always use it) and the fused Triton kernels of
-:mod:`neuroclip.snn.lif_triton`, used for CUDA tensors when Triton imports (it ships with torch's CUDA wheels) and
-T <= 32. ``backend='torch'`` (or ``LIF(..., backend='torch')``, or the environment variable
-``NEUROCLIP_LIF_BACKEND=torch``) forces the torch sequence; ``'triton'`` insists on the kernels and raises where they
-cannot run (CPU tensors only under Triton's interpreter, ``TRITON_INTERPRET=1``).
+Three implementations of :func:`lif_multistep`, equal in spikes and membranes (gradients to fp32 rounding of the
+surrogate): the torch sequence below (the reference), the fused Triton kernels of :mod:`neuroclip.snn.lif_triton`,
+used for CUDA tensors when Triton imports (it ships with torch's CUDA wheels) and T <= 32, and the numba passes of
+:mod:`neuroclip.snn.lif_numba`, used for float32 CPU tensors when numba imports (and ``NEUROCLIP_NUMBA`` is not 0);
+other CPU tensors take the torch sequence. ``backend='torch'`` (or ``LIF(..., backend='torch')``, or the environment
+variable ``NEUROCLIP_LIF_BACKEND=torch``) forces the torch sequence; ``'triton'`` and ``'numba'`` insist on their
+kernels and raise where they cannot run (Triton: CPU tensors only under its interpreter, ``TRITON_INTERPRET=1``).
 """
 
 from __future__ import annotations
@@ -264,19 +265,20 @@ class _LIFSequence(torch.autograd.Function):
         return grad_x.to(x_dtype), (grad_v.to(v0_dtype) if v0_dtype is not None else None), None
 
 
-class _LIFTritonSequence(torch.autograd.Function):
-    """The same node on the fused Triton kernels (:mod:`neuroclip.snn.lif_triton`). Saves only the input (a
-    reference, no copy) and the initial membrane: the backward kernel recomputes the membranes."""
+class _LIFKernelSequence(torch.autograd.Function):
+    """The same node on fused kernels: ``kernels`` is the Triton module (:mod:`neuroclip.snn.lif_triton`, CUDA) or
+    the numba one (:mod:`neuroclip.snn.lif_numba`, float32 CPU), both with ``forward`` and ``backward``. Saves only the
+    input (a reference, no copy) and the initial membrane: the backward kernel recomputes the membranes."""
 
     @staticmethod
-    def forward(ctx, x_seq, v0, config: LIFConfig):
-        kernels = _triton_kernels()
+    def forward(ctx, x_seq, v0, config: LIFConfig, kernels):
         x = x_seq.contiguous()
         v0 = None if v0 is None else v0.contiguous()
         spikes, v_last = kernels.forward(x, v0, decay=config.decay, input_scale=config.input_scale,
                                          threshold=config.threshold, reset=config.reset,
                                          reset_value=config.reset_value)
         ctx.config = config
+        ctx.kernels = kernels
         ctx.has_v0 = v0 is not None
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(x, v0)
@@ -287,18 +289,42 @@ class _LIFTritonSequence(torch.autograd.Function):
     def backward(ctx, grad_spikes, grad_v_last):
         x, v0 = ctx.saved_tensors
         config = ctx.config
-        grad_x, grad_v0 = _triton_kernels().backward(
+        grad_x, grad_v0 = ctx.kernels.backward(
             x, v0 if ctx.has_v0 else None,
             None if grad_spikes is None else grad_spikes.contiguous(),
             None if grad_v_last is None else grad_v_last.contiguous(),
             decay=config.decay, input_scale=config.input_scale, threshold=config.threshold, reset=config.reset,
             reset_value=config.reset_value, detach_reset=config.detach_reset, surrogate=config.surrogate,
             surrogate_parameter=config.surrogate_parameter)
-        return grad_x, grad_v0, None
+        return grad_x, grad_v0, None, None
 
 
-BACKENDS = ("auto", "torch", "triton")
+BACKENDS = ("auto", "torch", "triton", "numba")
 BACKEND_VARIABLE = "NEUROCLIP_LIF_BACKEND"
+
+
+@functools.cache
+def _numba_kernels():
+    """The numba module, or the reason it cannot be used (a string); imported on first use only."""
+    if os.environ.get("NEUROCLIP_NUMBA", "1") == "0":
+        return "NEUROCLIP_NUMBA=0 is set"
+    try:
+        from neuroclip.snn import lif_numba
+    except ImportError as error:  # numba missing, or built for another numpy or Python
+        return f"numba does not import ({error})"
+    return lif_numba
+
+
+def numba_unsupported(x_seq: torch.Tensor, v0: torch.Tensor | None = None) -> str | None:
+    """Why :func:`lif_multistep` cannot run these tensors on the numba passes (None: it can)."""
+    if x_seq.device.type != "cpu" or x_seq.dtype != torch.float32:
+        return f"the numba passes take float32 CPU tensors, not {x_seq.dtype} on {x_seq.device}"
+    if v0 is not None and (v0.device.type != "cpu" or v0.dtype != torch.float32):
+        return f"the initial membrane ({v0.dtype} on {v0.device}) must be float32 on the CPU"
+    if x_seq[0].numel() == 0:
+        return "there are no neurons"
+    kernels = _numba_kernels()
+    return kernels if isinstance(kernels, str) else None
 
 
 @functools.cache
@@ -330,7 +356,7 @@ def _use_triton(x_seq: torch.Tensor, v0: torch.Tensor | None, backend: str) -> b
             raise ConfigError(f"{BACKEND_VARIABLE} must be one of {', '.join(BACKENDS)}; got {backend!r}")
     elif backend not in BACKENDS:
         raise ConfigError(f"LIF backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
-    if backend == "torch" or (backend == "auto" and x_seq.device.type != "cuda"):
+    if backend == "torch" or (backend == "auto" and x_seq.device.type != "cuda") or backend == "numba":
         return False
     reason = triton_unsupported(x_seq, v0)
     if reason is not None and backend == "triton":
@@ -338,11 +364,23 @@ def _use_triton(x_seq: torch.Tensor, v0: torch.Tensor | None, backend: str) -> b
     return reason is None
 
 
+def _use_numba(x_seq: torch.Tensor, v0: torch.Tensor | None, backend: str) -> bool:
+    if backend == "auto":
+        backend = os.environ.get(BACKEND_VARIABLE) or "auto"
+    if backend not in ("auto", "numba"):
+        return False
+    reason = numba_unsupported(x_seq, v0)
+    if reason is not None and backend == "numba":
+        raise ConfigError(f"the numba LIF cannot run this input: {reason}")
+    return reason is None
+
+
 def lif_multistep(x_seq: torch.Tensor, config: LIFConfig = NEURON_PRESETS["neuroclip"],
                   v0: torch.Tensor | None = None, *, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """A sequence ``[T, ...]`` from membrane ``v0`` (None: rest) to ``(spikes [T, ...], v_T)``. Pure, and equal
     (values and gradients) to :func:`lif_step` applied for t = 1..T. ``backend``: ``auto`` (the Triton kernels for
-    CUDA tensors where they run, else torch; ``NEUROCLIP_LIF_BACKEND`` overrides), ``torch`` or ``triton``."""
+    CUDA tensors where they run, the numba passes for float32 CPU tensors where numba imports, else torch;
+    ``NEUROCLIP_LIF_BACKEND`` overrides), ``torch``, ``triton`` or ``numba``."""
     if x_seq.ndim < 1 or x_seq.shape[0] == 0:
         raise ConfigError(f"a spike sequence needs a leading time axis with T >= 1; got shape {tuple(x_seq.shape)}")
     if not x_seq.is_floating_point():
@@ -350,7 +388,9 @@ def lif_multistep(x_seq: torch.Tensor, config: LIFConfig = NEURON_PRESETS["neuro
     if v0 is not None and v0.shape != x_seq.shape[1:]:
         raise ConfigError(f"initial membrane {tuple(v0.shape)} does not match one timestep {tuple(x_seq.shape[1:])}")
     if _use_triton(x_seq, v0, backend):
-        return _LIFTritonSequence.apply(x_seq, v0, config)
+        return _LIFKernelSequence.apply(x_seq, v0, config, _triton_kernels())
+    if _use_numba(x_seq, v0, backend):
+        return _LIFKernelSequence.apply(x_seq, v0, config, _numba_kernels())
     return _LIFSequence.apply(x_seq, v0, config)
 
 

@@ -1,13 +1,14 @@
-"""The fused Triton LIF kernels against the torch sequence, run on the CPU through Triton's interpreter.
+"""The fused LIF kernels against the torch sequence: Triton's (run on the CPU through its interpreter) and numba's.
 
-``TRITON_INTERPRET=1`` has to be set before Triton is imported, so the comparisons run in one subprocess (this file
-run as a script) that prints its results as JSON; the tests below read them. Spikes and final membranes must be
-equal bit for bit, input and initial-membrane gradients equal to the fp32 rounding of the surrogate."""
+``TRITON_INTERPRET=1`` has to be set before Triton is imported, so the Triton comparisons run in one subprocess (this
+file run as a script) that prints its results as JSON; the numba comparisons run here. Spikes and final membranes
+must be equal bit for bit, input and initial-membrane gradients equal to the fp32 rounding of the surrogate."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -43,7 +44,7 @@ CASES += [(config, "float32", (2, 1100), True) for config in CONFIGS if config.s
 GRAD_TOLERANCE = {"float32": (1e-5, 1e-6), "float16": (1e-3, 1e-5), "bfloat16": (8e-3, 1e-4)}
 
 
-def _case(config, shape, dtype, with_v0: bool, seed: int) -> dict:
+def _case(config, shape, dtype, with_v0: bool, seed: int, kernel: str) -> dict:
     generator = torch.Generator().manual_seed(seed)
     x = (torch.randn(shape, generator=generator) * 1.5 + 0.6).to(dtype)
     x[0, ..., :1] = config.threshold / config.input_scale  # at the threshold (exactly, for most configs)
@@ -51,13 +52,13 @@ def _case(config, shape, dtype, with_v0: bool, seed: int) -> dict:
     grad_spikes = torch.randn(shape, generator=generator).to(dtype)
     grad_v = torch.randn(shape[1:], generator=generator)
     outputs = {}
-    for backend in ("torch", "triton"):
+    for backend in ("torch", kernel):
         leaf = x.clone().requires_grad_(True)
         start = None if v0 is None else v0.clone().requires_grad_(True)
         spikes, v = neurons_module.lif_multistep(leaf, config, start, backend=backend)
         ((spikes.float() * grad_spikes.float()).sum() + (v * grad_v).sum()).backward()
         outputs[backend] = (spikes.detach(), v.detach(), leaf.grad, None if start is None else start.grad)
-    reference, fused = outputs["torch"], outputs["triton"]
+    reference, fused = outputs["torch"], outputs[kernel]
     spikes_equal = torch.equal(reference[0], fused[0]) and reference[0].dtype == fused[0].dtype == dtype
     membrane_equal = torch.equal(reference[1], fused[1]) and reference[1].dtype == fused[1].dtype
     grad_x = (reference[2].float() - fused[2].float()).abs()
@@ -74,30 +75,42 @@ def _case(config, shape, dtype, with_v0: bool, seed: int) -> dict:
     return result
 
 
-def _carried_state_case() -> dict:
+def _carried_state_case(kernel: str) -> dict:
     """The module with ``carry_state``: two calls in a row, the second starting from the first's membrane."""
     x = torch.randn(6, 4, 3, generator=torch.Generator().manual_seed(5)) + 0.5
     runs = {}
-    for backend in ("torch", "triton"):
+    for backend in ("torch", kernel):
         leaf = x.clone().requires_grad_(True)
         neuron = LIF("neuroclip", carry_state=True, backend=backend)
         spikes = torch.cat([neuron(leaf[:3]), neuron(leaf[3:])])
         (spikes * torch.arange(1.0, 4.0)).sum().backward()
         runs[backend] = (spikes.detach(), neuron.state.detach(), leaf.grad)
-    return {"spikes_equal": torch.equal(runs["torch"][0], runs["triton"][0]),
-            "membrane_equal": torch.equal(runs["torch"][1], runs["triton"][1]),
-            "grad_x_close": bool(torch.allclose(runs["torch"][2], runs["triton"][2], rtol=1e-5, atol=1e-6))}
+    return {"spikes_equal": torch.equal(runs["torch"][0], runs[kernel][0]),
+            "membrane_equal": torch.equal(runs["torch"][1], runs[kernel][1]),
+            "grad_x_close": bool(torch.allclose(runs["torch"][2], runs[kernel][2], rtol=1e-5, atol=1e-6))}
 
 
 def _key(config_name: str, dtype_name: str, shape: tuple, with_v0: bool) -> str:
     return f"{config_name}/{dtype_name}/{list(shape)}/{'v0' if with_v0 else 'rest'}"
 
 
-def run_comparisons() -> dict:
-    results = {_key(*case): _case(CONFIGS[case[0]], case[2], DTYPES[case[1]], case[3], seed)
-               for seed, case in enumerate(CASES)}
-    results["module-carry-state"] = _carried_state_case()
+def run_comparisons(kernel: str, cases: list) -> dict:
+    results = {_key(*case): _case(CONFIGS[case[0]], case[2], DTYPES[case[1]], case[3], seed, kernel)
+               for seed, case in enumerate(cases)}
+    results["module-carry-state"] = _carried_state_case(kernel)
     return results
+
+
+def _check(results: dict, cases: list, config_name: str) -> None:
+    chosen = {name: result for name, result in results.items() if name.startswith(f"{config_name}/")}
+    assert len(chosen) == sum(case[0] == config_name for case in cases)
+    wrong = {name: result for name, result in chosen.items()
+             if not (result["spikes_equal"] and result["membrane_equal"] and result["grad_x_dtype_ok"]
+                     and result["grad_x_close"] and result.get("grad_v0_close", True))}
+    assert not wrong, wrong
+    # the inputs exercise both sides of the threshold, and the gradient is not trivially zero
+    assert all(0 < result["firing_rate"] < 1 for name, result in chosen.items() if "[1, 9]" not in name)
+    assert all(result["grad_x_scale"] > 0 for result in chosen.values())
 
 
 # --------------------------------------------------------------------------------------------------- tests
@@ -121,15 +134,7 @@ def interpreted():
 
 @pytest.mark.parametrize("config_name", list(CONFIGS))
 def test_triton_kernels_equal_the_torch_path(interpreted, config_name):
-    cases = {name: result for name, result in interpreted.items() if name.startswith(f"{config_name}/")}
-    assert len(cases) == sum(case[0] == config_name for case in CASES)
-    wrong = {name: result for name, result in cases.items()
-             if not (result["spikes_equal"] and result["membrane_equal"] and result["grad_x_dtype_ok"]
-                     and result["grad_x_close"] and result.get("grad_v0_close", True))}
-    assert not wrong, wrong
-    # the inputs exercise both sides of the threshold, and the gradient is not trivially zero
-    assert all(0 < result["firing_rate"] < 1 for name, result in cases.items() if "[1, 9]" not in name)
-    assert all(result["grad_x_scale"] > 0 for result in cases.values())
+    _check(interpreted, CASES, config_name)
 
 
 def test_triton_kernels_carry_the_membrane_between_calls(interpreted):
@@ -143,7 +148,6 @@ def test_cpu_tensors_never_take_the_triton_path_outside_the_interpreter(monkeypa
     def refuse(*args):
         raise AssertionError("the Triton path was tried for a CPU tensor")
 
-    monkeypatch.setattr(neurons_module._LIFTritonSequence, "apply", refuse)
     monkeypatch.setattr(neurons_module, "_triton_kernels", refuse)  # not even imported
     x = torch.randn(4, 3, 5, requires_grad=True)
     LIF("spikeclip")(x).sum().backward()
@@ -160,6 +164,119 @@ def test_cpu_tensors_never_take_the_triton_path_outside_the_interpreter(monkeypa
         LIF("neuroclip")(x)
     with pytest.raises(ConfigError, match="backend"):
         LIF("neuroclip", backend="cupy")
+
+
+# --------------------------------------------------------------------------------------------------- numba
+
+# the float32 cases, plus inputs that span several of the kernel's chunks and threads (a ragged last chunk)
+NUMBA_CASES = [case for case in CASES if case[1] == "float32"]
+NUMBA_CASES += [(config, "float32", (4, 3, 30001), with_v0) for config in CONFIGS if config.startswith("preset-")
+                for with_v0 in (False, True)]
+
+
+@pytest.fixture(scope="module")
+def numba_results():
+    pytest.importorskip("numba")
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # two ranges for the large cases, on any machine
+    try:
+        return run_comparisons("numba", NUMBA_CASES)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("config_name", list(CONFIGS))
+def test_numba_kernels_equal_the_torch_path(numba_results, config_name):
+    _check(numba_results, NUMBA_CASES, config_name)
+
+
+def test_numba_kernels_carry_the_membrane_between_calls(numba_results):
+    assert numba_results["module-carry-state"] == {"spikes_equal": True, "membrane_equal": True,
+                                                   "grad_x_close": True}
+
+
+def test_numba_kernels_take_strided_input_and_split_it_among_threads(monkeypatch):
+    lif_numba = pytest.importorskip("neuroclip.snn.lif_numba")
+    x = (torch.randn(3, 200, 700) + 0.5).transpose(1, 2)  # not contiguous
+    assert lif_numba._ranges(200 * 700, 3) == [(0, 200 * 700)] or torch.get_num_threads() > 1
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    ranges = lif_numba._ranges(200 * 700, 3)
+    assert len(ranges) == 3 and ranges[0][0] == 0 and ranges[-1][1] == 200 * 700
+    assert all(hi == next_lo for (_, hi), (next_lo, _) in zip(ranges, ranges[1:]))
+    leaves = [x.clone().requires_grad_(True) for _ in range(2)]
+    outputs = [neurons_module.lif_multistep(leaf, NEURON_PRESETS["spikeclip"], backend=backend)
+               for leaf, backend in zip(leaves, ("torch", "numba"))]
+    assert torch.equal(outputs[0][0], outputs[1][0]) and torch.equal(outputs[0][1], outputs[1][1])
+    for spikes, _ in outputs:
+        (spikes * torch.linspace(-1, 1, 700)[:, None]).sum().backward()
+    assert torch.allclose(leaves[0].grad, leaves[1].grad, rtol=1e-5, atol=1e-6)
+    assert leaves[1].grad.abs().max() > 0
+
+
+def test_cpu_float32_takes_the_numba_path_unless_told_otherwise(monkeypatch):
+    pytest.importorskip("numba")
+    monkeypatch.delenv(neurons_module.BACKEND_VARIABLE, raising=False)
+    calls = []
+    original = neurons_module._LIFKernelSequence.apply
+    lif_numba = neurons_module._numba_kernels()
+
+    def counted(*args):
+        calls.extend([1] if args[-1] is lif_numba else [])
+        return original(*args)
+
+    monkeypatch.setattr(neurons_module._LIFKernelSequence, "apply", counted)
+    x = torch.randn(4, 3, 5, requires_grad=True)
+    LIF("spikeclip")(x).sum().backward()
+    assert calls == [1]
+    LIF("spikeclip", backend="torch")(x)
+    LIF("spikeclip")(x.double())  # float64: the torch sequence
+    LIF("spikeclip")(x.half())
+    assert calls == [1]
+    with pytest.raises(ConfigError, match="numba.*float32"):
+        neurons_module.lif_multistep(x.half(), backend="numba")
+    monkeypatch.setenv(neurons_module.BACKEND_VARIABLE, "torch")
+    LIF("spikeclip")(x)
+    assert calls == [1]
+    monkeypatch.setenv(neurons_module.BACKEND_VARIABLE, "numba")
+    LIF("spikeclip")(x)
+    assert calls == [1, 1]
+    monkeypatch.delenv(neurons_module.BACKEND_VARIABLE)
+    monkeypatch.setenv("NEUROCLIP_NUMBA", "0")
+    neurons_module._numba_kernels.cache_clear()
+    try:
+        LIF("spikeclip")(x)
+        assert calls == [1, 1]
+        with pytest.raises(ConfigError, match="NEUROCLIP_NUMBA=0"):
+            neurons_module.lif_multistep(x, backend="numba")
+    finally:
+        monkeypatch.delenv("NEUROCLIP_NUMBA")
+        neurons_module._numba_kernels.cache_clear()
+
+
+def _lif_in_child(queue) -> None:
+    torch.set_num_threads(1)  # as DataLoader workers do: torch's own OpenMP pool does not survive a fork
+    x = torch.randn(4, 2, 100000) + 0.5
+    queue.put(float(neurons_module.lif_multistep(x, NEURON_PRESETS["spikeclip"], backend="numba")[0].sum()))
+
+
+def test_numba_thread_pool_works_in_a_forked_child(monkeypatch):
+    pytest.importorskip("numba")
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    x = torch.randn(4, 2, 100000) + 0.5
+    expected = float(neurons_module.lif_multistep(x, NEURON_PRESETS["spikeclip"], backend="torch")[0].sum())
+    neurons_module.lif_multistep(x, NEURON_PRESETS["spikeclip"], backend="numba")  # the parent's pool exists
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    torch.manual_seed(1)
+    child = context.Process(target=_lif_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0, "the forked child hung or failed running the numba LIF"
+    torch.manual_seed(1)
+    x = torch.randn(4, 2, 100000) + 0.5
+    reference = float(neurons_module.lif_multistep(x, NEURON_PRESETS["spikeclip"], backend="torch")[0].sum())
+    assert queue.get(timeout=5) == reference and expected > 0
 
 
 def test_half_inputs_keep_an_fp32_membrane_on_the_torch_path():
@@ -181,4 +298,4 @@ if __name__ == "__main__":
         print(f"{type(error).__name__}: {error}")
         sys.exit(3)
     torch.manual_seed(0)
-    print(json.dumps(run_comparisons()))
+    print(json.dumps(run_comparisons("triton", CASES)))
