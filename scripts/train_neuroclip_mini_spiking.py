@@ -78,14 +78,22 @@ VARIANTS = {  # name: (modality, timesteps, activation)
 
 
 def model_values(modality: str = "events", timesteps: int = 4, activation: str = "lif",
-                 representation: str = "counts") -> dict:
+                 representation: str = "counts", width: int | None = None, depth: int | None = None,
+                 teacher_encoding: str | None = None) -> dict:
     """The student: the ``neuroclip-mini-spiking`` preset (neuroclip.spikeclip.config: a 96-wide, one-block spiking
     image tower on 32x32 input, a spiking text MLP 512 wide, teacher neuroclip-mini on NeuroCLIP's 10 discrimination
-    frames) with T event frames (``counts`` or ``binary``); for the image path the same towers on 2D images (the
-    ``tiny`` preset with the same sizes: a 2D image repeated T times)."""
+    frames) with T event frames (``counts`` or ``binary``); ``width`` / ``depth`` / ``teacher_encoding`` replace the
+    image tower's width and number of blocks and the teacher's frame encoding (None: the preset's). For the image
+    path the same towers on 2D images (the ``tiny`` preset with the same sizes: a 2D image repeated T times)."""
     if modality == "events":
-        return {"preset": "neuroclip-mini-spiking", "image": {"timesteps": timesteps, "activation": activation},
-                "events": {"n_frames": timesteps, "representation": representation}}
+        image = {"timesteps": timesteps, "activation": activation}
+        image |= {"embed_dim": width} if width else {}
+        image |= {"depth": depth} if depth else {}
+        values = {"preset": "neuroclip-mini-spiking", "image": image,
+                  "events": {"n_frames": timesteps, "representation": representation}}
+        if teacher_encoding:
+            values["teacher_frames"] = {"n_frames": 10, "encoding": teacher_encoding}
+        return values
     image = {"embed_dim": 96, "depth": 1, "heads": 4, "mlp_ratio": 4, "timesteps": timesteps, "input_size": 32,
              "activation": activation}
     return {"preset": "tiny", "image": image, "text": {"hidden_dim": 512, "context_length": 20},
@@ -238,7 +246,8 @@ def student_stages(variant: str, args, epochs_b: int | None = None) -> list[dict
     """Stage B and D configs of a student. Run settings (not part of the recipe): the shared teacher-target cache
     and, with data-loader workers 0, the student inputs kept in memory."""
     modality, timesteps, activation = VARIANTS[variant]
-    model = model_values(modality, timesteps, activation, args.representation)
+    model = model_values(modality, timesteps, activation, args.representation, args.image_width, args.image_depth,
+                         args.teacher_encoding)
     preset = model["preset"]
     folder = args.out / "runs" / variant
     run_settings = {"teacher_cache": str(args.teacher_cache), "keep_inputs": args.workers == 0 and not args.augment}
@@ -271,7 +280,8 @@ def make_init(variant: str, args) -> Path:
     path = args.out / "runs" / variant / "init.pt"
     if path.is_file():
         return path
-    values = model_values(*VARIANTS[variant], args.representation)
+    values = model_values(*VARIANTS[variant], args.representation, args.image_width, args.image_depth,
+                          args.teacher_encoding)
     config = model_config(values.pop("preset"), values)
     torch.manual_seed(SEED)
     teacher = load_backbone("neuroclip-mini", None, device="cpu")
@@ -359,6 +369,14 @@ def main():
                              "distributions (loss.align_kl_weight; 0: cosine alignment only, as released)")
     parser.add_argument("--representation", choices=("counts", "binary"), default="counts",
                         help="the student's event frames: counts or binary (count > 0)")
+    parser.add_argument("--image-width", type=int, default=None,
+                        help="the event students' image tower width (default: the preset's, 96; a multiple of 4, "
+                             "its attention heads)")
+    parser.add_argument("--image-depth", type=int, default=None,
+                        help="the event students' number of transformer blocks (default: the preset's, 1)")
+    parser.add_argument("--teacher-encoding", default=None,
+                        help="the frames the teacher sees (default: the preset's, NeuroCLIP's discrimination; e.g. "
+                             "voxel_grid)")
     parser.add_argument("--text-from", type=Path, default=None,
                         help="take stage A's text tower from this SpikeCLIP checkpoint instead of training stage A")
     parser.add_argument("--device", default=None, help="cpu, cuda (default: cuda if available)")
@@ -386,6 +404,15 @@ def main():
                              "(default <out>/runs/snn-t4/d/best.pt)")
     parser.add_argument("--variant", choices=list(VARIANTS), help=argparse.SUPPRESS)  # one student (subprocess)
     args = parser.parse_args()
+    from neuroclip.errors import ConfigError
+    from neuroclip.spikeclip.config import model_config
+
+    try:  # a bad --image-width / --image-depth / --teacher-encoding stops here, before any simulating
+        values = model_values("events", 4, "lif", args.representation, args.image_width, args.image_depth,
+                              args.teacher_encoding)
+        model_config(values.pop("preset"), values)
+    except ConfigError as error:
+        parser.error(str(error))
     args.out = args.out.resolve()
     args.sim = (args.sim or args.out / "sim-nmnist").resolve()
     args.teacher_cache = (args.teacher_cache or args.out / "teacher-cache").resolve()
@@ -443,6 +470,9 @@ def main():
         passed += ["--augment"] if args.augment else []
         passed += ["--align-kl", str(args.align_kl)] if args.align_kl else []
         passed += ["--text-from", str(args.text_from)] if args.text_from else []
+        passed += ["--image-width", str(args.image_width)] if args.image_width else []
+        passed += ["--image-depth", str(args.image_depth)] if args.image_depth else []
+        passed += ["--teacher-encoding", args.teacher_encoding] if args.teacher_encoding else []
         passed += ["--device", args.device] if args.device else []
         procs = {v: subprocess.Popen([sys.executable, __file__, "--variant", v, *passed],
                                      stdout=open(args.out / f"log-{v}.txt", "a"), stderr=subprocess.STDOUT)

@@ -176,3 +176,28 @@ def test_stage_b_logit_kl_term_is_added_to_the_alignment(tmp_path):
 def test_bad_augment_values_are_refused_by_name(tmp_path, bad):
     with pytest.raises(ConfigError, match="augment"):
         load_stage_config(_config(tmp_path, data={"augment": bad}))
+
+
+def test_training_script_sizes_the_student_and_refuses_bad_sizes_before_any_work(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_neuroclip_mini_spiking.py"
+    sys.path.insert(0, str(script.parent))
+    try:
+        from train_neuroclip_mini_spiking import model_values
+    finally:
+        sys.path.remove(str(script.parent))
+    values = model_values("events", 2, "lif", "counts", 192, 2, "voxel_grid")
+    config = model_config(values.pop("preset"), values)
+    assert (config.image.embed_dim, config.image.depth, config.image.timesteps) == (192, 2, 2)
+    assert config.teacher_frames.encoding == "voxel_grid" and config.teacher_frames.n_frames == 10
+    default = model_config("neuroclip-mini-spiking")
+    values = model_values("events", 4)
+    assert model_config(values.pop("preset"), values) == default  # no flags: the preset as bundled
+    for flags, named in ((["--image-width", "130"], "embed_dim"), (["--teacher-encoding", "voxels"], "voxels")):
+        completed = subprocess.run([sys.executable, str(script), "--out", str(tmp_path), *flags],
+                                   capture_output=True, text=True, timeout=120)
+        assert completed.returncode == 2 and named in completed.stderr.splitlines()[-1]
+        assert not any(tmp_path.iterdir())  # nothing simulated or written
