@@ -201,3 +201,19 @@ def test_training_script_sizes_the_student_and_refuses_bad_sizes_before_any_work
                                    capture_output=True, text=True, timeout=120)
         assert completed.returncode == 2 and named in completed.stderr.splitlines()[-1]
         assert not any(tmp_path.iterdir())  # nothing simulated or written
+
+
+@pytest.mark.parametrize("model", [{"teacher_frames": {"encoding": "voxel_grid"}},
+                                   {"events": {"representation": "binary"}}])
+def test_a_stage_refuses_an_init_checkpoint_with_other_frames(tmp_path, model):
+    """The stage runs the init checkpoint's model: another teacher view or student input in the stage config would
+    be silently ignored, so it is one clear error naming the field."""
+    from neuroclip.spikeclip.model import build_spikeclip, save_spikeclip
+
+    nmnist_files()
+    config = load_stage_config(_config(tmp_path))
+    save_spikeclip(build_spikeclip(config.model), tmp_path / "init.pt", stage="init")
+    _task(_config(tmp_path, init=str(tmp_path / "init.pt")))  # the same config: accepted
+    with pytest.raises(ConfigError, match=f"model.{next(iter(model))}") as error:
+        _task(_config(tmp_path, init=str(tmp_path / "init.pt"), model=model))
+    assert "\n" not in str(error.value)

@@ -62,11 +62,20 @@ class _Task:
         self.model.to(self.device)
 
     def _check_init(self):
+        """The stage runs the init checkpoint's model, frames and teacher view: refuse a stage config that asks for
+        others (it would be silently ignored)."""
         mine, theirs = self.config.model, self.model.config
-        if (mine.modality, mine.image, mine.text.context_length) != (theirs.modality, dataclasses.replace(
-                theirs.image, output_dim=mine.image.output_dim), theirs.text.context_length):
+        fields = {"modality": (mine.modality, theirs.modality),
+                  "image": (mine.image, dataclasses.replace(theirs.image, output_dim=mine.image.output_dim)),
+                  "text.context_length": (mine.text.context_length, theirs.text.context_length)}
+        if mine.modality == "events":
+            fields |= {"events": (mine.events, theirs.events),
+                       "teacher_frames": (mine.teacher_frames, theirs.teacher_frames)}
+        differ = [name for name, (a, b) in fields.items() if a != b]
+        if differ:
             raise ConfigError(f"the init checkpoint {self.config.init} was built with another model config than "
-                              "this stage's; use the same preset and model overrides in every stage")
+                              f"this stage's (model.{', model.'.join(differ)}); use the same preset and model "
+                              "overrides in every stage")
 
     def loss(self, wrapped, batch) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
