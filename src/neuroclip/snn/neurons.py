@@ -349,30 +349,25 @@ def triton_unsupported(x_seq: torch.Tensor, v0: torch.Tensor | None = None) -> s
     return kernels.unsupported(x_seq, v0)
 
 
-def _use_triton(x_seq: torch.Tensor, v0: torch.Tensor | None, backend: str) -> bool:
+def _kernels_for(x_seq: torch.Tensor, v0: torch.Tensor | None, backend: str):
+    """The kernel module that runs this input (Triton's or numba's), or None for the torch sequence: ``auto`` picks
+    Triton for CUDA tensors and numba for CPU tensors where they can run; ``triton`` / ``numba`` insist and say why
+    they cannot."""
     if backend == "auto":
         backend = os.environ.get(BACKEND_VARIABLE) or "auto"
         if backend not in BACKENDS:
             raise ConfigError(f"{BACKEND_VARIABLE} must be one of {', '.join(BACKENDS)}; got {backend!r}")
     elif backend not in BACKENDS:
         raise ConfigError(f"LIF backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
-    if backend == "torch" or (backend == "auto" and x_seq.device.type != "cuda") or backend == "numba":
-        return False
-    reason = triton_unsupported(x_seq, v0)
-    if reason is not None and backend == "triton":
-        raise ConfigError(f"the Triton LIF cannot run this input: {reason}")
-    return reason is None
-
-
-def _use_numba(x_seq: torch.Tensor, v0: torch.Tensor | None, backend: str) -> bool:
-    if backend == "auto":
-        backend = os.environ.get(BACKEND_VARIABLE) or "auto"
-    if backend not in ("auto", "numba"):
-        return False
-    reason = numba_unsupported(x_seq, v0)
-    if reason is not None and backend == "numba":
-        raise ConfigError(f"the numba LIF cannot run this input: {reason}")
-    return reason is None
+    if backend == "torch":
+        return None
+    kind = backend if backend != "auto" else ("triton" if x_seq.device.type == "cuda" else "numba")
+    unsupported, kernels, name = ((triton_unsupported, _triton_kernels, "Triton") if kind == "triton"
+                                  else (numba_unsupported, _numba_kernels, "numba"))
+    reason = unsupported(x_seq, v0)
+    if reason is not None and backend != "auto":
+        raise ConfigError(f"the {name} LIF cannot run this input: {reason}")
+    return kernels() if reason is None else None
 
 
 def lif_multistep(x_seq: torch.Tensor, config: LIFConfig = NEURON_PRESETS["neuroclip"],
@@ -387,10 +382,9 @@ def lif_multistep(x_seq: torch.Tensor, config: LIFConfig = NEURON_PRESETS["neuro
         raise ConfigError(f"LIF input must be floating point, got {x_seq.dtype}")
     if v0 is not None and v0.shape != x_seq.shape[1:]:
         raise ConfigError(f"initial membrane {tuple(v0.shape)} does not match one timestep {tuple(x_seq.shape[1:])}")
-    if _use_triton(x_seq, v0, backend):
-        return _LIFKernelSequence.apply(x_seq, v0, config, _triton_kernels())
-    if _use_numba(x_seq, v0, backend):
-        return _LIFKernelSequence.apply(x_seq, v0, config, _numba_kernels())
+    kernels = _kernels_for(x_seq, v0, backend)
+    if kernels is not None:
+        return _LIFKernelSequence.apply(x_seq, v0, config, kernels)
     return _LIFSequence.apply(x_seq, v0, config)
 
 
