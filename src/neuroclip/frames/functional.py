@@ -639,7 +639,7 @@ def batch_count_frames(
     if split_by == "time":
         _require_times(batch, packed, "the 'time' split")
     width, height = batch.sensor_size
-    n_samples, total = len(batch), (batch.n_events if packed else int(batch.x.numel()))
+    n_samples, total = len(batch), _n_events(batch, packed)
     frames = torch.zeros(n_samples * n_frames * 2 * height * width, dtype=dtype, device=batch.device)
     if total == 0:
         return frames.reshape(n_samples, n_frames, 2, height, width)
@@ -658,6 +658,11 @@ def _on_device(batch, sensor_size, device):
     elif device is not None:
         batch = batch.to(device)
     return batch, packed
+
+
+def _n_events(batch, packed: bool) -> int:
+    """The number of events in the whole batch."""
+    return batch.n_events if packed else int(batch.x.numel())
 
 
 def _check_split(split_by: str, caller: str) -> None:
@@ -682,7 +687,7 @@ def _batch_lengths(batch, packed: bool, validate: bool = True) -> torch.Tensor:
 
 def _batch_segments(batch, packed: bool, lengths: torch.Tensor, n_frames: int, split_by: str) -> torch.Tensor:
     """Every event's global segment ``b*T + j`` (``split_by_number``'s or ``split_by_time``'s, per sample)."""
-    n_samples, total = len(batch), (batch.n_events if packed else int(batch.x.numel()))
+    n_samples, total = len(batch), _n_events(batch, packed)
     if split_by == "number":
         step = torch.div(lengths, n_frames, rounding_mode="floor")
         segment_lengths = step[:, None].repeat(1, n_frames)
@@ -730,7 +735,7 @@ def batch_time_surface(batch, n_frames: int = NEUROCLIP_FRAMES, split_by: str = 
     batch, packed = _on_device(batch, sensor_size, device)
     _require_times(batch, packed, "batch_time_surface")
     width, height = batch.sensor_size
-    n_samples, total = len(batch), (batch.n_events if packed else int(batch.x.numel()))
+    n_samples, total = len(batch), _n_events(batch, packed)
     plane = 2 * height * width
     surface = torch.zeros(n_samples, n_frames, 2, height, width, dtype=torch.float32, device=batch.device)
     if total == 0:
@@ -758,7 +763,7 @@ def batch_voxel_grid(batch, n_bins: int = NEUROCLIP_FRAMES, *, sensor_size=None,
     batch, packed = _on_device(batch, sensor_size, device)
     _require_times(batch, packed, "batch_voxel_grid")
     width, height = batch.sensor_size
-    n_samples, total = len(batch), (batch.n_events if packed else int(batch.x.numel()))
+    n_samples, total = len(batch), _n_events(batch, packed)
     plane = height * width
     grid = torch.zeros(n_samples * n_bins * plane, dtype=torch.float32, device=batch.device)
     if total == 0:
