@@ -87,17 +87,23 @@ def model_values(modality: str = "events", timesteps: int = 4, activation: str =
     path the same towers on 2D images (the ``tiny`` preset with the same sizes: a 2D image repeated T times)."""
     if modality == "events":
         image = {"timesteps": timesteps, "activation": activation}
-        image |= {"embed_dim": width} if width else {}
-        image |= {"depth": depth} if depth else {}
+        image |= {"embed_dim": width} if width is not None else {}
+        image |= {"depth": depth} if depth is not None else {}
         values = {"preset": "neuroclip-mini-spiking", "image": image,
                   "events": {"n_frames": timesteps, "representation": representation}}
-        if teacher_encoding:
+        if teacher_encoding is not None:
             values["teacher_frames"] = {"n_frames": 10, "encoding": teacher_encoding}
         return values
     image = {"embed_dim": 96, "depth": 1, "heads": 4, "mlp_ratio": 4, "timesteps": timesteps, "input_size": 32,
              "activation": activation}
     return {"preset": "tiny", "image": image, "text": {"hidden_dim": 512, "context_length": 20},
             "teacher": {"model": "neuroclip-mini", "pretrained": None}, "teacher_frames": {"n_frames": 10}}
+
+
+def student_values(variant: str, args) -> dict:
+    """:func:`model_values` of a student variant with the command line's representation, sizes and teacher view."""
+    return model_values(*VARIANTS[variant], args.representation, args.image_width, args.image_depth,
+                        args.teacher_encoding)
 
 
 # --------------------------------------------------------------------------------------------------- 2D images
@@ -246,8 +252,7 @@ def student_stages(variant: str, args, epochs_b: int | None = None) -> list[dict
     """Stage B and D configs of a student. Run settings (not part of the recipe): the shared teacher-target cache
     and, with data-loader workers 0, the student inputs kept in memory."""
     modality, timesteps, activation = VARIANTS[variant]
-    model = model_values(modality, timesteps, activation, args.representation, args.image_width, args.image_depth,
-                         args.teacher_encoding)
+    model = student_values(variant, args)
     preset = model["preset"]
     folder = args.out / "runs" / variant
     run_settings = {"teacher_cache": str(args.teacher_cache), "keep_inputs": args.workers == 0 and not args.augment}
@@ -280,8 +285,7 @@ def make_init(variant: str, args) -> Path:
     path = args.out / "runs" / variant / "init.pt"
     if path.is_file():
         return path
-    values = model_values(*VARIANTS[variant], args.representation, args.image_width, args.image_depth,
-                          args.teacher_encoding)
+    values = student_values(variant, args)
     config = model_config(values.pop("preset"), values)
     torch.manual_seed(SEED)
     teacher = load_backbone("neuroclip-mini", None, device="cpu")
@@ -408,8 +412,7 @@ def main():
     from neuroclip.spikeclip.config import model_config
 
     try:  # a bad --image-width / --image-depth / --teacher-encoding stops here, before any simulating
-        values = model_values("events", 4, "lif", args.representation, args.image_width, args.image_depth,
-                              args.teacher_encoding)
+        values = student_values("snn-t4", args)
         model_config(values.pop("preset"), values)
     except ConfigError as error:
         parser.error(str(error))
@@ -470,9 +473,9 @@ def main():
         passed += ["--augment"] if args.augment else []
         passed += ["--align-kl", str(args.align_kl)] if args.align_kl else []
         passed += ["--text-from", str(args.text_from)] if args.text_from else []
-        passed += ["--image-width", str(args.image_width)] if args.image_width else []
-        passed += ["--image-depth", str(args.image_depth)] if args.image_depth else []
-        passed += ["--teacher-encoding", args.teacher_encoding] if args.teacher_encoding else []
+        passed += ["--image-width", str(args.image_width)] if args.image_width is not None else []
+        passed += ["--image-depth", str(args.image_depth)] if args.image_depth is not None else []
+        passed += ["--teacher-encoding", args.teacher_encoding] if args.teacher_encoding is not None else []
         passed += ["--device", args.device] if args.device else []
         procs = {v: subprocess.Popen([sys.executable, __file__, "--variant", v, *passed],
                                      stdout=open(args.out / f"log-{v}.txt", "a"), stderr=subprocess.STDOUT)

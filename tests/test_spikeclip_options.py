@@ -196,7 +196,8 @@ def test_training_script_sizes_the_student_and_refuses_bad_sizes_before_any_work
     default = model_config("neuroclip-mini-spiking")
     values = model_values("events", 4)
     assert model_config(values.pop("preset"), values) == default  # no flags: the preset as bundled
-    for flags, named in ((["--image-width", "130"], "embed_dim"), (["--teacher-encoding", "voxels"], "voxels")):
+    for flags, named in ((["--image-width", "130"], "embed_dim"), (["--image-width", "0"], "embed_dim"),
+                         (["--teacher-encoding", "voxels"], "voxels")):
         completed = subprocess.run([sys.executable, str(script), "--out", str(tmp_path), *flags],
                                    capture_output=True, text=True, timeout=120)
         assert completed.returncode == 2 and named in completed.stderr.splitlines()[-1]
