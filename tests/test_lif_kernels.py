@@ -199,7 +199,10 @@ def test_numba_kernels_carry_the_membrane_between_calls(numba_results):
 def test_numba_kernels_take_strided_input_and_split_it_among_threads(monkeypatch):
     lif_numba = pytest.importorskip("neuroclip.snn.lif_numba")
     x = (torch.randn(3, 200, 700) + 0.5).transpose(1, 2)  # not contiguous
-    assert lif_numba._ranges(200 * 700, 3) == [(0, 200 * 700)] or torch.get_num_threads() > 1
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert lif_numba._ranges(200 * 700, 3) == [(0, 200 * 700)]
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)  # too few elements for 8: one range per 2**17
+    assert len(lif_numba._ranges(200 * 700, 3)) == 200 * 700 * 3 // lif_numba.MIN_PER_THREAD
     monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
     ranges = lif_numba._ranges(200 * 700, 3)
     assert len(ranges) == 3 and ranges[0][0] == 0 and ranges[-1][1] == 200 * 700
