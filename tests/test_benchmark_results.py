@@ -1,10 +1,12 @@
-"""The stored benchmark results stay readable: the GPU run's CSV is the JSON's numbers, row for row."""
+"""The stored benchmark results stay readable: each GPU run's CSV is its JSON's numbers, row for row."""
 
 import csv
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -15,8 +17,8 @@ def leaves(value):
     return 1
 
 
-def test_gpu_paths_csv_is_the_stored_json(tmp_path):
-    stored = REPO / "results" / "gpu_paths_h100.json"
+@pytest.mark.parametrize("stored", sorted((REPO / "results").glob("gpu_paths_*.json")), ids=lambda p: p.stem)
+def test_gpu_paths_csv_is_the_stored_json(stored, tmp_path):
     out = tmp_path / "gpu.csv"
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_paths.py"), "--from-json", str(stored),
                            "--csv", str(out)], capture_output=True, text=True, timeout=120)
@@ -31,7 +33,7 @@ def test_gpu_paths_csv_is_the_stored_json(tmp_path):
     row = next(r for r in rows if r["section"] == "end to end zero-shot, 640x480, 1M events"
                and r["metric"] == "loader_only_recordings_s")
     assert float(row["value"]) == e2e["loader_only_recordings_s"]
-    assert (REPO / "results" / "gpu_paths_h100.csv").read_text() == out.read_text()  # the committed CSV is current
+    assert stored.with_suffix(".csv").read_text() == out.read_text()  # the committed CSV is current
 
 
 def test_gpu_paths_from_json_without_csv_is_one_clear_error(tmp_path):
