@@ -16,7 +16,7 @@ Training data (no label of a real recording; never a held-out recording):
 * ``--unlabelled FOLDER...``: real recordings (the 200 development recordings) added to stage B without labels
   (stage option ``data.unlabelled``; folder names are not read), ``--unlabelled-repeat`` times per epoch.
 
-The bundled model: ``--unlabelled out/nmnist-heldout/Train --unlabelled-repeat 8 --epochs-b 20``, stage B's
+The bundled model: ``--unlabelled out/nmnist-heldout/Train --unlabelled-repeat 8 --epochs-b 60``, stage B's
 ``best.pt`` (stage D lowered the score on the development recordings); see the README.
 
 Stages (``neuroclip.spikeclip.train.run_stage``, one config dict each, written to ``<out>/configs``):
@@ -80,11 +80,12 @@ VARIANTS = {  # name: (modality, timesteps, activation)
 def model_values(modality: str = "events", timesteps: int = 4, activation: str = "lif",
                  representation: str = "counts", width: int | None = None, depth: int | None = None,
                  teacher_encoding: str | None = None) -> dict:
-    """The student: the ``neuroclip-mini-spiking`` preset (neuroclip.spikeclip.config: a 96-wide, one-block spiking
+    """The student: the ``neuroclip-mini-spiking`` preset (neuroclip.spikeclip.config: a 192-wide, one-block spiking
     image tower on 32x32 input, a spiking text MLP 512 wide, teacher neuroclip-mini on NeuroCLIP's 10 discrimination
     frames) with T event frames (``counts`` or ``binary``); ``width`` / ``depth`` / ``teacher_encoding`` replace the
     image tower's width and number of blocks and the teacher's frame encoding (None: the preset's). For the image
-    path the same towers on 2D images (the ``tiny`` preset with the same sizes: a 2D image repeated T times)."""
+    path a 96-wide tower on 2D images (the ``tiny`` preset with the first recipe's sizes, the ones its README results
+    come from: a 2D image repeated T times)."""
     if modality == "events":
         image = {"timesteps": timesteps, "activation": activation}
         image |= {"embed_dim": width} if width is not None else {}
@@ -374,7 +375,7 @@ def main():
     parser.add_argument("--representation", choices=("counts", "binary"), default="counts",
                         help="the student's event frames: counts or binary (count > 0)")
     parser.add_argument("--image-width", type=int, default=None,
-                        help="the event students' image tower width (default: the preset's, 96; a multiple of 4, "
+                        help="the event students' image tower width (default: the preset's, 192; a multiple of 4, "
                              "its attention heads)")
     parser.add_argument("--image-depth", type=int, default=None,
                         help="the event students' number of transformer blocks (default: the preset's, 1)")
@@ -395,7 +396,8 @@ def main():
                         help="scale of the simulator's shot and leak noise rates (default 1: PixelModel's)")
     parser.add_argument("--digit-sizes", type=int, nargs=2, default=(24, 30), metavar=("LO", "HI"),
                         help="pixels the 34-px canvas of a glyph is scaled to, drawn in [LO, HI] (default 24 30)")
-    parser.add_argument("--epochs-b", type=int, default=30)
+    parser.add_argument("--epochs-b", type=int, default=60,
+                        help="stage B epochs (60: the bundled model's; the 96-wide comparison rows used 20)")
     parser.add_argument("--epochs-d", type=int, default=10, help="stage D epochs (0: no stage D)")
     parser.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)  # images per source (smoke runs)
     parser.add_argument("--only", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),

@@ -108,7 +108,7 @@ def test_neuroclip_mini_spiking_preset_is_the_bundled_models_config():
     preset = model_config("neuroclip-mini-spiking")
     assert "neuroclip-mini-spiking" in MODEL_PRESET_HELP
     assert (preset.modality, preset.image.embed_dim, preset.image.depth, preset.text.hidden_dim,
-            preset.teacher.model, preset.teacher_frames.n_frames) == ("events", 96, 1, 512, "neuroclip-mini", 10)
+            preset.teacher.model, preset.teacher_frames.n_frames) == ("events", 192, 1, 512, "neuroclip-mini", 10)
     assert to_dict(load_spikeclip("neuroclip-mini-spiking").config) == to_dict(preset)
 
 
@@ -189,9 +189,9 @@ def test_training_script_sizes_the_student_and_refuses_bad_sizes_before_any_work
         from train_neuroclip_mini_spiking import model_values
     finally:
         sys.path.remove(str(script.parent))
-    values = model_values("events", 2, "lif", "counts", 192, 2, "voxel_grid")
+    values = model_values("events", 2, "lif", "counts", 96, 2, "voxel_grid")
     config = model_config(values.pop("preset"), values)
-    assert (config.image.embed_dim, config.image.depth, config.image.timesteps) == (192, 2, 2)
+    assert (config.image.embed_dim, config.image.depth, config.image.timesteps) == (96, 2, 2)
     assert config.teacher_frames.encoding == "voxel_grid" and config.teacher_frames.n_frames == 10
     default = model_config("neuroclip-mini-spiking")
     values = model_values("events", 4)

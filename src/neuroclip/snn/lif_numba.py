@@ -4,7 +4,8 @@ float32 CPU tensors where numba imports, and keeps its pure-torch sequence as th
 Why: on the CPU the torch sequence is a few full passes over memory per timestep, plus, in the backward, whole-size
 temporaries for the surrogate and dV/dH. One pass per chunk of neurons that keeps the membrane in a small buffer
 reads and writes each element once. ``python benchmarks/lif.py`` (our 2-core CPU machine, 2 threads, forward +
-backward, the ``neuroclip-mini-spiking`` student's LIF inputs at its training batch, results/lif_cpu_2core.csv):
+backward, the LIF inputs of the ``neuroclip-mini-spiking`` student, 96 wide then, at its training batch,
+results/lif_cpu_2core.csv):
 1.2x to 3.3x the torch path (the [4, 196, 384, 8, 8] MLP input: 461 -> 140 ms) and 1.0x to 2.2x spikingjelly's CPU
 LIF; a whole training step of the student 1.20x (its convolutions are most of the rest). The sigmoid surrogate's
 ``exp`` is a scalar call (numba has no vector math library without Intel's SVML): the sigmoid backward took 118 ms
