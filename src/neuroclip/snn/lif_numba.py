@@ -4,10 +4,10 @@ float32 CPU tensors where numba imports, and keeps its pure-torch sequence as th
 Why: on the CPU the torch sequence is a few full passes over memory per timestep, plus, in the backward, whole-size
 temporaries for the surrogate and dV/dH. One pass per chunk of neurons that keeps the membrane in a small buffer
 reads and writes each element once. ``python benchmarks/lif.py`` (our 2-core CPU machine, 2 threads, forward +
-backward, the LIF inputs of the ``neuroclip-mini-spiking`` student, 96 wide then, at its training batch,
+backward, the LIF inputs of the 192-wide ``neuroclip-mini-spiking`` student at its training batch,
 results/lif_cpu_2core.csv):
-1.2x to 3.3x the torch path (the [4, 196, 384, 8, 8] MLP input: 461 -> 140 ms) and 1.0x to 2.2x spikingjelly's CPU
-LIF; a whole training step of the student 1.20x (its convolutions are most of the rest). The sigmoid surrogate's
+1.2x to 3.9x the torch path (the [4, 196, 768, 8, 8] MLP input: 1817 -> 574 ms) and 1.0x to 4.5x spikingjelly's CPU
+LIF; a whole training step of the student 1.33x (its convolutions are most of the rest). The sigmoid surrogate's
 ``exp`` is a scalar call (numba has no vector math library without Intel's SVML): the sigmoid backward took 118 ms
 against 66 ms for the rectangular one on the same input.
 
