@@ -50,6 +50,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from neuroclip.errors import ConfigError
+from neuroclip.jit import numba_module
 
 # --------------------------------------------------------------------------------------------------- surrogates
 
@@ -306,13 +307,7 @@ BACKEND_VARIABLE = "NEUROCLIP_LIF_BACKEND"
 @functools.cache
 def _numba_kernels():
     """The numba module, or the reason it cannot be used (a string); imported on first use only."""
-    if os.environ.get("NEUROCLIP_NUMBA", "1") == "0":
-        return "NEUROCLIP_NUMBA=0 is set"
-    try:
-        from neuroclip.snn import lif_numba
-    except ImportError as error:  # numba missing, or built for another numpy or Python
-        return f"numba does not import ({error})"
-    return lif_numba
+    return numba_module("neuroclip.snn.lif_numba")
 
 
 def numba_unsupported(x_seq: torch.Tensor, v0: torch.Tensor | None = None) -> str | None:

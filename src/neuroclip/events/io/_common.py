@@ -13,6 +13,7 @@ import numpy as np
 
 from neuroclip.errors import EventFileError
 from neuroclip.events.stream import EVENT_DTYPE
+from neuroclip.jit import numba_module
 from neuroclip.outputs import atomic_write  # noqa: F401 (the readers' writers use it from here)
 
 # Readers go through the payload in chunks of this many bytes, so memory stays bounded by the output array plus
@@ -140,14 +141,8 @@ def kernels():
     """The ``_kernels`` module, or None where numba is not importable or ``NEUROCLIP_NUMBA=0`` is set."""
     global _KERNELS
     if _KERNELS is None:
-        _KERNELS = False
-        if os.environ.get("NEUROCLIP_NUMBA", "1") != "0":
-            try:
-                from neuroclip.events.io import _kernels as module
-            except ImportError:  # numba missing, or built for another numpy or Python
-                pass
-            else:
-                _KERNELS = module
+        module = numba_module("neuroclip.events.io._kernels")
+        _KERNELS = False if isinstance(module, str) else module
     return _KERNELS or None
 
 
