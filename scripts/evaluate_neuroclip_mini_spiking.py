@@ -6,8 +6,9 @@ firing rates per layer, energy per sample (45 nm presets) and the accuracy-vs-ti
     python scripts/evaluate_neuroclip_mini_spiking.py --split dev          # development recordings: for choices
     python scripts/evaluate_neuroclip_mini_spiking.py --split heldout      # once, at the end -> results/
 
-``snn-t4`` is scored as the bundled file (``neuroclip-mini-spiking``, fp16) when it exists. Every number is the
-bundled small models', not the paper's.
+``snn-t4`` after stage B is scored as the bundled file (``neuroclip-mini-spiking``, fp16) when it exists
+(``--from-runs``: the training run's checkpoint instead). Every number is the bundled small models', not the
+paper's.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ ULS_NAMES = {str(d): word for d, word in enumerate(WORDS)}  # ULS: two digits re
 PRESETS = ["45nm-fp32", "45nm-fp16", "45nm-int8"]
 
 
-def checkpoint_of(variant: str, out: Path, stage: str = "d", bundled: bool = True) -> str:
+def checkpoint_of(variant: str, out: Path, stage: str = "b", bundled: bool = True) -> str:
     from neuroclip.spikeclip.model import BUNDLED_SPIKECLIP
 
-    if bundled and variant == "snn-t4" and stage == "d" and BUNDLED_SPIKECLIP["neuroclip-mini-spiking"].is_file():
+    # the bundled model is snn-t4 after stage B (stage D is not part of it: README, "neuroclip-mini-spiking")
+    if bundled and variant == "snn-t4" and stage == "b" and BUNDLED_SPIKECLIP["neuroclip-mini-spiking"].is_file():
         return "neuroclip-mini-spiking"
     return str(out / "runs" / variant / stage / "best.pt")
 
@@ -54,7 +56,7 @@ def energy(model, data, split: str, teacher, samples: int) -> dict:
             "firing_rate_mean": report["firing_rate_mean"], "baselines": report["baselines"], "layers": layers}
 
 
-def score(variant: str, out: Path, data, split: str, teacher, stage: str = "d", samples: int = 300,
+def score(variant: str, out: Path, data, split: str, teacher, stage: str = "b", samples: int = 300,
           bundled: bool = True, quick: bool = False) -> dict:
     from neuroclip.spikeclip.evaluate import evaluate
     from neuroclip.spikeclip.model import load_spikeclip
@@ -139,7 +141,8 @@ def main():
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the training script's --out")
     parser.add_argument("--nmnist", type=Path, default=REPO / "out" / "nmnist-heldout")
     parser.add_argument("--only", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
-    parser.add_argument("--stages", nargs="+", default=["d"], help="b and/or d (dev: compare the stages)")
+    parser.add_argument("--stages", nargs="+", default=["b"], choices=("b", "d"),
+                        help="b (the bundled recipe's last stage) and/or d (dev: compare the stages)")
     parser.add_argument("--results", type=Path, default=REPO / "results")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
