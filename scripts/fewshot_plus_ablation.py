@@ -7,8 +7,9 @@
 The 200 development recordings of out/nmnist-heldout (its train and val splits, 20 per digit) are split per draw:
 K shots per digit drawn at random, the other 20 - K of each digit scored. Every method sees only its shots (the
 default ``shots`` protocol). Prints mean top-1 (%) over the draws at K = 1, 2, 4, 8, 16 for the baselines and for
-NeuroCLIP+ with one part changed at a time, and writes them to --out (JSON). Bundled neuroclip-mini, T = 10 frames;
-features come from the feature cache (the same one ``neuroclip fewshot`` fills). ``--views`` rows train with 8
+NeuroCLIP+ with one part changed at a time, and writes them to --out (JSON, with every draw's score). Bundled
+neuroclip-mini, T = 10 frames; features come from the feature cache (the same one ``neuroclip fewshot`` fills).
+``--views`` rows train with 8
 augmented views of each shot (``neuroclip fewshot --augment KIND --augment-views 8``; encoded here, about a minute
 per kind and encoding on a CPU) for NeuroCLIP+ and for the baselines that take views (Tip-Adapter, Tip-Adapter-F).
 """
@@ -53,6 +54,7 @@ VARIANTS = {  # NeuroCLIP+ with one part changed (README ablation table)
     "grid-cache": {"cache_fit": "grid"},
     "training-free": {"residual": False},
     "lr-1e-2": {"lr": 1e-2},
+    "weight-decay-0.1": {"weight_decay": 0.1},
     "100-epochs": {"epochs": 100},
     "400-epochs": {"epochs": 400},
     "cv-shrink": {"shrink": "cv"},  # lambda (the trained part's weight) by 4-fold CV within the shots, NLL
@@ -132,7 +134,7 @@ def main():
         methods += [(m, None, kind) for kind in args.views for m in VIEW_METHODS]
         for method, variant, kind in methods:
             plus = PlusConfig().replace(**VARIANTS[variant]) if variant else PlusConfig()
-            started, means = time.perf_counter(), []
+            started, means, per_draw = time.perf_counter(), [], []
             for k in SHOTS:
                 scores = []
                 for seed in range(args.draws):
@@ -141,9 +143,11 @@ def main():
                                   None if kind is None else views[kind][shots])
                     scores.append(float((predict(features[rest]).argmax(1) == labels[rest]).float().mean()))
                 means.append(100 * float(np.mean(scores)))
+                per_draw.append([round(100 * v, 2) for v in scores])
             name = method if variant is None else f"{method} [{variant}]"
             name = name if kind is None else f"{method} [8 {kind} views]"
-            table.append({"encoding": encoding, "method": name, "shots": list(SHOTS), "top1": means})
+            table.append({"encoding": encoding, "method": name, "shots": list(SHOTS), "top1": means,
+                          "top1_per_draw": per_draw})
             print(f"{encoding:<15}{name:<42}" + "".join(f"{v:7.1f}" for v in means) +
                   f"   mean {np.mean(means):5.1f}  ({time.perf_counter() - started:.0f} s)", flush=True)
     if args.update and args.out.exists():

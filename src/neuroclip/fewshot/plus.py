@@ -42,7 +42,8 @@ scoring (95.3, 73.2); ``scripts/fewshot_plus_ablation.py`` reproduces them and t
   discrimination: 94.9 against 95.1; ``out/dev``), so the spread at small K comes from the draw of the shots;
 * AdamW, full batch, cosine learning rate from 3e-2 (1e-3, 1e-2, 1e-1 at 100 epochs: (-, 44.5), (94.9, 66.4),
   (94.8, 70.8) against (95.0, 70.7); 1e-1 fell under zero-shot at one shot; 1e-2 at 200 epochs (95.3, 70.0)),
-  200 epochs (100: (95.0, 70.7); 400: (94.7, 73.4)), weight decay 1e-2, the last epoch: no labelled recording
+  200 epochs (100: (95.0, 70.7); 400: (94.7, 73.4)), weight decay 1e-2 (0.1: no mean moved by more than 0.2 over
+  20 draws with discrimination frames), the last epoch: no labelled recording
   beyond the shots.
 
 Training runs every head of a fit (the final one and, with ``shrink='cv'``, one per fold) as one stacked model on the
