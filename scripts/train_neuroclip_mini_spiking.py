@@ -339,11 +339,19 @@ def prepare_teacher_targets(variant: str, args, log=print) -> None:
 
 def bundle(checkpoint: Path, target: Path = BUNDLED) -> Path:
     """Write the package's ``neuroclip-mini-spiking``: the checkpoint with fp16 weights, the text tower's token
-    embedding stored as its non-zero rows (the others are the teacher's zeros, tokens it never saw)."""
+    embedding stored as its non-zero rows (the others are the teacher's zeros, tokens it never saw), and the
+    teacher's logit scale (the temperature of the probabilities ``classify`` shows) if the checkpoint predates it.
+    Packing a bundled file again keeps its weights and its ``bundled_from``."""
+    from neuroclip.clip import load_backbone
     from neuroclip.spikeclip.model import pack_bundled, read_checkpoint, save_torch
 
+    checkpoint = Path(checkpoint)
     payload = pack_bundled(read_checkpoint(checkpoint))
-    payload["bundled_from"] = str(checkpoint.relative_to(REPO) if checkpoint.is_relative_to(REPO) else checkpoint)
+    if "teacher_logit_scale" not in payload:
+        teacher = payload["config"]["teacher"]
+        payload["teacher_logit_scale"] = float(load_backbone(teacher["model"], teacher["pretrained"]).logit_scale)
+    payload["bundled_from"] = payload.get("bundled_from") or \
+        str(checkpoint.relative_to(REPO) if checkpoint.is_relative_to(REPO) else checkpoint)
     target.parent.mkdir(parents=True, exist_ok=True)
     save_torch(payload, target)
     print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB)")

@@ -27,6 +27,11 @@ def test_bundled_file_is_small_and_loads_by_name():
     assert model.config.image.activation == "lif" and model.config.text.activation == "lif"
     assert not model.training
     assert all(p.dtype == torch.float32 for p in model.parameters())
+    from neuroclip.clip import load_backbone
+    from neuroclip.spikeclip.model import probability_scale
+
+    # the probabilities classify shows use the teacher's temperature, recorded in the file
+    assert probability_scale(model) == pytest.approx(load_backbone("neuroclip-mini", None).logit_scale)
 
 
 @needs_bundled
@@ -56,6 +61,15 @@ def test_missing_bundled_file_is_one_line_naming_the_fix(monkeypatch, tmp_path):
     assert "\n" not in message and NAME in message and "train_neuroclip_mini_spiking.py" in message
 
 
+def test_checkpoint_without_teacher_scale_shows_the_released_temperature():
+    from types import SimpleNamespace
+
+    from neuroclip.spikeclip.model import probability_scale
+
+    assert probability_scale(SimpleNamespace(checkpoint_info={"stage": "align-image"})) == 1.0
+    assert probability_scale(SimpleNamespace(checkpoint_info={"teacher_logit_scale": 100.0})) == 100.0
+
+
 def test_unknown_path_still_says_it_does_not_exist(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_spikeclip(tmp_path / "nothing.pt")
@@ -75,6 +89,8 @@ def test_classifies_a_real_recording_by_name():
     for prediction in predictions:
         assert len(prediction.classnames) == 3 and set(prediction.classnames) <= {str(d) for d in range(10)}
         assert abs(sum(prediction.probabilities)) <= 1.0 + 1e-6
+    # at the teacher's temperature a digit the model ranks first is shown with a clear probability, not ~1/10
+    assert max(prediction.probabilities[0] for prediction in predictions) > 0.5
 
 
 @needs_bundled

@@ -181,7 +181,7 @@ def test_every_stage_end_to_end_on_digit_pictures(tmp_path, digit_teacher):
     from neuroclip.spikeclip.config import DataConfig
     from neuroclip.spikeclip.energy_report import spikeclip_energy
     from neuroclip.spikeclip.evaluate import evaluate
-    from neuroclip.spikeclip.model import load_spikeclip, predict_logits
+    from neuroclip.spikeclip.model import load_spikeclip, predict, predict_logits
 
     teacher = {"model": "neuroclip-tiny-vit", "pretrained": digit_teacher}
     data = {"source": "digits", "per_class": 40, "val_fraction": 0.25, "templates": DIGIT_TEMPLATES[:1]}
@@ -235,6 +235,13 @@ def test_every_stage_end_to_end_on_digit_pictures(tmp_path, digit_teacher):
     images = torch.stack([image for image, _, _ in _digit_views(model, test, 6)])
     logits = predict_logits(model, images, model.checkpoint_info["classnames"], DIGIT_TEMPLATES[:1])
     assert logits.shape == (6, 10) and float(logits.abs().max()) <= 1.0 + 1e-5  # cosines: temperature 1
+    # every stage's checkpoint keeps its teacher's logit scale; the shown probabilities use it
+    assert model.checkpoint_info["teacher_logit_scale"] == pytest.approx(backbone.logit_scale)
+    for stage in "abcd":
+        assert "teacher_logit_scale" in load_spikeclip(tmp_path / stage / "best.pt").checkpoint_info, stage
+    shown = predict(model, images, model.checkpoint_info["classnames"], DIGIT_TEMPLATES[:1], k=1)
+    expected = (backbone.logit_scale * logits).softmax(-1).max(-1).values
+    assert [p.probabilities[0] for p in shown] == pytest.approx(expected.tolist(), rel=1e-5)
 
     report = spikeclip_energy(model, [images], backbone, sentences=["a photo of the number one."])
     totals, baselines = report["totals"], report["baselines"]
