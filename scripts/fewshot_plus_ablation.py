@@ -9,9 +9,9 @@ K shots per digit drawn at random, the other 20 - K of each digit scored. Every 
 default ``shots`` protocol). Prints mean top-1 (%) over the draws at K = 1, 2, 4, 8, 16 for the baselines and for
 NeuroCLIP+ with one part changed at a time, and writes them to --out (JSON, with every draw's score). Bundled
 neuroclip-mini, T = 10 frames; features come from the feature cache (the same one ``neuroclip fewshot`` fills).
-``--views`` rows train with 8
-augmented views of each shot (``neuroclip fewshot --augment KIND --augment-views 8``; encoded here, about a minute
-per kind and encoding on a CPU) for NeuroCLIP+ and for the baselines that take views (Tip-Adapter, Tip-Adapter-F).
+``--views`` rows train with 8 augmented views of each shot (``neuroclip fewshot --augment KIND --augment-views 8``;
+encoded here, about a minute per kind and encoding on a CPU) for NeuroCLIP+ and for the baselines that take views
+(Tip-Adapter, Tip-Adapter-F).
 """
 
 from __future__ import annotations

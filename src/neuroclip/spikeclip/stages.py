@@ -84,12 +84,9 @@ class _Task:
         return {}
 
     def save_best(self, out: Path, extras: dict) -> None:
-        save_spikeclip(self.model, out / BEST, **extras, **self.teacher_extras())
-
-    def teacher_extras(self) -> dict:
-        """What a checkpoint keeps of its teacher: the logit scale, the temperature of the probabilities shown for
+        """``best.pt`` with ``extras`` and the teacher's logit scale, the temperature of the probabilities shown for
         the student's predictions (:func:`neuroclip.spikeclip.model.probability_scale`)."""
-        return {"teacher_logit_scale": float(self.teacher.logit_scale)}
+        save_spikeclip(self.model, out / BEST, **extras, teacher_logit_scale=float(self.teacher.logit_scale))
 
     def model_config_dict(self) -> dict:
         return to_dict(self.model.config)
@@ -326,8 +323,7 @@ class TeacherFinetune(_ImageTask):
     def save_best(self, out: Path, extras: dict) -> None:
         state = {name: tensor.detach().cpu() for name, tensor in self.teacher.model.state_dict().items()}
         save_torch(state, out / TEACHER)
-        save_spikeclip(self.model, out / BEST, **extras, **self.teacher_extras(),
-                       teacher_checkpoint=str(out / TEACHER))
+        super().save_best(out, {**extras, "teacher_checkpoint": str(out / TEACHER)})
 
 
 TASKS = {"align-text": TextAlignment, "align-image": ImageStudent, "finetune-teacher": TeacherFinetune,
