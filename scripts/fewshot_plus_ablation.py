@@ -55,6 +55,8 @@ VARIANTS = {  # NeuroCLIP+ with one part changed (README ablation table)
     "training-free": {"residual": False},
     "lr-1e-2": {"lr": 1e-2},
     "weight-decay-0.1": {"weight_decay": 0.1},
+    "frame-keep-0.3": {"frame_keep": 0.3},  # each frame kept with probability 0.3 (0.5 in the recipe)
+    "frame-keep-0.7": {"frame_keep": 0.7},
     "100-epochs": {"epochs": 100},
     "400-epochs": {"epochs": 400},
     "cv-shrink": {"shrink": "cv"},  # lambda (the trained part's weight) by 4-fold CV within the shots, NLL
