@@ -1,17 +1,19 @@
 """NeuroCLIP+ design measurements on the DEVELOPMENT recordings only (never the held-out Test split):
 
     python scripts/make_nmnist_heldout.py
+    python scripts/fewshot_plus_ablation.py --base no-prior     # results/fewshot_plus_ablation_dev.json
+    python scripts/fewshot_plus_ablation.py --base no-prior --update --baselines --variants \
+        --views counts counts-noflip events
     python scripts/fewshot_plus_ablation.py [--encodings discrimination eventbind] [--draws 6] [--variants full relu]
-    python scripts/fewshot_plus_ablation.py --update --baselines --variants --views counts counts-noflip events
 
 The 200 development recordings of out/nmnist-heldout (its train and val splits, 20 per digit) are split per draw:
 K shots per digit drawn at random, the other 20 - K of each digit scored. Every method sees only its shots (the
 default ``shots`` protocol). Prints mean top-1 (%) over the draws at K = 1, 2, 4, 8, 16 for the baselines and for
-NeuroCLIP+ with one part changed at a time, and writes them to --out (JSON, with every draw's score). Bundled
-neuroclip-mini, T = 10 frames; features come from the feature cache (the same one ``neuroclip fewshot`` fills).
-``--views`` rows train with 8 augmented views of each shot (``neuroclip fewshot --augment KIND --augment-views 8``;
-encoded here, about a minute per kind and encoding on a CPU) for NeuroCLIP+ and for the baselines that take views
-(Tip-Adapter, Tip-Adapter-F).
+NeuroCLIP+ with one part changed at a time (from ``--base``, the final recipe unless told), and writes them to
+--out (JSON, with every draw's score). Bundled neuroclip-mini, T = 10 frames; features come from the feature
+cache (the same one ``neuroclip fewshot`` fills). ``--views`` rows train with 8 augmented views of each shot
+(``neuroclip fewshot --augment KIND --augment-views 8``; encoded here, about a minute per kind and encoding on a
+CPU) for NeuroCLIP+ and for the baselines that take views (Tip-Adapter, Tip-Adapter-F).
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ VARIANTS = {  # NeuroCLIP+ with one part changed (README ablation table)
     "weight-decay-0.1": {"weight_decay": 0.1},
     "frame-keep-0.3": {"frame_keep": 0.3},  # each frame kept with probability 0.3 (0.5 in the recipe)
     "frame-keep-0.7": {"frame_keep": 0.7},
+    "no-prior": {"prior": 0.0},  # the recipe before the prior on the head (README's 6-draw table)
+    "prior-0.1": {"prior": 0.1},
+    "prior-1": {"prior": 1.0},
     "100-epochs": {"epochs": 100},
     "400-epochs": {"epochs": 400},
     "cv-shrink": {"shrink": "cv"},  # lambda (the trained part's weight) by 4-fold CV within the shots, NLL
@@ -122,6 +127,9 @@ def main():
     parser.add_argument("--draws", type=int, default=6)
     parser.add_argument("--baselines", nargs="*", default=list(BASELINES))
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    parser.add_argument("--base", default="full", choices=list(VARIANTS),
+                        help="the recipe every row starts from (no-prior: the recipe of results/"
+                             "fewshot_plus_ablation_dev.json, before the prior on the head)")
     parser.add_argument("--views", nargs="*", default=[], choices=["events", "counts", "counts-noflip"],
                         help="also run NeuroCLIP+, Tip-Adapter and Tip-Adapter-F with 8 views of each shot")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "fewshot_plus_ablation_dev.json")
@@ -135,7 +143,8 @@ def main():
         methods = [(m, None, None) for m in args.baselines] + [("neuroclip-plus", v, None) for v in args.variants]
         methods += [(m, None, kind) for kind in args.views for m in VIEW_METHODS]
         for method, variant, kind in methods:
-            plus = PlusConfig().replace(**VARIANTS[variant]) if variant else PlusConfig()
+            plus = PlusConfig().replace(**VARIANTS[args.base])
+            plus = plus.replace(**VARIANTS[variant]) if variant else plus
             started, means, per_draw = time.perf_counter(), [], []
             for k in SHOTS:
                 scores = []
@@ -156,10 +165,14 @@ def main():
         previous = json.loads(args.out.read_text())
         if previous.get("draws") != args.draws:
             raise SystemExit(f"--update: {args.out} has {previous.get('draws')} draws, this run {args.draws}")
+        if previous.get("base", "full") != args.base:
+            raise SystemExit(f"--update: {args.out} starts from {previous.get('base', 'full')!r}, this run from "
+                             f"{args.base!r}")
         done = {(row["encoding"], row["method"]) for row in table}
         kept = [row for row in previous["rows"] if (row["encoding"], row["method"]) not in done]
         table = kept + table
-    args.out.write_text(json.dumps({"draws": args.draws, "model": "neuroclip-mini", "rows": table}, indent=2))
+    document = {"draws": args.draws, "base": args.base, "model": "neuroclip-mini", "rows": table}
+    args.out.write_text(json.dumps(document, indent=2))
     print(f"-> {args.out}")
 
 

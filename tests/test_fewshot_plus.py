@@ -164,6 +164,33 @@ def test_cross_validated_shrinkage_scales_the_same_head_trained_alongside_its_fo
     assert single.hyperparameters["residual_weight"] == 1.0
 
 
+def test_prior_penalty_by_hand_weighs_more_with_fewer_shots():
+    from neuroclip.fewshot.plus import _Members, _prior_penalty
+
+    features, labels, weights = synthetic(n_per_class=2)
+    model = NeuroCLIPPlusClassifier(weights, pooled(features), F.one_hot(labels).float(), PlusConfig())
+    members = _Members(model, torch.tensor([100.0, 100.0]))
+    with torch.no_grad():
+        members.up_w.fill_(0.5)  # member 0: 0.25 per weight, member 1: likewise; biases and head stay 0 but one
+        members.head_b[1].fill_(2.0)  # member 1's head bias: 4 per class
+    masks = torch.tensor([[True] * 8, [True] * 2 + [False] * 6])  # member 0 on 8 shots, member 1 on 2
+    up = members.up_w[0].numel() * 0.25
+    expected = 0.3 * (up / 8 + (up + 4.0 * model.n_classes) / 2)
+    assert float(_prior_penalty(members, masks, 0.3).detach()) == pytest.approx(expected)
+
+
+def test_a_strong_prior_keeps_the_head_at_the_zero_shot_start():
+    features, labels, weights = synthetic(n_per_class=3, text_noise=3.0)
+    test_x = synthetic(n_per_class=10, seed=7)[0]
+    zero_shot = zero_shot_logits(test_x, weights, 100.0)
+    config = PlusConfig(epochs=60, cache=False, calibrate=False)
+    free, held = (fit_neuroclip_plus(features, labels, weights, 100.0, WITHIN_SHOTS, config.replace(prior=prior),
+                                     seed=2, device="cpu") for prior in (0.0, 1.0))
+    assert float(held.head.weight.detach().norm()) < 0.05 * float(free.head.weight.detach().norm())
+    moved = [float((model.logits(test_x) - zero_shot).abs().max()) for model in (free, held)]
+    assert moved[0] > 0.1 and moved[1] < 0.05 * moved[0]
+
+
 def test_shrinkage_choice_by_hand():
     from neuroclip.fewshot.plus import _choose_weight
 
@@ -191,6 +218,8 @@ def test_plus_config_and_inputs_are_checked():
         PlusConfig(head_input="max")
     with pytest.raises(ConfigError, match="shrink_grid"):
         PlusConfig(shrink_grid=(0.5, -1.0))
+    with pytest.raises(ConfigError, match="prior"):
+        PlusConfig(prior=-0.1)
     features, labels, weights = synthetic()
     with pytest.raises(ConfigError, match="class weights"):
         fit_neuroclip_plus(features, labels, weights[:, :8], device="cpu")

@@ -14,8 +14,9 @@ feature, so it begins below zero-shot, and it needs an epoch chosen on labelled 
 At initialisation r = 0, so the head starts exactly at the zero-shot prediction (plus the cache); training can only
 move away from it as far as the shots ask. Every choice was measured on the 200 development recordings only (K shots
 per digit drawn from them, the other 20 - K scored, 6 draws, bundled ``neuroclip-mini``, the ``shots`` protocol);
-numbers are the mean top-1 % over K = 1, 2, 4, 8, 16 as (discrimination frames, eventbind frames), the final recipe
-scoring (95.3, 73.2); ``scripts/fewshot_plus_ablation.py`` reproduces them and the README keeps the table:
+numbers are the mean top-1 % over K = 1, 2, 4, 8, 16 as (discrimination frames, eventbind frames), the recipe
+scoring (95.3, 73.2) before the prior on the head was added (that bullet's numbers are over 20 draws);
+``scripts/fewshot_plus_ablation.py`` reproduces them and the README keeps the table:
 
 * training the residual head at all: without it (calibrated zero-shot + cache) (93.6, 35.5);
 * the LIF over the frames in the branch: a ReLU instead (frames adapted independently) (93.5, 69.3), no branch
@@ -41,6 +42,16 @@ scoring (95.3, 73.2); ``scripts/fewshot_plus_ablation.py`` reproduces them and t
   shots, so the choice undervalues the head, most at 16 shots (95.4 against 96.7 with discrimination frames), and
   it did not lift 2 or 4 shots either. Averaging four heads of different seeds did not help (10 other draws,
   discrimination: 94.9 against 95.1; ``out/dev``), so the spread at small K comes from the draw of the shots;
+* a Gaussian prior on the zero-initialised Up and Head centred on zero, that is on the zero-shot start: the loss
+  adds prior x |weights|^2 / N for N shots, so it weighs most with the fewest shots (a MAP estimate; AdamW's
+  decoupled weight decay does not grow as the shots shrink). prior = 0.01; measured on 20 draws (mean over K,
+  discrimination / eventbind): without it (94.8, 71.3), 0.1 (94.8, 69.6), 1 (94.1, 59.7) against (94.9, 71.2).
+  Its purpose is the worst draws with a strong zero-shot: at 1 and 2 shots with discrimination frames, the draws
+  under zero-shot fell from 5 and 3 of 20 to 1 and 1, the worst from -2.6 to -0.5 points. Adam normalises its
+  steps, so once the shots are fitted even a small penalty sets the direction and the pull is not exactly 1/N in
+  effect: over ten held-out draws the prior cost 0.5 and 0.4 points at 8 and 16 shots while lifting one shot by 2.1.
+  It was added after those ten draws showed one shot under zero-shot (README), so the held-out numbers after it are
+  no longer a clean test of this choice;
 * AdamW, full batch, cosine learning rate from 3e-2 (1e-3, 1e-2, 1e-1 at 100 epochs: (-, 44.5), (94.9, 66.4),
   (94.8, 70.8) against (95.0, 70.7); 1e-1 fell under zero-shot at one shot; 1e-2 at 200 epochs (95.3, 70.0)),
   200 epochs (100: (95.0, 70.7); 400: (94.7, 73.4)), weight decay 1e-2 (0.1: no mean moved by more than 0.2 over
@@ -114,6 +125,7 @@ class PlusConfig:
     shrink_criterion: str = "nll"
     max_folds: int = 4
     head_input: str = "mean"
+    prior: float = 0.01  # Gaussian prior on Up and Head around 0 (the zero-shot start), weight prior / N shots
 
     def __post_init__(self):
         if not isinstance(self.reduction, int) or self.reduction < 1:
@@ -140,7 +152,7 @@ class PlusConfig:
             raise ConfigError(f"epochs must be an integer >= 0, got {self.epochs!r}")
         if not 0 < self.frame_keep <= 1:
             raise ConfigError(f"frame_keep must be in (0, 1], got {self.frame_keep!r}")
-        for name in ("lr", "weight_decay", "alpha", "beta"):
+        for name in ("lr", "weight_decay", "alpha", "beta", "prior"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -436,6 +448,14 @@ def _choose_weight(base: torch.Tensor, trained: torch.Tensor, labels: torch.Tens
     return config.shrink_grid[min(range(len(scores)), key=lambda i: scores[i])]
 
 
+def _prior_penalty(members: _Members, train_masks: torch.Tensor, prior: float) -> torch.Tensor:
+    """sum over members of prior x |Up, Head|^2 / N (N: the member's shots): the Gaussian prior centred on the
+    zero-initialised parts, i.e. on the zero-shot start, added to the mean cross-entropy (a MAP estimate, so the
+    prior weighs more the fewer the shots)."""
+    squares = sum(p.pow(2).flatten(1).sum(1) for p in (members.up_w, members.up_b, members.head_w, members.head_b))
+    return prior * (squares / train_masks.float().sum(1)).sum()
+
+
 def _train(members: _Members, features, labels, train_masks, views, held_out, config: PlusConfig, seed: int,
            device) -> int:
     """Full-batch AdamW with a cosine learning rate for every member at once; returns the kept epoch (1-based)."""
@@ -472,6 +492,8 @@ def _train(members: _Members, features, labels, train_masks, views, held_out, co
             logits = base + trained
             losses = F.cross_entropy(logits.flatten(0, 1), labels.repeat(logits.shape[0]), reduction="none")
             loss = (losses.view(logits.shape[:2]) * sample_weights).sum()
+            if config.prior > 0:
+                loss = loss + _prior_penalty(members, train_masks, config.prior)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
