@@ -166,7 +166,7 @@ def test_stage_b_logit_kl_term_is_added_to_the_alignment(tmp_path):
     total, parts = with_kl.loss(with_kl.model.image_encoder, batch)
     assert parts["kl"] > 0
     assert float(total.detach()) == pytest.approx(float(base.detach()) + 2.0 * parts["kl"], rel=1e-5)
-    assert parts["cosine_loss"] == pytest.approx(float(base), rel=1e-5)
+    assert parts["cosine_loss"] == pytest.approx(float(base.detach()), rel=1e-5)
     with pytest.raises(ConfigError, match="align-image only"):
         load_stage_config(_config(tmp_path, stage="finetune", loss={"align_kl_weight": 1.0}))
 
