@@ -3,6 +3,8 @@ protocol and its files, saved adapters, augmentation; and on real N-MNIST featur
 
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -17,17 +19,21 @@ from neuroclip.datasets import NMNIST
 from neuroclip.errors import ConfigError
 from neuroclip.events.augment import EventAugmentConfig
 from neuroclip.fewshot import (
+    METHODS,
     AdapterConfig,
     AdapterFileError,
     AugmentConfig,
+    BaselineConfigs,
     FewShotPlan,
     NeuroCLIPAdapterClassifier,
     OptimConfig,
+    PlusConfig,
     TimestepBatchNorm1d,
     augmented_view_features,
     classify_with_adapter,
     fewshot_experiment,
     load_adapter,
+    paired_differences,
     plot_accuracy_vs_shots,
     predict_with_adapter,
     recipe,
@@ -42,9 +48,10 @@ from neuroclip.fewshot import (
 )
 from neuroclip.fewshot.augment import AffineDraw, EventViewConfig, affine_counts, view_config
 from neuroclip.fewshot.baselines import fit_linear_probe, fit_tip_adapter
+from neuroclip.fewshot.report import CSV_COLUMNS, pack_hits, unpack_hits
 from neuroclip.fewshot.train import neuroclip_epochs
 
-from conftest import NMNIST_ROOT, needs_all_recordings, nmnist_files
+from conftest import NMNIST_ROOT, REPO_ROOT, needs_all_recordings, nmnist_files
 
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
@@ -573,3 +580,101 @@ def test_the_plan_is_checked_recorded_and_is_the_one_place_shots_are_drawn():
     for bad in ({"shots": [0]}, {"seeds": []}, {"val_per_class": 0}, {"methods": []}):
         with pytest.raises(ConfigError):
             FewShotPlan(**bad)
+
+
+# --------------------------------------------------------------------------------------------------- comparing methods
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_row_records_which_test_recordings_it_got_right(method):
+    features, labels, weights = synthetic()
+    test_x, test_y, _ = synthetic(n_per_class=7, seed=1)
+    plan = FewShotPlan(methods=[method], shots=[2], seeds=[1, 2], train_config=recipe(epochs=4),
+                       baselines=BaselineConfigs(plus=PlusConfig(epochs=4)))
+    rows = run_fewshot(features, labels, test_x, test_y, weights, 100.0, plan, device="cpu")
+    assert rows
+    for row in rows:
+        correct = unpack_hits(row["correct"], row["n_test"])
+        assert correct.shape == (28,) and correct.mean() == row["top1"]
+    assert "correct" not in CSV_COLUMNS  # the CSV keeps one short line per run
+
+
+def rows_with_hits(method, shots, per_seed):
+    return [{"method": method, "shots": shots, "seed": seed, "protocol": "shots", "n_test": len(hit),
+             "top1": float(np.mean(hit)), "correct": pack_hits(hit)} for seed, hit in per_seed.items()]
+
+
+def test_hits_pack_and_unpack_and_refuse_a_wrong_length():
+    hit = np.array([1, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0], dtype=bool)
+    assert pack_hits(hit) == "b1c0" and np.array_equal(unpack_hits(pack_hits(hit), 11), hit)
+    with pytest.raises(ConfigError, match="cannot hold"):
+        unpack_hits(pack_hits(hit), 30)
+
+
+def test_paired_differences_by_hand():
+    rng = np.random.default_rng(0)
+    a = {1: rng.random(400) < 0.9, 2: rng.random(400) < 0.9, 3: rng.random(400) < 0.9}
+    b = {seed: hit.copy() for seed, hit in a.items()}
+    b[1][:20] = ~b[1][:20]  # seed 1: b differs from a on 20 recordings
+    rows = rows_with_hits("plus", 4, a) + rows_with_hits("linear", 4, b) + \
+        rows_with_hits("zeroshot", 0, {s: np.zeros(400, bool) for s in a})
+    (entry,) = paired_differences(rows, "plus", "linear")
+    expected = (a[1][:20].sum() - b[1][:20].sum()) / 400 / 3
+    assert entry["difference"] == pytest.approx(expected) and entry["n_seeds"] == 3 and entry["n_test"] == 400
+    assert entry["low"] <= expected <= entry["high"] and entry["high"] > entry["low"]
+    assert (entry["seeds_ahead"], entry["seeds_behind"]) == ((1, 0) if expected > 0 else (0, 1))
+    narrow = paired_differences(rows, "plus", "linear", level=0.5)[0]
+    assert entry["low"] <= narrow["low"] <= narrow["high"] <= entry["high"]
+    assert paired_differences(rows, "plus", "linear") == [entry]  # a fixed seed: the same interval again
+    same = paired_differences(rows, "plus", "plus")[0]
+    assert same["difference"] == same["low"] == same["high"] == 0
+    # zero-shot (shots = 0, every row wrong here) pairs with every number of shots: a - 0, exactly
+    (versus_zero,) = paired_differences(rows, "plus", "zeroshot")
+    assert versus_zero["difference"] == pytest.approx(np.mean([hit.mean() for hit in a.values()]))
+
+
+def test_paired_differences_sees_a_real_gap_and_not_a_null_one():
+    rng = np.random.default_rng(1)
+    base = {seed: rng.random(2000) < 0.85 for seed in (1, 2, 3)}
+    better = {seed: hit | (rng.random(2000) < 0.4) for seed, hit in base.items()}  # about 6 points better
+    twin = {seed: rng.random(2000) < 0.85 for seed in (1, 2, 3)}  # another method, the same accuracy
+    rows = rows_with_hits("a", 8, better) + rows_with_hits("b", 8, base) + rows_with_hits("c", 8, twin)
+    gap = paired_differences(rows, "a", "b")[0]
+    assert 0.04 < gap["low"] and gap["seeds_ahead"] == 3
+    null = paired_differences(rows, "c", "b")[0]
+    assert null["low"] < 0 < null["high"]
+
+
+def test_paired_differences_refuse_what_they_cannot_compare():
+    rows = rows_with_hits("plus", 4, {1: np.ones(10, bool)}) + rows_with_hits("tip", 4, {1: np.ones(10, bool)})
+    with pytest.raises(ConfigError, match="no rows of method 'linear'"):
+        paired_differences(rows, "plus", "linear")
+    with pytest.raises(ConfigError, match="no trained rows of method 'linear'"):
+        paired_differences(rows, "linear", "plus")
+    with pytest.raises(ConfigError, match="level"):
+        paired_differences(rows, "plus", "tip", level=1.5)
+    old = [{k: v for k, v in row.items() if k != "correct"} for row in rows]
+    with pytest.raises(ConfigError, match="run the fewshot command again"):
+        paired_differences(old, "plus", "tip")
+    longer = rows_with_hits("tip", 4, {1: np.ones(12, bool)})
+    with pytest.raises(ConfigError, match="different test sets"):
+        paired_differences(rows[:1] + longer, "plus", "tip")
+
+
+def test_the_table_script_prints_the_paired_comparison(tmp_path):
+    rng = np.random.default_rng(2)
+    rows = rows_with_hits("zeroshot", 0, {1: rng.random(50) < 0.5, 2: rng.random(50) < 0.5})
+    rows += rows_with_hits("neuroclip-plus", 1, {1: rng.random(50) < 0.7, 2: rng.random(50) < 0.7})
+    rows += rows_with_hits("linear", 1, {1: rng.random(50) < 0.6, 2: rng.random(50) < 0.6})
+    config = {"model": "m", "frames": {"encoding": "discrimination"}, "protocol": "shots", "seeds": [1, 2]}
+    write_results(rows, tmp_path / "r.json", config)
+    script = REPO_ROOT / "scripts" / "fewshot_table.py"
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / "r.json"), "--compare", "neuroclip-plus"],
+                         capture_output=True, text=True, check=True).stdout
+    expected = paired_differences(rows, "neuroclip-plus", "linear")[0]
+    assert f"| linear | {100 * expected['difference']:+.1f} [{100 * expected['low']:+.1f}, " in out
+    assert "| zeroshot | " in out and "| neuroclip-plus |" in out  # the summary table too
+    missing = subprocess.run([sys.executable, str(script), str(tmp_path / "r.json"), "--compare", "tip"],
+                             capture_output=True, text=True)
+    assert missing.returncode != 0 and "no trained rows of method 'tip'" in missing.stderr
+    assert "Traceback" not in missing.stderr

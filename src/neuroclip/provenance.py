@@ -17,12 +17,17 @@ def versions() -> dict:
             "python": platform.python_version()}
 
 
+def hits(logits: torch.Tensor, labels, k: int = 1) -> torch.Tensor:
+    """Per row, whether its label is among the ``k`` largest logits (``k`` is capped at the number of classes)."""
+    labels = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels)
+    k = min(k, logits.shape[-1])
+    return (logits.topk(k, dim=-1).indices == labels.to(logits.device).view(-1, 1)).any(dim=-1)
+
+
 def accuracy(logits: torch.Tensor, labels, k: int = 1) -> float:
     """Top-``k`` accuracy: the share of rows whose label is among the ``k`` largest logits (``k`` is capped at the
     number of classes). An exact ratio of counts: a float32 mean would print 0.8999999761581421 for 0.9."""
-    labels = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels)
-    if labels.numel() == 0:
+    hit = hits(logits, labels, k)
+    if hit.numel() == 0:
         return float("nan")
-    k = min(k, logits.shape[-1])
-    hits = (logits.topk(k, dim=-1).indices == labels.to(logits.device).view(-1, 1)).any(dim=-1)
-    return int(hits.sum()) / hits.numel()
+    return int(hit.sum()) / hit.numel()

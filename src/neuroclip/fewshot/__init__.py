@@ -15,7 +15,14 @@ from neuroclip.fewshot.persist import AdapterFileError, load_adapter, predict_wi
 from neuroclip.fewshot.plan import METHODS, PROTOCOLS, BaselineConfigs, FewShotPlan
 from neuroclip.fewshot.plus import NeuroCLIPPlusClassifier, PlusConfig, fit_neuroclip_plus
 from neuroclip.fewshot.protocol import run_fewshot
-from neuroclip.fewshot.report import describe_config, format_summary, plot_accuracy_vs_shots, summarize, write_results
+from neuroclip.fewshot.report import (
+    describe_config,
+    format_summary,
+    paired_differences,
+    plot_accuracy_vs_shots,
+    summarize,
+    write_results,
+)
 from neuroclip.fewshot.sampling import sample_shots, split_validation
 from neuroclip.fewshot.train import (
     TRAIN_PRESETS,
@@ -55,6 +62,7 @@ __all__ = [
     "format_summary",
     "load_adapter",
     "neuroclip_epochs",
+    "paired_differences",
     "plot_accuracy_vs_shots",
     "predict_with_adapter",
     "recipe",

@@ -35,6 +35,7 @@ from neuroclip.fewshot.report import (  # noqa: F401 (re-exported)
     CSV_COLUMNS,
     describe_config,
     format_summary,
+    pack_hits,
     plot_accuracy_vs_shots,
     result_record,
     summarize,
@@ -42,7 +43,7 @@ from neuroclip.fewshot.report import (  # noqa: F401 (re-exported)
 )
 from neuroclip.fewshot.sampling import check_shots_available, sample_shots, split_validation  # noqa: F401
 from neuroclip.fewshot.train import as_tensor, cpu_thread_limit, predict_logits, train_adapter
-from neuroclip.provenance import accuracy
+from neuroclip.provenance import accuracy, hits
 
 
 def _fit_method(method, features, labels, weights, logit_scale, selection, train_config, baselines, seed, views,
@@ -98,10 +99,11 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
     heads and Tip-Adapter's cache. ``on_result`` is called with each row as it is finished.
 
     A row: ``{method, shots, seed, top1, top5, protocol, selected_on, n_train, n_selection, n_labelled, n_test,
-    seconds, hyperparameters}`` plus ``warning`` under the test-selection protocol. ``n_labelled`` counts every
-    labelled recording the run used to train and select (shots + validation; the test set under
-    ``paper-test-selection``; 0 for zero-shot). Zero-shot gives one row per seed, with
-    ``shots = 0``.
+    seconds, hyperparameters, correct}`` plus ``warning`` under the test-selection protocol; ``correct`` holds
+    which test recordings were right at top-1 (:func:`~neuroclip.fewshot.report.unpack_hits`), so that two
+    methods can be compared recording by recording (:func:`~neuroclip.fewshot.report.paired_differences`).
+    ``n_labelled`` counts every labelled recording the run used to train and select (shots + validation; the test
+    set under ``paper-test-selection``; 0 for zero-shot). Zero-shot gives one row per seed, with ``shots = 0``.
 
     ``cpu_threads`` sets torch's intra-op threads for the run (restored after). The batches are small, so extra
     threads gain little, and on a CPU shared with other jobs they can cost several times over (benchmarks/
@@ -159,9 +161,11 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
     results: list[dict] = []
     if "zeroshot" in methods:
         logits = ZeroShot(weights, logit_scale).logits(test_x)
+        correct = pack_hits(hits(logits, test_y).cpu().numpy())
         for seed in seeds:
             finish({"method": "zeroshot", "shots": 0, "seed": int(seed), "top1": accuracy(logits, test_y, 1),
-                    "top5": accuracy(logits, test_y, 5), "n_train": 0, "seconds": 0.0, "hyperparameters": {}})
+                    "top5": accuracy(logits, test_y, 5), "n_train": 0, "seconds": 0.0, "hyperparameters": {},
+                    "correct": correct})
     trained_methods = [m for m in methods if m != "zeroshot"]
     runs = [(k, seed) for k in shots for seed in seeds]
     bar = None
@@ -184,7 +188,8 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
             finish({"method": method, "shots": k, "seed": int(seed), "top1": accuracy(logits, test_y, 1),
                     "top5": accuracy(logits, test_y, 5), "n_train": int(chosen.size),
                     "seconds": round(time.perf_counter() - started, 3),
-                    "hyperparameters": {key: _plain(v) for key, v in hyperparameters.items()}})
+                    "hyperparameters": {key: _plain(v) for key, v in hyperparameters.items()},
+                    "correct": pack_hits(hits(logits, test_y).cpu().numpy())})
             if bar is not None:
                 bar.update(1)
     if bar is not None:

@@ -1,5 +1,6 @@
-"""Reporting few-shot runs: mean and spread over seeds, a text table, the JSON and CSV result files (with the
-configuration and package versions) and a plot of accuracy against shots."""
+"""Reporting few-shot runs: mean and spread over seeds, paired differences between two methods with a bootstrap
+interval, a text table, the JSON and CSV result files (with the configuration and package versions) and a plot of
+accuracy against shots."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neuroclip.errors import ConfigError
 from neuroclip.fewshot.plan import PROTOCOLS, TEST_SELECTION_WARNING, BaselineConfigs
 from neuroclip.fewshot.train import TrainConfig
 from neuroclip.outputs import atomic_write
@@ -38,6 +40,84 @@ def summarize(results: Sequence[dict]) -> list[dict]:
             entry["warning"] = TEST_SELECTION_WARNING
         summary.append(entry)
     return summary
+
+
+def pack_hits(hit) -> str:
+    """Per-recording top-1 hits (booleans, test order) as the hex string a result row stores under ``correct``."""
+    return np.packbits(np.asarray(hit, dtype=bool)).tobytes().hex()
+
+
+def unpack_hits(text: str, n: int) -> np.ndarray:
+    """The ``n`` booleans :func:`pack_hits` stored."""
+    bits = np.unpackbits(np.frombuffer(bytes.fromhex(text), dtype=np.uint8))
+    if bits.size < n or bits.size - n >= 8:
+        raise ConfigError(f"a 'correct' field of {len(text)} hex digits cannot hold {n} recordings")
+    return bits[:n].astype(bool)
+
+
+def _hits_by_seed(results: Sequence[dict], method: str, shots: int, protocol) -> dict[int, np.ndarray]:
+    rows = [r for r in results if r["method"] == method and r.get("protocol") == protocol and
+            (r["shots"] == shots or method == "zeroshot")]
+    missing = [r for r in rows if "correct" not in r]
+    if missing:
+        raise ConfigError(f"the {method} rows have no per-recording results ('correct'): the file was written by "
+                          "an older neuroclip; run the fewshot command again to compare methods")
+    return {int(r["seed"]): unpack_hits(r["correct"], int(r["n_test"])) for r in rows}
+
+
+def paired_differences(results: Sequence[dict], method: str, other: str, *, level: float = 0.95,
+                       resamples: int = 4000, seed: int = 0) -> list[dict]:
+    """``method`` minus ``other`` in top-1, per number of shots of ``method``, paired by seed (the same shots) and
+    by test recording.
+
+    Each entry: ``shots``, ``difference`` (mean over the common seeds, exact), ``low`` and ``high`` (a ``level``
+    percentile interval from a two-level bootstrap: seeds drawn with replacement, then test recordings reweighted
+    by Poisson(1) counts, the same draw for both methods), ``n_seeds``, ``n_test``, and ``seeds_ahead`` /
+    ``seeds_behind`` (seeds where ``method`` scored higher / lower). The interval covers both sources of chance a
+    user meets, which shots were drawn and which recordings were scored; with three seeds the first is poorly
+    known, so read it as a rough guide. Zero-shot (one row per seed, shots = 0) pairs with every number of shots.
+    Needs the rows' ``correct`` field, which :func:`~neuroclip.fewshot.protocol.run_fewshot` writes."""
+    if not 0 < level < 1:
+        raise ConfigError(f"level must be in (0, 1), got {level!r}")
+    if resamples < 1:
+        raise ConfigError(f"resamples must be at least 1, got {resamples!r}")
+    rows = [r for r in results if r["method"] == method and r["shots"] > 0]
+    if not rows:
+        raise ConfigError(f"no trained rows of method {method!r} to compare; the file has "
+                          f"{', '.join(dict.fromkeys(r['method'] for r in results))}")
+    if not any(r["method"] == other for r in results):
+        raise ConfigError(f"no rows of method {other!r} to compare with; the file has "
+                          f"{', '.join(dict.fromkeys(r['method'] for r in results))}")
+    rng = np.random.default_rng(seed)
+    entries = []
+    for shots, protocol in dict.fromkeys((r["shots"], r.get("protocol")) for r in rows):
+        mine = _hits_by_seed(results, method, shots, protocol)
+        theirs = _hits_by_seed(results, other, shots, protocol)
+        seeds = sorted(set(mine) & set(theirs))
+        if not seeds:
+            continue
+        if len({mine[s].size for s in seeds} | {theirs[s].size for s in seeds}) != 1:
+            raise ConfigError(f"{method} and {other} at {shots} shots were scored on different test sets")
+        delta = np.stack([mine[s].astype(np.float64) - theirs[s] for s in seeds])  # [S, N]
+        n_seeds, n_test = delta.shape
+        samples, chunk = [], max(1, min(256, 2 ** 22 // n_test))  # at most ~32 MB of drawn counts at a time
+        for start in range(0, resamples, chunk):
+            count = min(chunk, resamples - start)
+            # recordings drawn: Poisson(1) counts per recording (the Poisson bootstrap), much faster than a
+            # multinomial draw over many recordings and the same interval for any test set of useful size
+            weights = rng.poisson(1.0, size=(count, n_test)).astype(np.float64)
+            per_seed = delta @ weights.T / np.maximum(weights.sum(1), 1.0)  # [S, count]
+            drawn = rng.integers(n_seeds, size=(count, n_seeds))  # seeds drawn
+            samples.append(per_seed[drawn, np.arange(count)[:, None]].mean(1))
+        samples = np.concatenate(samples)
+        per_seed_difference = delta.mean(1)
+        tail = 100 * (1 - level) / 2
+        entries.append({"shots": shots, "protocol": protocol, "difference": float(per_seed_difference.mean()),
+                        "low": float(np.percentile(samples, tail)), "high": float(np.percentile(samples, 100 - tail)),
+                        "level": level, "n_seeds": n_seeds, "n_test": n_test,
+                        "seeds_ahead": int((per_seed_difference > 0).sum()),
+                        "seeds_behind": int((per_seed_difference < 0).sum())})
+    return entries
 
 
 def format_summary(results: Sequence[dict]) -> str:
