@@ -678,3 +678,11 @@ def test_the_table_script_prints_the_paired_comparison(tmp_path):
                              capture_output=True, text=True)
     assert missing.returncode != 0 and "no trained rows of method 'tip'" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_the_interval_coverage_simulation_runs_and_reports_each_number_of_draws():
+    script = REPO_ROOT / "scripts" / "paired_interval_coverage.py"
+    out = subprocess.run([sys.executable, str(script), "--seeds", "2", "3", "--simulations", "2"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [line.split()[0] for line in out] == ["2", "3"]
+    assert all("% of 2 simulations" in line and "disagree" in line for line in out)
