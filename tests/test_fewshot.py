@@ -32,6 +32,7 @@ from neuroclip.fewshot import (
     augmented_view_features,
     classify_with_adapter,
     fewshot_experiment,
+    fit_neuroclip_plus,
     load_adapter,
     paired_differences,
     plot_accuracy_vs_shots,
@@ -398,6 +399,21 @@ def test_saved_adapter_detects_a_mismatched_pair(tmp_path):
         load_adapter(tmp_path / "a")
     with pytest.raises(AdapterFileError, match="does not exist"):
         load_adapter(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("head", ["neuroclip", "neuroclip-plus"])
+def test_a_saved_head_with_a_setting_from_a_later_release_asks_for_an_upgrade(tmp_path, head):
+    features, labels, weights = synthetic()
+    if head == "neuroclip":
+        model = train_adapter(features, labels, weights, 100.0, recipe(epochs=2), seed=1, device="cpu").model
+    else:
+        model = fit_neuroclip_plus(features, labels, weights, 100.0, config=PlusConfig(epochs=1), device="cpu")
+    save_adapter(tmp_path / "a", model)
+    document = json.loads((tmp_path / "a.json").read_text())
+    document["adapter"]["a_later_setting"] = 1
+    (tmp_path / "a.json").write_text(json.dumps(document))
+    with pytest.raises(AdapterFileError, match=r"does not know \(a_later_setting\).*upgrade neuroclip"):
+        load_adapter(tmp_path / "a")
 
 
 # --------------------------------------------------------------------------------------------------- augmentation

@@ -105,6 +105,12 @@ def load_adapter(path, device="cpu") -> tuple[NeuroCLIPAdapterClassifier | Neuro
     if head not in HEAD_FORMAT_VERSIONS:
         raise AdapterFileError(f"{config_path} holds a {head!r} head, which this neuroclip does not know; upgrade "
                                "neuroclip")
+    config_class = PlusConfig if head == "neuroclip-plus" else AdapterConfig
+    unknown = sorted(set(document.get("adapter") or {}) - {f.name for f in dataclasses.fields(config_class)})
+    if unknown:  # a setting added by a later release: refuse with the fix rather than guess its meaning
+        raise AdapterFileError(f"{config_path} has settings this neuroclip does not know ({', '.join(unknown)}); it "
+                               f"was saved by neuroclip {document.get('neuroclip_version', '(unknown version)')}: "
+                               "upgrade neuroclip")
     try:
         scale = document.get("logit_scale", 100.0)
         if head == "neuroclip-plus":
