@@ -38,8 +38,8 @@ def coverage(n_seeds: int, simulations: int, n_test: int = 300, population: int 
         u = rng.random(n_test)
         rows = []
         for draw in range(n_seeds):
-            for method, (shift, extra) in zip("ab", ((rng.normal(0, 0.15), effect[0]), (rng.normal(0, 0.15),
-                                                                                          effect[1]))):
+            draw_shifts = rng.normal(0.0, 0.15, 2)  # this draw's shift of each method
+            for method, extra, shift in zip("ab", effect, draw_shifts):
                 logit = base[test] + extra[test] + shift + rng.normal(0, 0.3, n_test)
                 hit = u < sigmoid(logit)
                 rows.append({"method": method, "shots": 4, "seed": draw, "protocol": "shots", "n_test": n_test,
