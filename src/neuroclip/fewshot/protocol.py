@@ -84,6 +84,12 @@ def _plain(value):
     return round(value, 6) if isinstance(value, float) else value
 
 
+def _scores(logits, labels) -> dict:
+    """A row's test scores: top-1, top-5, and which recordings were right at top-1 (``correct``, packed)."""
+    return {"top1": accuracy(logits, labels, 1), "top5": accuracy(logits, labels, 5),
+            "correct": pack_hits(hits(logits, labels).cpu().numpy())}
+
+
 def run_fewshot(train_features, train_labels, test_features, test_labels, class_weights, logit_scale: float = 100.0,
                 plan: FewShotPlan = FewShotPlan(), *, val_features=None, val_labels=None, model_name: str | None = None,
                 views=None, device=None, progress: bool = False, on_result: Callable[[dict], None] | None = None,
@@ -160,12 +166,10 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
 
     results: list[dict] = []
     if "zeroshot" in methods:
-        logits = ZeroShot(weights, logit_scale).logits(test_x)
-        correct = pack_hits(hits(logits, test_y).cpu().numpy())
+        scores = _scores(ZeroShot(weights, logit_scale).logits(test_x), test_y)
         for seed in seeds:
-            finish({"method": "zeroshot", "shots": 0, "seed": int(seed), "top1": accuracy(logits, test_y, 1),
-                    "top5": accuracy(logits, test_y, 5), "n_train": 0, "seconds": 0.0, "hyperparameters": {},
-                    "correct": correct})
+            finish({"method": "zeroshot", "shots": 0, "seed": int(seed), **scores, "n_train": 0, "seconds": 0.0,
+                    "hyperparameters": {}})
     trained_methods = [m for m in methods if m != "zeroshot"]
     runs = [(k, seed) for k in shots for seed in seeds]
     bar = None
@@ -184,12 +188,10 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
             started = time.perf_counter()
             predict, hyperparameters = _fit_method(method, shot_x, shot_y, weights, logit_scale, selection, config,
                                                    baselines, seed, shot_views, device)
-            logits = predict(test_x)
-            finish({"method": method, "shots": k, "seed": int(seed), "top1": accuracy(logits, test_y, 1),
-                    "top5": accuracy(logits, test_y, 5), "n_train": int(chosen.size),
+            scores = _scores(predict(test_x), test_y)
+            finish({"method": method, "shots": k, "seed": int(seed), **scores, "n_train": int(chosen.size),
                     "seconds": round(time.perf_counter() - started, 3),
-                    "hyperparameters": {key: _plain(v) for key, v in hyperparameters.items()},
-                    "correct": pack_hits(hits(logits, test_y).cpu().numpy())})
+                    "hyperparameters": {key: _plain(v) for key, v in hyperparameters.items()}})
             if bar is not None:
                 bar.update(1)
     if bar is not None:
