@@ -34,6 +34,7 @@ def place(tmp_path):
     Image.new("L", (28, 28), 255).save(picture)
     small_nmnist(tmp_path / "nm")
     small_nmnist(tmp_path / "nm-empty-4", empty_class=4)
+    adapter_from_a_later_release(tmp_path / "later")
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
@@ -52,6 +53,23 @@ def small_nmnist(root, empty_class: int | None = None):
         source = sorted((NMNIST_ROOT / "Train" / str(digit)).glob("*.bin"))[-1]
         os.symlink(source, root / "Test" / str(digit) / source.name)
     return root
+
+
+def adapter_from_a_later_release(path):
+    """A saved NeuroCLIP+ head (tiny, synthetic) whose JSON carries a setting this neuroclip does not know."""
+    import json
+
+    from neuroclip.fewshot import PlusConfig, fit_neuroclip_plus, save_adapter
+
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(4, 2, 8, generator=generator)
+    weights = torch.nn.functional.normalize(torch.randn(2, 8, generator=generator), dim=-1)
+    model = fit_neuroclip_plus(features, torch.tensor([0, 0, 1, 1]), weights, config=PlusConfig(epochs=1),
+                               device="cpu")
+    _, config_path = save_adapter(path, model)
+    document = json.loads(config_path.read_text())
+    document["adapter"]["a_later_setting"] = 1
+    config_path.write_text(json.dumps(document))
 
 
 MINI = ["--model", "neuroclip-mini", "--device", "cpu"]
@@ -92,6 +110,8 @@ CASES = [
                                     "{dir}/garbage.pt", "--device", "cpu"], ["garbage.pt", "checkpoint"]),
     ("classify-garbage-adapter", ["classify", "{dir}/rec.bin", "--adapter", "{dir}/garbage.pt", "--device", "cpu"],
      ["garbage"]),
+    ("classify-adapter-later-release", ["classify", "{dir}/rec.bin", "--adapter", "{dir}/later", "--device", "cpu"],
+     ["a_later_setting", "upgrade neuroclip"]),
     ("classify-adapter-and-options", ["classify", "{dir}/rec.bin", "--adapter", "{dir}/garbage.pt",
                                       "--classnames", "nmnist", "--device", "cpu"], ["--classnames", "adapter"]),
     ("zeroshot-split-by", ["zeroshot", *ROOT, *MINI, "--split-by", "foo", "--out", "{dir}/z.json"],
