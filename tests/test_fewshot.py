@@ -580,6 +580,58 @@ def test_experiment_saves_a_neuroclip_plus_head_that_classify_uses(real, backbon
     assert [p.labels[0] for p in predictions] == logits.argmax(1).tolist()
 
 
+@pytest.mark.parametrize("protocol", ["shots", "validation", "last-epoch"])
+def test_features_of_the_planned_train_recordings_only_give_the_same_rows(protocol):
+    """run_fewshot on the rows FewShotPlan.train_positions lists (and their positions) draws the same shots and
+    gives the same rows as on every train recording; a position without a row is refused."""
+    from neuroclip.fewshot.plus import PlusConfig
+    from neuroclip.fewshot.protocol import BaselineConfigs
+
+    x, y, w = synthetic(n_per_class=30, n_classes=4, seed=3, spread=2.0)
+    test_x, test_y, _ = synthetic(n_per_class=10, n_classes=4, seed=3, spread=2.0)
+    plan = FewShotPlan(methods=["zeroshot", "tip", "linear", "neuroclip-plus"], shots=[1, 4], seeds=[1, 2],
+                       protocol=protocol, val_per_class=3, baselines=BaselineConfigs(plus=PlusConfig(epochs=3)))
+    positions = plan.train_positions(y.numpy(), 4, validation_given=False)
+    carved = plan.pool(y.numpy(), 4, validation_given=False)[1]
+    drawn = {int(i) for k in plan.shots for seed in plan.seeds
+             for i in plan.draw(y.numpy(), plan.pool(y.numpy(), 4, False)[0], k, seed, 4)}
+    assert positions.tolist() == sorted(drawn | set([] if carved is None else carved.tolist()))
+    assert positions.size < y.numel()
+
+    def rows(**kwargs):
+        return [(r["method"], r["shots"], r["seed"], r["top1"], r["correct"])
+                for r in run_fewshot(features, y, test_x, test_y, w, 30.0, plan, device="cpu", **kwargs)]
+
+    features = x
+    every = rows()
+    features = x[torch.as_tensor(positions)]
+    assert rows(train_positions=positions) == every
+    features = x[torch.as_tensor(positions[1:])]
+    with pytest.raises(ConfigError, match="no features for train position"):
+        rows(train_positions=positions[1:])
+    with pytest.raises(ConfigError, match="train_positions"):
+        rows()
+
+
+def test_an_experiment_encodes_only_the_train_recordings_its_plan_draws(real, backbone, tmp_path):
+    """A train split that lists its labels has only the drawn recordings encoded; the rows are the ones the whole
+    split gives (a dataset without labels is encoded whole)."""
+    needs_all_recordings()  # draws more recordings per class than tests/data/samples has
+    whole, test = _split_per_digit(real["dataset"], 5, 1)
+    labelled = real["dataset"].subset(whole._indices)
+    names, templates = [str(d) for d in range(10)], resolve_templates(None, "nmnist")
+    plan = FewShotPlan(methods=["zeroshot", "tip"], shots=[1, 2], seeds=[1, 2])
+    records = [fewshot_experiment(train, test, backbone, names, templates, plan, device="cpu", progress=False,
+                                  cpu_threads=1, save_adapter_to=None) for train in (whole, labelled)]
+    rows = [[(r["method"], r["shots"], r["seed"], r["top1"], r["correct"]) for r in record["results"]]
+            for record in records]
+    assert rows[0] == rows[1]
+    counts = [record["config"]["datasets"]["train"] for record in records]
+    expected = plan.train_positions(np.asarray(labelled.labels), 10, validation_given=False).size
+    assert counts[0]["n_recordings"] == counts[0]["n_with_features"] == 50
+    assert counts[1]["n_recordings"] == 50 and counts[1]["n_with_features"] == expected < 50
+
+
 def test_the_plan_is_checked_recorded_and_is_the_one_place_shots_are_drawn():
     plan = FewShotPlan(methods=["Tip-Adapter", "neuroclip"], shots=[2, 1], seeds=[3])
     assert plan.methods == ("tip", "neuroclip") and plan.shots == (2, 1) and plan.protocol == "shots"

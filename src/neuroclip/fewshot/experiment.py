@@ -1,8 +1,9 @@
 """Whole few-shot experiments from datasets, and recognition with a saved adapter: what the command line calls.
 
-``neuroclip fewshot`` -> :func:`fewshot_experiment`: features of the train and test splits (through the feature
-cache), the text classifier, every method x shots x seed under the protocol, and the result files (JSON with the
-whole configuration, optional CSV and PNG), optionally a saved NeuroCLIP adapter or NeuroCLIP+ head.
+``neuroclip fewshot`` -> :func:`fewshot_experiment`: features of the test split and of the train recordings the
+plan draws as shots (through the feature cache), the text classifier, every method x shots x seed under the
+protocol, and the result files (JSON with the whole configuration, optional CSV and PNG), optionally a saved
+NeuroCLIP adapter or NeuroCLIP+ head.
 
 ``neuroclip classify --adapter PATH`` -> :func:`classify_with_adapter`: the backbone, frame settings and class
 names stored beside the adapter, so the recordings are read exactly as the training ones were.
@@ -21,7 +22,7 @@ from neuroclip.fewshot.baselines import WITHIN_SHOTS
 from neuroclip.fewshot.persist import AdapterFileError, load_adapter, predict_with_adapter, save_adapter
 from neuroclip.fewshot.plan import FewShotPlan, check_methods
 from neuroclip.fewshot.plus import fit_neuroclip_plus
-from neuroclip.fewshot.protocol import run_fewshot
+from neuroclip.fewshot.protocol import feature_rows, run_fewshot
 from neuroclip.fewshot.report import describe_config, plot_accuracy_vs_shots, result_record, write_results
 from neuroclip.fewshot.sampling import check_shots_available
 from neuroclip.fewshot.train import cpu_thread_limit, train_adapter
@@ -32,7 +33,8 @@ SAVABLE_METHODS = ("neuroclip", "neuroclip-plus", "neuroclip-relu")
 def _dataset_description(dataset, cached) -> dict:
     return {"name": getattr(dataset, "name", type(dataset).__name__),
             "root": str(getattr(dataset, "root", "")) or None, "split": getattr(dataset, "split", None),
-            "n_recordings": int(cached.labels.size),
+            # the split's recordings, and those whose features the run computed (the train split: its shots)
+            "n_recordings": len(dataset), "n_with_features": int(cached.labels.size),
             "feature_cache": str(cached.path) if str(cached.path) not in ("", ".") else None}
 
 
@@ -45,7 +47,10 @@ def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[s
     seed with ``method, shots, seed, top1``; ``summary``; ``config``).
 
     Datasets give ``dataset[i] -> (EventStream, label)`` (``neuroclip.datasets``); features come from
-    :func:`neuroclip.clip.extract.extract_features` with ``frame_config`` and ``cache``. ``plan`` says what runs
+    :func:`neuroclip.clip.extract.extract_features` with ``frame_config`` and ``cache``. Of a train split that
+    lists its ``labels`` (every ``neuroclip.datasets`` split), only the recordings the plan reads are encoded
+    (:meth:`~neuroclip.fewshot.plan.FewShotPlan.train_positions`): a 16-shot run on N-MNIST's 60,000 training
+    recordings encodes at most 930 of them. Other datasets are encoded whole. ``plan`` says what runs
     (:class:`~neuroclip.fewshot.plan.FewShotPlan`; stored whole in the result's ``config.plan``); its recipe
     defaults to NeuroCLIP's for the backbone (150 epochs for RN50, else 250), and its ``augment`` (off by default)
     encodes that many augmented views of every training recording drawn as a shot. ``save_adapter_to`` also trains the
@@ -70,29 +75,36 @@ def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[s
     if (val_dataset is not None or protocol != "validation") and hasattr(train_dataset, "labels"):
         check_shots_available(train_dataset, max(plan.shots))
     extract = dict(batch_size=batch_size, num_workers=num_workers, progress=progress)
-    train = extract_features(train_dataset, backbone, frame_config, cache, **extract)
+    positions = None  # features of the whole train split, unless the dataset lists its labels
+    if hasattr(train_dataset, "labels") and hasattr(train_dataset, "subset"):
+        train_labels = np.asarray(train_dataset.labels, dtype=np.int64)
+        _check_labels("train", train_labels, classnames)
+        positions = plan.train_positions(train_labels, len(classnames), validation_given=val_dataset is not None)
+        train = extract_features(train_dataset.subset(positions), backbone, frame_config, cache, **extract)
+    else:
+        train = extract_features(train_dataset, backbone, frame_config, cache, **extract)
+        train_labels = train.labels.astype(np.int64)
     test = extract_features(test_dataset, backbone, frame_config, cache, **extract)
     val = extract_features(val_dataset, backbone, frame_config, cache, **extract) if val_dataset is not None \
         else None
     if not current_processes().main:
         return None
     for name, split in (("train", train), ("test", test), ("validation", val)):
-        if split is not None and split.labels.size and int(split.labels.max()) >= len(classnames):
-            raise ConfigError(f"the {name} split has labels up to {int(split.labels.max())} but there are only "
-                              f"{len(classnames)} class names")
+        if split is not None:
+            _check_labels(name, split.labels, classnames)
     class_weights = text_classifier(backbone, list(classnames), list(templates))
     model_name = backbone.spec.model
     config = plan.recipe_for(model_name)
-    # positions in the train features are dataset indices (extract_features returns them in index order)
+    # positions in the train split are its dataset indices (extract_features returns them in index order)
     views = None
     if plan.augment is not None:
         views = view_provider(train_dataset, backbone, frame_config, plan.augment, seed=0)
-        views = _positions_to_indices(views, train.indices)
 
     results = run_fewshot(
-        train.features, train.labels, test.features, test.labels, class_weights, backbone.logit_scale, plan,
+        train.features, train_labels, test.features, test.labels, class_weights, backbone.logit_scale, plan,
         val_features=None if val is None else val.features, val_labels=None if val is None else val.labels,
-        model_name=model_name, views=views, device=device, progress=progress, cpu_threads=cpu_threads)
+        model_name=model_name, views=views, device=device, progress=progress, cpu_threads=cpu_threads,
+        train_positions=positions)
 
     carved = protocol == "validation" and val is None  # a validation part carved from the train split
     description = describe_config(
@@ -111,8 +123,9 @@ def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[s
     ) | (extra_config or {})
     if save_adapter_to is not None:
         with cpu_thread_limit(cpu_threads):
-            saved = _train_and_save(save_adapter_to, plan, train_dataset, train, val, class_weights, backbone,
-                                    config, frame_config, classnames, templates, views, device)
+            saved = _train_and_save(save_adapter_to, plan, train_dataset, train, train_labels, positions, val,
+                                    class_weights, backbone, config, frame_config, classnames, templates, views,
+                                    device)
         description["saved_adapter"] = [str(p) for p in saved]
         description["saved_method"] = _saved_method(plan.methods)
     record = write_results(results, out_json, description, out_csv) if out_json is not None else \
@@ -123,11 +136,21 @@ def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[s
     return record
 
 
-def _positions_to_indices(views, indices: np.ndarray):
-    def by_position(positions):
-        return views(np.asarray(indices)[np.asarray(positions)])
+def _recording_names(dataset, indices) -> list:
+    """The files of ``dataset``'s samples at ``indices`` where it lists them, else the indices."""
+    if hasattr(dataset, "path"):
+        return [str(dataset.path(int(i))) for i in indices]
+    if hasattr(dataset, "samples"):
+        samples = dataset.samples  # built once: a property that lists the whole split
+        return [str(samples[int(i)][0]) for i in indices]
+    return [int(i) for i in indices]
 
-    return by_position
+
+def _check_labels(split: str, labels, classnames) -> None:
+    labels = np.asarray(labels)
+    if labels.size and int(labels.max()) >= len(classnames):
+        raise ConfigError(f"the {split} split has labels up to {int(labels.max())} but there are only "
+                          f"{len(classnames)} class names")
 
 
 def _saved_method(methods) -> str:
@@ -137,30 +160,32 @@ def _saved_method(methods) -> str:
     return savable[0]
 
 
-def _train_and_save(path, plan: FewShotPlan, train_dataset, train, val, class_weights, backbone, config,
-                    frame_config, classnames, templates, views, device):
+def _train_and_save(path, plan: FewShotPlan, train_dataset, train, labels, positions, val, class_weights, backbone,
+                    config, frame_config, classnames, templates, views, device):
     """Train the plan's first savable head at its largest number of shots with its first seed, on the same shots
-    :func:`run_fewshot` draws for that run, and save it."""
+    :func:`run_fewshot` draws for that run, and save it. ``labels`` label the whole train split; the rows of
+    ``train.features`` are its ``positions`` (None: all of it)."""
     method, protocol, baselines = _saved_method(plan.methods), plan.protocol, plan.baselines
-    labels = train.labels.astype(np.int64)
+    rows = feature_rows(positions, labels.size, train.features.shape[0])
     n_classes = class_weights.shape[0]
     pool, held = plan.pool(labels, n_classes, validation_given=val is not None)
     selection = WITHIN_SHOTS if protocol == "shots" else None
     if protocol == "validation":
-        selection = (val.features, val.labels) if val is not None else (train.features[held], labels[held])
+        selection = (val.features, val.labels) if val is not None else (train.features[rows(held)], labels[held])
     k, seed = max(plan.shots), plan.seeds[0]
     chosen = plan.draw(labels, pool, k, seed, n_classes)
+    shot_features = train.features[rows(chosen)]
     shot_views = None if views is None else views(chosen)
     held_out = None if isinstance(selection, str) else selection
     if method == "neuroclip-plus":
-        model = fit_neuroclip_plus(train.features[chosen], labels[chosen], class_weights, backbone.logit_scale,
+        model = fit_neuroclip_plus(shot_features, labels[chosen], class_weights, backbone.logit_scale,
                                    selection, baselines.plus, seed, shot_views, device)
         saved_config, selected_epoch = {"plus": dataclasses.asdict(baselines.plus)}, \
             model.hyperparameters["selected_epoch"]
     else:
         if method == "neuroclip-relu":
             config = config.replace(bottleneck="relu")
-        trained = train_adapter(train.features[chosen], labels[chosen], class_weights, backbone.logit_scale, config,
+        trained = train_adapter(shot_features, labels[chosen], class_weights, backbone.logit_scale, config,
                                 seed, views=shot_views,
                                 selection_features=None if held_out is None else held_out[0],
                                 selection_labels=None if held_out is None else held_out[1], device=device)
@@ -173,9 +198,7 @@ def _train_and_save(path, plan: FewShotPlan, train_dataset, train, val, class_we
         "train_config": saved_config, "shots": k, "seed": seed,
         "selected_on": "validation" if held_out is not None else "none (last epoch)",
         "selected_epoch": selected_epoch,
-        # the shots, as files where the dataset lists them, else as dataset indices
-        "training_recordings": [str(train_dataset.samples[int(i)][0]) if hasattr(train_dataset, "samples")
-                                else int(i) for i in train.indices[chosen]],
+        "training_recordings": _recording_names(train_dataset, chosen),
     }
     return save_adapter(path, model.cpu(), metadata, n_frames=train.features.shape[1])
 

@@ -90,10 +90,39 @@ def _scores(logits, labels) -> dict:
             "correct": pack_hits(hits(logits, labels).cpu().numpy())}
 
 
+def feature_rows(train_positions, n_labels: int, n_rows: int) -> Callable[[np.ndarray], np.ndarray]:
+    """A map from positions in a train split of ``n_labels`` recordings to rows of its features: the identity when
+    every recording has a row (``train_positions`` None), else row i holds position ``train_positions[i]``. Asking
+    for a position without a row is a ConfigError."""
+    if train_positions is None:
+        if n_rows != n_labels:
+            raise ConfigError(f"the train split has {n_labels} labels but {n_rows} feature rows; pass "
+                              "train_positions when the features cover part of the split")
+        return lambda positions: np.asarray(positions)
+    train_positions = np.asarray(train_positions, dtype=np.int64)
+    if train_positions.ndim != 1 or train_positions.size != n_rows:
+        raise ConfigError(f"train_positions must list one position per feature row ({n_rows}); got shape "
+                          f"{tuple(train_positions.shape)}")
+    if train_positions.size and (train_positions.min() < 0 or train_positions.max() >= n_labels):
+        raise ConfigError(f"train_positions must lie in [0, {n_labels}), the positions of the train labels")
+    lookup = np.full(n_labels, -1, dtype=np.int64)
+    lookup[train_positions] = np.arange(n_rows)
+
+    def rows(positions):
+        found = lookup[np.asarray(positions, dtype=np.int64)]
+        if (found < 0).any():
+            missing = np.asarray(positions)[found < 0]
+            raise ConfigError(f"no features for train position(s) {missing[:5].tolist()}: extract the positions "
+                              "FewShotPlan.train_positions lists for this plan")
+        return found
+
+    return rows
+
+
 def run_fewshot(train_features, train_labels, test_features, test_labels, class_weights, logit_scale: float = 100.0,
                 plan: FewShotPlan = FewShotPlan(), *, val_features=None, val_labels=None, model_name: str | None = None,
                 views=None, device=None, progress: bool = False, on_result: Callable[[dict], None] | None = None,
-                cpu_threads: int | None = None) -> list[dict]:
+                cpu_threads: int | None = None, train_positions=None) -> list[dict]:
     """Run every method at every number of shots for every seed; one result row per run.
 
     ``*_features`` are raw per-frame CLIP features [N, T, C] (``CachedFeatures.features``), ``class_weights`` the
@@ -103,6 +132,11 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
     ``views``: augmented features of the train split, an array [N_train, V, T, C] or a callable taking train
     positions and returning their [n, V, T, C] views (see :mod:`neuroclip.fewshot.augment`); used by the trained
     heads and Tip-Adapter's cache. ``on_result`` is called with each row as it is finished.
+
+    ``train_labels`` label the whole train split, since the shots are drawn from them. ``train_features`` may hold
+    only some of its recordings: ``train_positions`` then gives the position of each row (at least those
+    :meth:`FewShotPlan.train_positions` lists; the draws are the same as with every row present). Views are asked
+    for by position in the split.
 
     A row: ``{method, shots, seed, top1, top5, protocol, selected_on, n_train, n_selection, n_labelled, n_test,
     seconds, hyperparameters, correct}`` plus ``warning`` under the test-selection protocol; ``correct`` holds
@@ -119,7 +153,8 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
         with cpu_thread_limit(cpu_threads):
             return run_fewshot(train_features, train_labels, test_features, test_labels, class_weights, logit_scale,
                                plan, val_features=val_features, val_labels=val_labels, model_name=model_name,
-                               views=views, device=device, progress=progress, on_result=on_result)
+                               views=views, device=device, progress=progress, on_result=on_result,
+                               train_positions=train_positions)
     if not isinstance(plan, FewShotPlan):
         raise ConfigError(f"plan must be a FewShotPlan, got {type(plan).__name__}")
     methods, shots, seeds, protocol = plan.methods, plan.shots, plan.seeds, plan.protocol
@@ -136,6 +171,7 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
     if train_x.shape[2] != weights.shape[1]:
         raise ConfigError(f"class weights have width {weights.shape[1]} but the features {train_x.shape[2]}: "
                           "they come from different backbones")
+    rows = feature_rows(train_positions, train_labels.size, train_x.shape[0])
     config = plan.recipe_for(model_name)
     baselines = plan.baselines
 
@@ -147,7 +183,7 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
         if val_features is not None:
             selection = (as_tensor(val_features, device), as_tensor(np.asarray(val_labels), device, torch.long))
         else:
-            selection = (train_x[torch.as_tensor(held, device=device)],
+            selection = (train_x[torch.as_tensor(rows(held), device=device)],
                          torch.as_tensor(train_labels[held], device=device))
         selected_on = "validation"
     elif protocol == "paper-test-selection":
@@ -179,7 +215,7 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
         bar = tqdm(total=len(runs) * len(trained_methods), desc="few-shot runs", leave=False)
     for k, seed in runs:
         chosen = plan.draw(train_labels, pool, k, seed, n_classes)
-        index = torch.as_tensor(chosen, device=device)
+        index = torch.as_tensor(rows(chosen), device=device)
         shot_x, shot_y = train_x[index], torch.as_tensor(train_labels[chosen], device=device)
         shot_views = None
         if views is not None:
