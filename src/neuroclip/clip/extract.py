@@ -59,21 +59,37 @@ def _encode_indices(dataset, indices, backbone, frame_config, batch_size, num_wo
 
         batches = make_loader(subset, frame_config, backbone.image_size, batch_size, num_workers, pin_memory=pin,
                               mean=backbone.image_mean, std=backbone.image_std)
-    features, labels, order = [], [], []
+    # the outputs are allocated once and filled in place: a few small arrays kept per batch between the large
+    # short-lived image batches made glibc's heap grow by about the batch's images for every batch (0.45 MB per
+    # N-MNIST recording at 64 px: 1,000 recordings left 1.5 GB resident instead of 1.0 GB)
+    n = len(indices)
+    features, labels, order = None, np.empty(n, np.int64), np.empty(n, np.int64)
     positions_to_indices = np.asarray(indices)
+    filled = 0  # rows of ``labels``/``order`` written; ``features`` lags one batch behind
     pending = None  # the last batch's features on their way to the host: waited for after the next batch is queued
+
+    def land(pending, start):
+        host = _arrived(pending)
+        features[start:start + host.shape[0]] = host
+
     for images, batch_labels, positions in batches:
         encoded = backbone.encode_images(images.flatten(0, 1)).reshape(images.shape[0], images.shape[1], -1)
+        if features is None:
+            features = np.empty((n, *encoded.shape[1:]), np.float32)
         if pending is not None:
-            features.append(_arrived(pending))
-        pending = _to_host(encoded)
-        labels.append(np.asarray(batch_labels))
-        order.append(positions_to_indices[np.asarray(positions)])
+            land(*pending)
+        size = images.shape[0]
+        pending = (_to_host(encoded), filled)
+        labels[filled:filled + size] = np.asarray(batch_labels)
+        order[filled:filled + size] = positions_to_indices[np.asarray(positions)]
+        filled += size
         if progress is not None:
-            progress.update(images.shape[0])
+            progress.update(size)
     if pending is not None:
-        features.append(_arrived(pending))
-    return np.concatenate(features), np.concatenate(labels), np.concatenate(order)
+        land(*pending)
+    if filled != n:
+        raise ConfigError(f"the loader gave {filled} of the {n} samples asked for")
+    return features, labels, order
 
 
 def _to_host(features: torch.Tensor):
