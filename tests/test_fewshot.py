@@ -613,19 +613,25 @@ def test_features_of_the_planned_train_recordings_only_give_the_same_rows(protoc
         rows()
 
 
-def test_an_experiment_encodes_only_the_train_recordings_its_plan_draws(real, backbone, tmp_path):
-    """A train split that lists its labels has only the drawn recordings encoded; the rows are the ones the whole
-    split gives (a dataset without labels is encoded whole)."""
+@pytest.mark.parametrize("protocol", ["shots", "validation"])
+def test_an_experiment_encodes_only_the_train_recordings_its_plan_draws(real, backbone, tmp_path, protocol):
+    """A train split that lists its labels has only the drawn recordings (and the carved validation part) encoded;
+    the rows and the saved adapter are the ones the whole split gives (a dataset without labels is encoded whole)."""
     needs_all_recordings()  # draws more recordings per class than tests/data/samples has
     whole, test = _split_per_digit(real["dataset"], 5, 1)
     labelled = real["dataset"].subset(whole._indices)
     names, templates = [str(d) for d in range(10)], resolve_templates(None, "nmnist")
-    plan = FewShotPlan(methods=["zeroshot", "tip"], shots=[1, 2], seeds=[1, 2])
+    plan = FewShotPlan(methods=["zeroshot", "tip", "neuroclip"], shots=[1, 2], seeds=[1, 2], protocol=protocol,
+                       val_per_class=1, train_config=recipe(epochs=2))
     records = [fewshot_experiment(train, test, backbone, names, templates, plan, device="cpu", progress=False,
-                                  cpu_threads=1, save_adapter_to=None) for train in (whole, labelled)]
+                                  cpu_threads=1, save_adapter_to=tmp_path / name)
+               for train, name in ((whole, "whole"), (labelled, "labelled"))]
     rows = [[(r["method"], r["shots"], r["seed"], r["top1"], r["correct"]) for r in record["results"]]
             for record in records]
     assert rows[0] == rows[1]
+    saved = [load_adapter(tmp_path / name)[1]["metadata"] for name in ("whole", "labelled")]
+    assert saved[0]["training_recordings"] == saved[1]["training_recordings"]
+    assert saved[0]["selected_epoch"] == saved[1]["selected_epoch"]
     counts = [record["config"]["datasets"]["train"] for record in records]
     expected = plan.train_positions(np.asarray(labelled.labels), 10, validation_given=False).size
     assert counts[0]["n_recordings"] == counts[0]["n_with_features"] == 50
