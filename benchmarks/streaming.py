@@ -1,6 +1,8 @@
 """Peak memory and time of reading a recording larger than memory is comfortable with: ``neuroclip info`` and
 ``iter_events`` on a generated DVS128 AEDAT 2.0 file (150 M events, 1.2 GB by default), next to reading it whole
-(ours, and tonic's AEDAT 2.0 reader on the same file), each in a fresh process.
+(ours, and tonic's AEDAT 2.0 reader on the same file), each in a fresh process; and ``neuroclip classify`` of the
+file (zero-shot with the bundled ``neuroclip-mini``, NeuroCLIP's T = 10 discrimination frames made piece by piece)
+next to the same frames and features after a whole read (how ``classify`` read every file before).
 
     python benchmarks/streaming.py [--events 150000000] [--folder DIR] [--csv results/streaming_<machine>.csv]
 
@@ -55,6 +57,24 @@ RUNS = {
         from neuroclip import read_events
         events = len(read_events(PATH))
     """,
+    "ours: neuroclip classify FILE (neuroclip-mini)": """
+        import io, contextlib
+        from neuroclip.cli import main
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main(["classify", PATH, "--model", "neuroclip-mini", "--classnames", "nmnist", "--json"])
+        assert code == 0, out.getvalue()
+        assert len(json.loads(out.getvalue())) == 1
+        events = EVENTS  # classify prints classes, not the count: the file's, as written
+    """,
+    "ours: classify after a whole read (as before)": """
+        from neuroclip import read_events
+        from neuroclip.clip import load_backbone
+        from neuroclip.clip.features import frame_features
+        features = frame_features([read_events(PATH)], load_backbone("neuroclip-mini", device="cpu"))
+        assert features.shape[:2] == (1, 10)
+        events = EVENTS
+    """,
     "tonic: AEDAT 2.0 read (whole file)": """
         import numpy as np
         from tonic.io import get_aer_events_from_file, make_structured_array, read_aedat_header_from_file
@@ -84,8 +104,9 @@ def write_aedat2(path: Path, n_events: int, block: int = 10_000_000) -> None:
             fp.write(part.tobytes())
 
 
-def measure(name: str, code: str, path: Path) -> dict:
-    program = PEAK + "import json, time\nPATH = " + repr(str(path)) + "\nclock = time.perf_counter()\n" + \
+def measure(name: str, code: str, path: Path, n_events: int) -> dict:
+    program = PEAK + "import json, time\nPATH = " + repr(str(path)) + f"\nEVENTS = {n_events}" + \
+        "\nclock = time.perf_counter()\n" + \
         textwrap.dedent(code) + \
         "\nprint(json.dumps({'events': events, 'seconds': time.perf_counter() - clock, 'peak_mb': peak_mb()}))\n"
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
@@ -111,7 +132,7 @@ def main():
               flush=True)
         rows = []
         for name, code in RUNS.items():
-            row = measure(name, code, path)
+            row = measure(name, code, path, args.events)
             rows.append(row)
             if "error" in row:
                 print(f"  {name:42s} failed: {row['error']}", flush=True)
@@ -127,6 +148,10 @@ def main():
               f"time tonic / ours: {tonic['seconds'] / info['seconds']:.2f}")
     if info:
         print(f"neuroclip info peak: {info['peak_mb']:.0f} MB (target < 800 MB)")
+    streamed = by_name.get("ours: neuroclip classify FILE (neuroclip-mini)")
+    whole = by_name.get("ours: classify after a whole read (as before)")
+    if streamed and whole:
+        print(f"peak memory of classify, whole read / piece by piece: {whole['peak_mb'] / streamed['peak_mb']:.1f}x")
     if args.csv:
         import csv
 

@@ -11,6 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import torch
 
 from neuroclip import EventFileError, iter_events, read_events, summarize_file, write_events
 from neuroclip.errors import ConfigError
@@ -330,3 +331,45 @@ def test_an_option_only_the_whole_read_takes_reads_whole(tmp_path):
     assert [p.events["t"].tolist() for p in iter_events(path, events_per_piece=2, sort=True)] == [[3, 5], [9]]
     with pytest.raises(UnknownFormatError, match="does not take that option"):
         list(iter_events(path, events_per_piece=2, bogus=1))
+
+
+@pytest.mark.parametrize("which", range(len(STREAMED_FILES)))
+@pytest.mark.parametrize("encoding", ["discrimination", "time_surface", "voxel_grid"])
+def test_clip_input_of_a_file_framed_in_pieces_equals_the_whole_read(files, which, encoding):
+    """What classify gives CLIP for a file above the size it streams: the same tensor as after a whole read."""
+    from neuroclip.frames.clip_input import FrameConfig, clip_frames, file_clip_frames
+
+    path = streamed_file(files, which)
+    config = FrameConfig(encoding=encoding)
+    whole = clip_frames(read_events(path), config, 32)
+    assert torch.equal(file_clip_frames(path, config, 32, stream_above_bytes=0), whole)
+    assert torch.equal(file_clip_frames(path, config, 32), whole)  # these files are small: read whole
+
+
+@pytest.mark.parametrize("stream_above_bytes", [0, 2**40])
+def test_clip_input_of_an_empty_or_short_file_is_one_error_naming_it(tmp_path, stream_above_bytes):
+    from neuroclip.errors import EmptyStreamError
+    from neuroclip.frames.clip_input import FrameConfig, file_clip_frames
+
+    header = b"% evt 2.0\n% format EVT2;height=480;width=640\n% end\n"
+    empty = tmp_path / "empty.raw"
+    empty.write_bytes(header)
+    with pytest.raises(EmptyStreamError, match="empty.raw holds no events"):
+        file_clip_frames(empty, FrameConfig(), 32, stream_above_bytes=stream_above_bytes)
+    short = write_events(tmp_path / "short.npy", EventStream(make_events([1, 2, 3], [0, 1, 2], [0, 0, 0], [1, 0, 1]),
+                                                             (8, 8)))
+    with pytest.raises(ConfigError, match=r"short.npy: 10 frames is more than .* use --frames 3"):
+        file_clip_frames(short, FrameConfig(), 32, stream_above_bytes=stream_above_bytes)
+
+
+def test_features_of_files_equal_the_features_of_their_streams(files):
+    """frame_features takes paths as well as streams (classify passes paths: one batch of recordings in memory)."""
+    from helpers.seeded_clip import seeded_tiny_clip
+    from neuroclip.clip.features import frame_features
+
+    paths = [path for path in files[:4] if path.exists()]
+    backbone = seeded_tiny_clip(0)
+    by_path = frame_features(paths, backbone, batch_size=3)
+    assert torch.equal(by_path, frame_features([read_events(path) for path in paths], backbone, batch_size=3))
+    # alone in its batch: the tower's sums may round in another order
+    torch.testing.assert_close(by_path[1:2], frame_features(paths[1:2], backbone), rtol=1e-5, atol=1e-5)

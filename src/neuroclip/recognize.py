@@ -6,16 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from neuroclip.errors import ConfigError
 from neuroclip.frames.clip_input import FrameConfig
-
-
-def read_recordings(paths, format: str | None = None, reading: dict | None = None) -> list:
-    """Each path read once as a recording that has events (``format``: force a reader, else detected; ``reading``:
-    reader options such as ``layout`` or ``sensor_size``)."""
-    from neuroclip.events import read_events
-
-    return [read_events(path, format=format, **(reading or {})).require_events() for path in paths]
 
 
 def classify_files(paths, classnames: list[str] | None = None, templates: list[str] | None = None, *,
@@ -34,19 +25,13 @@ def classify_files(paths, classnames: list[str] | None = None, templates: list[s
 
         model = load_spikeclip(spikeclip, device or "cpu") if isinstance(spikeclip, (str, Path)) else spikeclip
         return predict_files(model, paths, classnames, templates, k, format=format, reading=reading)
-    streams = read_recordings(paths, format, reading)
+    # recordings are read a batch at a time, large files in a streamed format piece by piece
     if adapter is not None:
         from neuroclip.fewshot import classify_with_adapter
 
-        return classify_with_adapter(adapter, streams, k=k, device=device)
+        return classify_with_adapter(adapter, paths, k=k, device=device, format=format, reading=reading)
     from neuroclip.clip.features import frame_features
     from neuroclip.clip.zeroshot import ZeroShotClassifier
-    from neuroclip.frames.names import check_frame_count
 
-    for path, stream in zip(paths, streams):
-        try:
-            check_frame_count(frame_config.n_frames, len(stream), stream.duration, frame_config.split_by)
-        except ConfigError as error:
-            raise ConfigError(f"{path}: {error}") from None
     classifier = ZeroShotClassifier(backbone, classnames, templates, fusion=fusion)
-    return classifier.predict(frame_features(streams, backbone, frame_config), k=k)
+    return classifier.predict(frame_features(paths, backbone, frame_config, format=format, reading=reading), k=k)

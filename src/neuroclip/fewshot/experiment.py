@@ -208,9 +208,11 @@ def adapter_info(path) -> dict:
     return load_adapter(path)[1]
 
 
-def classify_with_adapter(path, streams, backbone=None, *, k: int = 5, device=None, batch_size: int = 16):
+def classify_with_adapter(path, recordings, backbone=None, *, k: int = 5, device=None, batch_size: int = 16,
+                          format: str | None = None, reading: dict | None = None):
     """Top-k predictions (``neuroclip.clip.zeroshot.Prediction``) of a saved NeuroCLIP adapter or NeuroCLIP+ head
-    for event streams.
+    for recordings: event streams or files (read a batch at a time; ``format`` and ``reading`` go to the reader,
+    see :func:`neuroclip.clip.features.frame_features`).
 
     The frame settings and class names come from the adapter's JSON; ``backbone`` defaults to the one stored there
     (``load_backbone(model, pretrained)``). A backbone whose weights differ from the training one is refused when
@@ -233,6 +235,7 @@ def classify_with_adapter(path, streams, backbone=None, *, k: int = 5, device=No
                                f"with other weights than the backbone given; load that backbone")
     frame_config = FrameConfig(**metadata["frames"]) if metadata.get("frames") else FrameConfig()
     classnames = metadata.get("classnames") or [str(i) for i in range(document["n_classes"])]
-    features = frame_features(list(streams), backbone, frame_config, batch_size=batch_size)
+    features = frame_features(list(recordings), backbone, frame_config, batch_size=batch_size, format=format,
+                              reading=reading)
     logits = predict_with_adapter(Path(path), features, device=device)
     return top_k(logits, classnames, k)
