@@ -88,8 +88,8 @@ def clip_frames(stream, config: FrameConfig, size: int, *, mean: Sequence[float]
 
 
 # a file larger than this, in a format read in pieces, is framed piece by piece: a whole read holds 15 bytes per
-# event (1.9 to 7.5 times the file), and on our 2-core CPU the pieces take about twice as long (benchmarks/
-# streaming.py: 150 M events, 1.1 GB against 3.5 GB of peak memory, 31 s against 15 s)
+# event (1.9 to 7.5 times the file), and on our 2-core CPU the pieces take longer (benchmarks/streaming.py,
+# classify of 150 M events: 1.1 GB against 3.5 GB of peak memory, 17.9 s against 13.4 s)
 STREAM_ABOVE_BYTES = 256 * 2**20
 
 
