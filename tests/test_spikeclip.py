@@ -295,3 +295,28 @@ def test_image_folder_source_holds_out_a_validation_part_per_class(tmp_path):
     with pytest.raises(ConfigError, match="give the folder"):
         parse_data_spec("nmnist")
     assert DataConfig().source == "digits"
+
+
+def test_recording_files_are_classified_a_batch_at_a_time_as_their_streams(tmp_path):
+    """classify --spikeclip reads its files one batch at a time: the same logits as the streams read first, and
+    an empty file is one error naming it."""
+    from neuroclip.errors import EmptyStreamError
+    from neuroclip.events import read_events
+    from neuroclip.spikeclip import build_spikeclip, model_config
+    from neuroclip.spikeclip.model import _RecordingFiles, predict, predict_files, predict_logits
+
+    from conftest import nmnist_files
+
+    torch.manual_seed(0)
+    model = build_spikeclip(model_config("tiny-events"))
+    paths = nmnist_files()[:5]
+    names, templates = [str(d) for d in range(10)], ['the digit "{}"']
+    streams = predict_logits(model, [read_events(path) for path in paths], names, templates, batch_size=64)
+    by_file = [p.labels for p in predict_files(model, paths, names, templates, k=3)]
+    assert by_file == [p.labels for p in predict(model, [read_events(path) for path in paths], names, templates, 3)]
+    batched = predict_logits(model, _RecordingFiles(paths, None, None), names, templates, batch_size=2)
+    torch.testing.assert_close(batched, streams, rtol=1e-5, atol=1e-5)
+    empty = tmp_path / "empty.raw"  # an EVT 2.0 header (with the sensor size) and no event
+    empty.write_bytes(b"% evt 2.0\n% format EVT2;height=480;width=640\n% end\n")
+    with pytest.raises(EmptyStreamError, match="empty.raw holds no events"):
+        predict_files(model, [paths[0], empty], names, templates)

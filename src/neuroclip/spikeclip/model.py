@@ -302,10 +302,37 @@ def predict_logits(model: SpikeCLIP, items, classnames: list[str], templates: li
     or CLIP-preprocessed tensors ``[N, 3, S, S]``) or event sequences ``[N, T, 2, H, W]``."""
     model.eval()
     prototypes = model.class_prototypes(list(classnames), list(templates))
-    inputs = _as_inputs(model, items)
-    outputs = [model.logits(inputs[start:start + batch_size].to(model.device), prototypes).cpu()
-               for start in range(0, inputs.shape[0], batch_size)]
+    if isinstance(items, torch.Tensor):
+        items = _as_inputs(model, items)
+    elif not isinstance(items, _RecordingFiles):
+        items = list(items)
+    if len(items) == 0:
+        raise ConfigError("nothing to classify")
+    # one batch of inputs at a time (files are read as their batch comes)
+    outputs = [model.logits(_as_inputs(model, items[start:start + batch_size]).to(model.device), prototypes).cpu()
+               for start in range(0, len(items), batch_size)]
     return torch.cat(outputs)
+
+
+class _RecordingFiles:
+    """Recording files read when sliced, so that :func:`predict_logits` holds one batch of recordings."""
+
+    def __init__(self, paths, format: str | None, reading: dict | None):
+        self.paths, self.format, self.reading = list(paths), format, reading or {}
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: slice) -> list:
+        from neuroclip.errors import EmptyStreamError
+        from neuroclip.events import read_events
+
+        streams = []
+        for path in self.paths[index]:
+            streams.append(read_events(path, format=self.format, **self.reading))
+            if not len(streams[-1]):
+                raise EmptyStreamError(f"{path} holds no events: there is nothing to recognise")
+        return streams
 
 
 def probability_scale(model: SpikeCLIP) -> float:
@@ -335,9 +362,7 @@ def predict_files(model: SpikeCLIP, paths, classnames: list[str], templates: lis
     --spikeclip CHECKPOINT``."""
     paths = [Path(p) for p in paths]
     if model.config.modality == "events":
-        from neuroclip.events import read_events
-
-        items = [read_events(path, format=format, **(reading or {})).require_events() for path in paths]
+        items = _RecordingFiles(paths, format, reading)
     elif format or reading:
         raise ConfigError("--format, --layout and --sensor-size apply to recordings; this SpikeCLIP was trained on "
                           "pictures and reads picture files")
