@@ -222,14 +222,24 @@ def test_count_frames_from_a_file_equal_count_frames_of_the_whole_read(files, wh
         np.testing.assert_array_equal(count_frames_from_file(path, n_frames, split_by), expected)
 
 
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
 @pytest.mark.parametrize("which", range(len(STREAMED_FILES)))
-def test_time_surfaces_and_voxel_grids_from_a_file_equal_the_whole_read(files, which, monkeypatch):
+def test_time_surfaces_and_voxel_grids_from_a_file_equal_the_whole_read(files, which, backend, monkeypatch):
     """Small pieces (777 events), so that segments and the voxel grid's passes cross many piece boundaries: the
-    float32 frames are equal bit for bit."""
+    float32 frames are equal bit for bit, with the numba passes and with numpy's."""
     import neuroclip.frames.streamed as streamed
+    from neuroclip.events.io._common import decoders
     from neuroclip.frames import segment_bounds, time_surface, voxel_grid
 
+    if backend == "numba":
+        pytest.importorskip("numba")
     monkeypatch.setattr(streamed, "_PIECE_EVENTS", 777)
+    with decoders(backend):
+        _compare_streamed_surfaces_and_grids(streamed, files, which, segment_bounds, time_surface, voxel_grid)
+
+
+def _compare_streamed_surfaces_and_grids(streamed, files, which, segment_bounds, time_surface, voxel_grid):
+
     path = streamed_file(files, which)
     size = read_events(path).sensor_size if detect_format(path) in GIVE_SIZE else None
     whole = read_events(path, sensor_size=size) if size else read_events(path)

@@ -330,6 +330,19 @@ def latest_times(events, width, height, cuts, latest):
 
 
 @njit(cache=True, nogil=True)
+def raise_latest(events, width, height, start, stop, latest):
+    """``latest[(p != 0) * H * W + y * W + x] = max(latest[...], t)`` over ``events[start:stop]``, in place: the
+    streamed time surface's update of a frame's events, carried over pieces (``np.maximum.at``, the same
+    integers)."""
+    plane = width * height
+    for i in range(start, stop):
+        e = events[i]
+        pixel = (1 if e.p != 0 else 0) * plane + np.int64(e.y) * width + e.x
+        if e.t > latest[pixel]:
+            latest[pixel] = e.t
+
+
+@njit(cache=True, nogil=True)
 def voxel_add(events, t_first, factor, n_bins, width, plane, right, grid):
     """One side of :func:`neuroclip.frames.voxel_grid`'s sums: every event's left-bin share (``right`` False) or
     right-bin share, computed as the numpy code does (float64, cast to float32) and added in float32 in event order,
