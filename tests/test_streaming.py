@@ -268,13 +268,17 @@ def test_the_frames_command_draws_every_encoding_of_a_streamed_file_as_the_whole
     from neuroclip.frames import encode
     from neuroclip.frames.draw import save_frames_picture
 
-    def no_second_summary(*args, **kwargs):
-        raise AssertionError("the command summarised the file once already: its summary is passed on")
+    summaries, summarize = [], streamed.summarize_file
 
-    monkeypatch.setattr(streamed, "summarize_file", no_second_summary)
+    def counted_summary(*args, **kwargs):
+        summaries.append(args)
+        return summarize(*args, **kwargs)
+
+    monkeypatch.setattr(streamed, "summarize_file", counted_summary)
     path = files[3]  # the EVT 3.0 head
     assert main(["frames", str(path), "--out", str(tmp_path / "streamed.png"), "--encoding", encoding,
                  "--frames", "5", "--decay-us", "3000"]) == 0
+    assert len(summaries) == 1, "the command summarises the file once and passes the summary on"
     save_frames_picture(encode(read_events(path), encoding, 5, decay_us=3000.0), tmp_path / "whole.png")
     assert (tmp_path / "streamed.png").read_bytes() == (tmp_path / "whole.png").read_bytes()
 

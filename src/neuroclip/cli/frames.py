@@ -22,7 +22,7 @@ from neuroclip.cli.options import (
     read_options,
 )
 from neuroclip.errors import ConfigError
-from neuroclip.frames.names import ENCODINGS, NEUROCLIP_FRAMES, check_encoding, check_frame_count
+from neuroclip.frames.names import ENCODINGS, NEUROCLIP_FRAMES, check_encoding
 
 _ENCODING_HELP = f"One of: {', '.join(ENCODINGS)}. The default is NeuroCLIP's."
 # a strip wider than this many frames is unreadable as a picture (and costs memory in proportion)
@@ -58,30 +58,13 @@ def frames_command(
         raise ConfigError(f"--frames {frames}: a picture of more than {MAX_DRAWN_FRAMES} frames cannot be read; "
                           "draw fewer frames")
     check_output_file(out, "--out", suffixes=(".png", ".gif"))
-    from neuroclip.errors import EmptyStreamError
-    from neuroclip.events.io import STREAMED, detect_format, read_events, summarize_file
     from neuroclip.frames.draw import save_frames_picture
-    from neuroclip.frames.functional import encode
+    from neuroclip.frames.streamed import encode_recording
 
-    reading = read_options(layout, sensor_size)
-    if (format or detect_format(file)) in STREAMED:
-        # read piece by piece: a recording larger than memory draws as any other
-        from neuroclip.frames.streamed import encode_file
-
-        summary = summarize_file(file, format=format, **reading)
-        n_events, duration = summary["events"], summary["duration_us"]
-        if not n_events:
-            raise EmptyStreamError(f"{file} holds no events: there are no frames to draw")
-        check_frame_count(frames, n_events, duration, split_by)
-        pictures = encode_file(file, encoding, frames, split_by, threshold=threshold,
-                               hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us, format=format, summary=summary,
-                               **reading)
-    else:
-        stream = read_events(file, format=format, **reading).require_events()
-        n_events = len(stream)
-        check_frame_count(frames, n_events, stream.duration, split_by)
-        pictures = encode(stream, encoding, frames, split_by, threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas,
-                          decay_us=decay_us)
+    # a file in a streamed format is read piece by piece: a recording larger than memory draws as any other
+    pictures, n_events = encode_recording(file, encoding, frames, split_by, threshold=threshold,
+                                          hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us, format=format,
+                                          **read_options(layout, sensor_size))
     written = save_frames_picture(pictures, out)
     how = "equal time bins over the whole stream" if encoding == "voxel_grid" else f"split by {split_by}"
     typer.echo(f"wrote {written}: {frames} frames ({encoding}, {how}) of {n_events} events")

@@ -98,39 +98,15 @@ def file_clip_frames(path, config: FrameConfig, size: int, *, mean: Sequence[flo
                      stream_above_bytes: int = STREAM_ABOVE_BYTES) -> torch.Tensor:
     """A recording file as CLIP input [T, 3, size, size], equal to :func:`clip_frames` of its whole read. A file
     over ``stream_above_bytes`` in a format read in pieces (:data:`neuroclip.events.io.STREAMED`) is framed piece
-    by piece (:func:`neuroclip.frames.streamed.encode_file`), so memory holds one piece of events and the frames
-    whatever the file's size; others are read whole. ``format`` forces a reader, ``reading`` holds reader options
-    (``layout``, ``sensor_size``). An empty file or one too short for T frames is an error naming the file."""
-    import os
+    by piece (:func:`neuroclip.frames.streamed.encode_recording`), so memory holds one piece of events and the
+    frames whatever the file's size; others are read whole. ``format`` forces a reader, ``reading`` holds reader
+    options (``layout``, ``sensor_size``). An empty file or one too short for T frames is an error naming the
+    file."""
+    from neuroclip.frames.streamed import encode_recording
 
-    from neuroclip.errors import EmptyStreamError
-    from neuroclip.events.io import STREAMED, detect_format, read_events, summarize_file
-    from neuroclip.frames.names import check_frame_count
-
-    reading = reading or {}
-    # a missing file, a pipe or a device goes to read_events, which names the problem
-    streamed = os.path.isfile(path) and os.path.getsize(path) > stream_above_bytes \
-        and (format or detect_format(path)) in STREAMED
-    if streamed:
-        summary = summarize_file(path, format=format, **reading)
-        n_events, duration = summary["events"], summary["duration_us"]
-    else:
-        stream = read_events(path, format=format, **reading)
-        n_events, duration = len(stream), stream.duration
-    if not n_events:
-        raise EmptyStreamError(f"{path} holds no events: there is nothing to recognise")
-    try:
-        check_frame_count(config.n_frames, n_events, duration, config.split_by)
-    except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from None
-    if streamed:
-        from neuroclip.frames.streamed import encode_file
-
-        images = encode_file(path, config.encoding, config.n_frames, config.split_by, threshold=config.threshold,
-                             hot_pixel_sigmas=config.hot_pixel_sigmas, decay_us=config.decay_us, format=format,
-                             summary=summary, **reading)
-    else:
-        images = config.encode(stream)
+    images, _ = encode_recording(path, config.encoding, config.n_frames, config.split_by, threshold=config.threshold,
+                                 hot_pixel_sigmas=config.hot_pixel_sigmas, decay_us=config.decay_us, format=format,
+                                 stream_above_bytes=stream_above_bytes, **(reading or {}))
     return to_clip_input(images, size, config.normalization, mean=mean, std=std)
 
 

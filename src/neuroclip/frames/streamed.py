@@ -12,22 +12,26 @@ A first pass describes the file (:func:`neuroclip.summarize_file`: events, first
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-from neuroclip.errors import ConfigError
+from neuroclip.errors import ConfigError, EmptyStreamError
 from neuroclip.events.io._common import kernels
-from neuroclip.events.io.streaming import iter_events, summarize_file
+from neuroclip.events.io.dispatch import detect_format, read_events
+from neuroclip.events.io.streaming import STREAMED, iter_events, summarize_file
 from neuroclip.frames.functional import (
     _check_int,
     _check_real,
     _pixel_index,
     add_voxel_shares,
+    encode,
     images_from_counts,
     surface_values,
     time_surface_image,
     voxel_grid_image,
 )
-from neuroclip.frames.names import check_encoding
+from neuroclip.frames.names import check_encoding, check_frame_count
 
 # events per piece of the passes after the first: a few MB of events at a time
 _PIECE_EVENTS = 1 << 20
@@ -159,3 +163,32 @@ def encode_file(path, encoding: str = "discrimination", n_frames: int = 10, spli
         return time_surface_image(time_surface_from_file(path, n_frames, split_by, decay_us, **reading))
     counts = count_frames_from_file(path, n_frames, split_by, **reading)
     return images_from_counts(counts, encoding, threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas)
+
+
+def encode_recording(path, encoding: str = "discrimination", n_frames: int = 10, split_by: str = "number", *,
+                     threshold: float = 0, hot_pixel_sigmas: float = 10.0, decay_us: float = 50_000.0,
+                     format: str | None = None, stream_above_bytes: int = 0, **reading) -> tuple[np.ndarray, int]:
+    """``(encode(read_events(path), ...), number of events)`` for a recording file: a file over
+    ``stream_above_bytes`` in a format read in pieces (:data:`neuroclip.events.io.STREAMED`) through
+    :func:`encode_file`, others read whole. An empty recording, or one that cannot fill ``n_frames``
+    (:func:`~neuroclip.frames.names.check_frame_count`), is an error naming the file."""
+    # a missing file, a pipe or a device goes to the readers, which name the problem
+    streamed = os.path.isfile(path) and os.path.getsize(path) > stream_above_bytes \
+        and (format or detect_format(path)) in STREAMED
+    if streamed:
+        summary = summarize_file(path, format=format, **reading)
+        n_events, duration = summary["events"], summary["duration_us"]
+    else:
+        stream = read_events(path, format=format, **reading)
+        n_events, duration = len(stream), stream.duration
+    if not n_events:
+        raise EmptyStreamError(f"{path} holds no events: there are no frames to make")
+    try:
+        check_frame_count(n_frames, n_events, duration, split_by)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    parameters = dict(threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us)
+    if streamed:
+        return encode_file(path, encoding, n_frames, split_by, format=format, summary=summary, **parameters,
+                           **reading), n_events
+    return encode(stream, encoding, n_frames, split_by, **parameters), n_events
