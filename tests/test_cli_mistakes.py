@@ -26,6 +26,8 @@ def place(tmp_path):
     empty = {name: np.array([], dtype) for name, dtype in (("t", np.int64), ("x", np.uint16), ("y", np.uint16),
                                                            ("p", np.uint8))}
     np.savez(tmp_path / "empty.npz", **empty)  # spikingjelly's layout: no events, so no sensor size
+    # an EVT 2.0 header (with its sensor size) and no event
+    (tmp_path / "empty.raw").write_bytes(b"% evt 2.0\n% format EVT2;height=480;width=640\n% end\n")
     (tmp_path / "a_file").write_text("x")
     os.mkfifo(tmp_path / "fifo.bin")
     picture = tmp_path / "digit.png"
@@ -91,6 +93,8 @@ CASES = [
      ["foo-words", "comma-separated"]),
     ("classify-duplicate-classes", ["classify", "{dir}/rec.bin", "--classnames", "a,a,b", *MINI], ["'a'", "once"]),
     ("classify-no-classes", ["classify", "{dir}/rec.bin", *MINI], ["--classnames"]),
+    ("classify-no-events", ["classify", "{dir}/rec.bin", "{dir}/empty.raw", "--classnames", "nmnist", *MINI],
+     ["empty.raw", "no events"]),
     ("classify-encoding", ["classify", "{dir}/rec.bin", "--classnames", "nmnist", "--encoding", "foo", *MINI],
      ["foo", "discrimination"]),
     ("classify-fusion", ["classify", "{dir}/rec.bin", "--classnames", "nmnist", "--fusion", "foo", *MINI],
@@ -161,6 +165,7 @@ CASES = [
                                 "--stride", "10ms", *MINI], ["--stride", "skipped"]),
     ("zeroshot-spikeclip-frames", ["zeroshot", *ROOT, "--spikeclip", "neuroclip-mini-spiking", "--encoding",
                                    "eventbind", "--device", "cpu"], ["--encoding", "SpikeCLIP"]),
+    ("frames-no-events", ["frames", "{dir}/empty.raw", "--out", "{dir}/f.png"], ["empty.raw", "no events"]),
     ("frames-too-many", ["frames", "{dir}/rec.bin", "--out", "{dir}/f.png", "--frames", "100000"], ["100000"]),
     ("frames-out-folder", ["frames", "{dir}/rec.bin", "--out", "{dir}/a_folder"], ["a_folder"]),
     ("frames-out-jpg", ["frames", "{dir}/rec.bin", "--out", "{dir}/f.jpg"], [".png or .gif"]),
