@@ -2,7 +2,8 @@
 ``iter_events`` on a generated DVS128 AEDAT 2.0 file (150 M events, 1.2 GB by default), next to reading it whole
 (ours, and tonic's AEDAT 2.0 reader on the same file), each in a fresh process; and ``neuroclip classify`` of the
 file (zero-shot with the bundled ``neuroclip-mini``, NeuroCLIP's T = 10 discrimination frames made piece by piece)
-next to the same frames and features after a whole read (how ``classify`` read every file before).
+next to the same frames and features after a whole read (how ``classify`` read every file before); and the same
+two for ``classify --spikeclip`` with the bundled spiking model (its 4 count frames counted piece by piece).
 
     python benchmarks/streaming.py [--events 150000000] [--folder DIR] [--csv results/streaming_<machine>.csv]
 
@@ -73,6 +74,24 @@ RUNS = {
         from neuroclip.clip.features import frame_features
         features = frame_features([read_events(PATH)], load_backbone("neuroclip-mini", device="cpu"))
         assert features.shape[:2] == (1, 10)
+        events = EVENTS
+    """,
+    "ours: neuroclip classify FILE --spikeclip": """
+        import io, contextlib
+        from neuroclip.cli import main
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main(["classify", PATH, "--spikeclip", "neuroclip-mini-spiking", "--classnames", "nmnist",
+                         "--json"])
+        assert code == 0, out.getvalue()
+        assert len(json.loads(out.getvalue())) == 1
+        events = EVENTS
+    """,
+    "ours: classify --spikeclip after a whole read (as before)": """
+        from neuroclip import read_events
+        from neuroclip.spikeclip.model import load_spikeclip, predict
+        model = load_spikeclip("neuroclip-mini-spiking")
+        assert len(predict(model, [read_events(PATH)], [str(d) for d in range(10)], ['"{}"'], k=1)) == 1
         events = EVENTS
     """,
     "tonic: AEDAT 2.0 read (whole file)": """
@@ -152,6 +171,11 @@ def main():
     whole = by_name.get("ours: classify after a whole read (as before)")
     if streamed and whole:
         print(f"peak memory of classify, whole read / piece by piece: {whole['peak_mb'] / streamed['peak_mb']:.1f}x")
+    streamed = by_name.get("ours: neuroclip classify FILE --spikeclip")
+    whole = by_name.get("ours: classify --spikeclip after a whole read (as before)")
+    if streamed and whole:
+        print(f"peak memory of classify --spikeclip, whole read / piece by piece: "
+              f"{whole['peak_mb'] / streamed['peak_mb']:.1f}x")
     if args.csv:
         import csv
 

@@ -314,7 +314,7 @@ def test_recording_files_are_classified_a_batch_at_a_time_as_their_streams(tmp_p
     streams = predict_logits(model, [read_events(path) for path in paths], names, templates, batch_size=64)
     by_file = [p.labels for p in predict_files(model, paths, names, templates, k=3)]
     assert by_file == [p.labels for p in predict(model, [read_events(path) for path in paths], names, templates, 3)]
-    batched = predict_logits(model, _RecordingFiles(paths, None, None), names, templates, batch_size=2)
+    batched = predict_logits(model, _RecordingFiles(model, paths, None, None), names, templates, batch_size=2)
     torch.testing.assert_close(batched, streams, rtol=1e-5, atol=1e-5)
     empty = tmp_path / "empty.raw"  # an EVT 2.0 header (with the sensor size) and no event
     empty.write_bytes(b"% evt 2.0\n% format EVT2;height=480;width=640\n% end\n")

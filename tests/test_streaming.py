@@ -360,6 +360,39 @@ def test_clip_input_of_a_file_framed_in_pieces_equals_the_whole_read(files, whic
     assert torch.equal(file_clip_frames(path, config, 32), whole)  # these files are small: read whole
 
 
+@pytest.mark.parametrize("which", range(len(STREAMED_FILES)))
+@pytest.mark.parametrize("size, binary", [(None, False), (32, False), (17, True)])
+def test_student_input_of_a_file_counted_in_pieces_equals_the_whole_read(files, which, size, binary):
+    """What classify --spikeclip gives the spiking student for a file above the size it streams: the same tensor
+    as after a whole read."""
+    from neuroclip.frames.clip_input import file_student_frames, student_frames
+
+    path = streamed_file(files, which)
+    whole = student_frames(read_events(path), 4, "number", size, binary=binary)
+    assert torch.equal(file_student_frames(path, 4, "number", size, binary=binary, stream_above_bytes=0), whole)
+    assert torch.equal(file_student_frames(path, 4, "number", size, binary=binary), whole)
+    by_time = student_frames(read_events(path), 4, "time", size)
+    assert torch.equal(file_student_frames(path, 4, "time", size, stream_above_bytes=0), by_time)
+
+
+@pytest.mark.parametrize("stream_above_bytes", [0, 2**40])
+def test_student_input_of_a_short_file_has_empty_frames_and_of_an_empty_one_an_error(tmp_path, stream_above_bytes):
+    """The student's T is fixed by its checkpoint: a recording with fewer events than T gets empty frames (as
+    student_frames of its events), not CLIP's advice to lower --frames; a file with no events is refused."""
+    from neuroclip.errors import EmptyStreamError
+    from neuroclip.frames.clip_input import file_student_frames, student_frames
+
+    short = write_events(tmp_path / "short.npy", EventStream(make_events([1, 2, 3], [0, 1, 2], [0, 0, 0], [1, 0, 1]),
+                                                             (8, 8)))
+    frames = file_student_frames(short, 4, stream_above_bytes=stream_above_bytes)
+    whole = student_frames(read_events(short), 4)  # .npy keeps no sensor size: the events' extent
+    assert torch.equal(frames, whole) and frames.sum((1, 2, 3)).tolist() == [0, 0, 0, 3]
+    empty = tmp_path / "empty.raw"
+    empty.write_bytes(b"% evt 2.0\n% format EVT2;height=480;width=640\n% end\n")
+    with pytest.raises(EmptyStreamError, match="empty.raw holds no events"):
+        file_student_frames(empty, 4, stream_above_bytes=stream_above_bytes)
+
+
 @pytest.mark.parametrize("stream_above_bytes", [0, 2**40])
 def test_clip_input_of_an_empty_or_short_file_is_one_error_naming_it(tmp_path, stream_above_bytes):
     from neuroclip.errors import EmptyStreamError

@@ -161,11 +161,29 @@ def student_frames(stream, n_frames: int, split_by: str = "number", size: int | 
     """A recording as a spiking image tower's input ``[T, 2, size, size]`` float32 (SpikeCLIP's event student):
     ``n_frames`` per-polarity count frames, resized to ``size`` (``area`` keeps the counts' mass per area; None:
     the sensor's size), and binarised (count > 0) when ``binary``, so the first convolution is spike-driven too."""
-    from torch.nn import functional as F
-
     from neuroclip.frames.functional import count_frames
 
-    x = torch.from_numpy(np.ascontiguousarray(count_frames(stream, n_frames=n_frames, split_by=split_by))).float()
+    return _student_input(count_frames(stream, n_frames=n_frames, split_by=split_by), size, resize_mode, binary)
+
+
+def file_student_frames(path, n_frames: int, split_by: str = "number", size: int | None = None,
+                        resize_mode: str = "area", binary: bool = False, *, format: str | None = None,
+                        reading: dict | None = None, stream_above_bytes: int = STREAM_ABOVE_BYTES) -> torch.Tensor:
+    """A recording file as the student's input, equal to :func:`student_frames` of its whole read: a file over
+    ``stream_above_bytes`` in a format read in pieces is counted piece by piece (as :func:`file_clip_frames`), so
+    memory holds one piece of events and the frames. An empty file is an error naming the file; a recording with
+    fewer events than frames gives empty frames, as :func:`student_frames` does (the student's T is fixed)."""
+    from neuroclip.frames.streamed import encode_recording
+
+    counts, _ = encode_recording(path, "counts", n_frames, split_by, format=format,
+                                 stream_above_bytes=stream_above_bytes, fill_frames=False, **(reading or {}))
+    return _student_input(counts, size, resize_mode, binary)
+
+
+def _student_input(counts: np.ndarray, size: int | None, resize_mode: str, binary: bool) -> torch.Tensor:
+    from torch.nn import functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(counts)).float()
     if size is not None and tuple(x.shape[-2:]) != (size, size):
         x = F.interpolate(x, size=(size, size), mode=resize_mode,
                           **({"align_corners": False} if resize_mode in ("bilinear", "bicubic") else {}))

@@ -167,11 +167,13 @@ def encode_file(path, encoding: str = "discrimination", n_frames: int = 10, spli
 
 def encode_recording(path, encoding: str = "discrimination", n_frames: int = 10, split_by: str = "number", *,
                      threshold: float = 0, hot_pixel_sigmas: float = 10.0, decay_us: float = 50_000.0,
-                     format: str | None = None, stream_above_bytes: int = 0, **reading) -> tuple[np.ndarray, int]:
+                     format: str | None = None, stream_above_bytes: int = 0, fill_frames: bool = True,
+                     **reading) -> tuple[np.ndarray, int]:
     """``(encode(read_events(path), ...), number of events)`` for a recording file: a file over
     ``stream_above_bytes`` in a format read in pieces (:data:`neuroclip.events.io.STREAMED`) through
-    :func:`encode_file`, others read whole. An empty recording, or one that cannot fill ``n_frames``
-    (:func:`~neuroclip.frames.names.check_frame_count`), is an error naming the file."""
+    :func:`encode_file`, others read whole. An empty recording, or with ``fill_frames`` one that cannot fill
+    ``n_frames`` (:func:`~neuroclip.frames.names.check_frame_count`; CLIP's frames, whose number the user picks), is
+    an error naming the file."""
     # a missing file, a pipe or a device goes to the readers, which name the problem
     streamed = os.path.isfile(path) and os.path.getsize(path) > stream_above_bytes \
         and (format or detect_format(path)) in STREAMED
@@ -184,7 +186,8 @@ def encode_recording(path, encoding: str = "discrimination", n_frames: int = 10,
     if not n_events:
         raise EmptyStreamError(f"{path} holds no events: there are no frames to make")
     try:
-        check_frame_count(n_frames, n_events, duration, split_by)
+        if fill_frames:
+            check_frame_count(n_frames, n_events, duration, split_by)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
     parameters = dict(threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us)

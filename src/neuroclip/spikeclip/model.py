@@ -18,7 +18,7 @@ from torch import nn
 
 from neuroclip.clip.prompts import prompts_for
 from neuroclip.errors import ConfigError
-from neuroclip.frames.clip_input import student_frames
+from neuroclip.frames.clip_input import file_student_frames, student_frames
 from neuroclip.outputs import atomic_write
 from neuroclip.spikeclip.config import ModelConfig, legacy_model_dict, model_config, to_dict
 from neuroclip.spikeclip.image_encoder import SpikingImageEncoder
@@ -315,24 +315,21 @@ def predict_logits(model: SpikeCLIP, items, classnames: list[str], templates: li
 
 
 class _RecordingFiles:
-    """Recording files read when sliced, so that :func:`predict_logits` holds one batch of recordings."""
+    """Recording files made into the student's input when sliced, so that :func:`predict_logits` holds one batch
+    of inputs; a file over :data:`~neuroclip.frames.clip_input.STREAM_ABOVE_BYTES` is counted piece by piece."""
 
-    def __init__(self, paths, format: str | None, reading: dict | None):
-        self.paths, self.format, self.reading = list(paths), format, reading or {}
+    def __init__(self, model: SpikeCLIP, paths, format: str | None, reading: dict | None):
+        self.config, self.paths, self.format, self.reading = model.config, list(paths), format, reading or {}
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: slice) -> list:
-        from neuroclip.errors import EmptyStreamError
-        from neuroclip.events import read_events
-
-        streams = []
-        for path in self.paths[index]:
-            streams.append(read_events(path, format=self.format, **self.reading))
-            if not len(streams[-1]):
-                raise EmptyStreamError(f"{path} holds no events: there is nothing to recognise")
-        return streams
+    def __getitem__(self, index: slice) -> torch.Tensor:
+        events, image = self.config.events, self.config.image
+        return torch.stack([file_student_frames(path, events.n_frames, events.split_by, image.input_size,
+                                                image.resize_mode, binary=events.representation == "binary",
+                                                format=self.format, reading=self.reading)
+                            for path in self.paths[index]])
 
 
 def probability_scale(model: SpikeCLIP) -> float:
@@ -362,7 +359,7 @@ def predict_files(model: SpikeCLIP, paths, classnames: list[str], templates: lis
     --spikeclip CHECKPOINT``."""
     paths = [Path(p) for p in paths]
     if model.config.modality == "events":
-        items = _RecordingFiles(paths, format, reading)
+        items = _RecordingFiles(model, paths, format, reading)
     elif format or reading:
         raise ConfigError("--format, --layout and --sensor-size apply to recordings; this SpikeCLIP was trained on "
                           "pictures and reads picture files")
