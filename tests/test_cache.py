@@ -125,3 +125,41 @@ def test_two_gloo_processes_give_exactly_the_one_process_result(backbone, datase
     np.testing.assert_array_equal(two["indices"], one.indices)
     np.testing.assert_array_equal(two["labels"], one.labels)
     np.testing.assert_array_equal(two["features"], one.features)
+
+
+def test_subsets_of_a_split_share_its_rows_and_encode_only_what_is_new(backbone, dataset, tmp_path, caplog):
+    """A few-shot run's drawn recordings (a Subset) are keyed by their whole split: a later run with other draws
+    encodes only the recordings no earlier run did, a run after the whole split was cached encodes none, and
+    every row equals the whole split's."""
+    from neuroclip.datasets import Subset
+
+    cache = FeatureCache(tmp_path)
+    reference = extract_features(dataset, backbone, cache=None, progress=False)
+    counting = CountingBackbone(backbone)
+    first = extract_features(Subset(dataset, [3, 0, 7, 3]), counting, cache=cache, progress=False)
+    assert counting.images == 3 * 10  # three distinct recordings
+    np.testing.assert_allclose(first.features, reference.features[[3, 0, 7, 3]], rtol=1e-5, atol=1e-5)
+    assert first.labels.tolist() == reference.labels[[3, 0, 7, 3]].tolist() and first.indices.tolist() == [0, 1, 2, 3]
+    counting = CountingBackbone(backbone)
+    second = extract_features(Subset(dataset, [7, 12, 0, 19]), counting, cache=cache, progress=False)
+    assert counting.images == 2 * 10  # 12 and 19; 0 and 7 come from the first run's rows
+    np.testing.assert_array_equal(second.features[[0, 2]], first.features[[2, 1]])
+    np.testing.assert_allclose(second.features, reference.features[[7, 12, 0, 19]], rtol=1e-5, atol=1e-5)
+    counting = CountingBackbone(backbone)
+    refreshed = extract_features(Subset(dataset, [12]), counting, cache=cache, refresh=True, progress=False)
+    assert counting.images == 10 and refreshed.features.shape[0] == 1
+    # a damaged file of rows is dropped with a warning, and its recordings are encoded again
+    config = feature_config(dataset, FrameConfig(), backbone)
+    oldest = sorted(cache.rows(config).glob("rows-*.npz"))[0]
+    oldest.write_bytes(oldest.read_bytes()[:-50])
+    counting = CountingBackbone(backbone)
+    with caplog.at_level("WARNING", logger="neuroclip"):
+        again = extract_features(Subset(dataset, [0, 3, 12]), counting, cache=cache, progress=False)
+    assert "discarding the cache rows" in caplog.text and counting.images == 2 * 10  # 0 and 3 again
+    np.testing.assert_allclose(again.features, reference.features[[0, 3, 12]], rtol=1e-5, atol=1e-5)
+    # with the whole split cached, a subset is read from it
+    whole = extract_features(dataset, backbone, cache=cache, progress=False)
+    counting = CountingBackbone(backbone)
+    from_whole = extract_features(Subset(dataset, [5, 18]), counting, cache=cache, progress=False)
+    assert counting.images == 0 and from_whole.path == whole.path
+    np.testing.assert_array_equal(from_whole.features, whole.features[[5, 18]])

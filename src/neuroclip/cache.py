@@ -5,6 +5,8 @@ Layout under the cache root (``$NEUROCLIP_CACHE``, default ``~/.cache/neuroclip`
     features/<key>/manifest.json        written last: its presence marks a complete entry
     features/<key>/shard-00000.npz      features [n, T, C], labels [n], indices [n] of one shard of samples
     features/<key>.partial/...          an extraction in progress (resumed shard by shard after an interruption)
+    features/<key>.rows/rows-*.npz      some recordings of a split (a few-shot run's draws), one file per run that
+                                        encoded recordings the folder lacked; later files win for a repeated index
 
 The key is a hash of everything the features depend on: dataset, split, the sample list, framing and encoding
 parameters, backbone and weights, feature dtype and the package version. Every shard is written to a temporary
@@ -20,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,11 +84,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_shard(folder: Path, shard: int, features: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> Path:
-    """Write one shard atomically (temporary file, then rename)."""
+def write_shard(folder: Path, shard: int | str, features: np.ndarray, labels: np.ndarray,
+                indices: np.ndarray) -> Path:
+    """Write one shard atomically (temporary file, then rename); ``shard`` is its number or its file's stem."""
     folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"shard-{shard:05d}.npz"
-    temporary = folder / f".shard-{shard:05d}.{os.getpid()}.tmp"
+    stem = f"shard-{shard:05d}" if isinstance(shard, int) else shard
+    final = folder / f"{stem}.npz"
+    temporary = folder / f".{stem}.{os.getpid()}.tmp"
     with open(temporary, "wb") as fp:
         np.savez(fp, features=features, labels=labels, indices=indices)
         fp.flush()
@@ -193,6 +198,55 @@ class FeatureCache:
         if np.any(np.diff(indices) <= 0):
             raise CacheError("its shards repeat samples")
         return CachedFeatures(features, labels, indices, manifest["config"], folder)
+
+    def rows(self, config: dict) -> Path:
+        """The folder of ``config``'s split encoded a few recordings at a time (:meth:`add_rows`)."""
+        return self.features_root / (cache_key(config) + ".rows")
+
+    def add_rows(self, config: dict, features: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> Path:
+        """Store the features of some recordings of ``config``'s split (``indices`` into it), atomically, as one
+        new file: a few-shot run adds the drawn recordings that earlier runs did not encode."""
+        folder = self.rows(config)
+        folder.mkdir(parents=True, exist_ok=True)
+        described = folder / "config.json"
+        if not described.exists():
+            temporary = folder / f".config.{os.getpid()}.tmp"
+            temporary.write_text(json.dumps(config, indent=1, default=str))
+            os.replace(temporary, described)
+        # named by time, so that sorting the names gives the order they were written in
+        return write_shard(folder, f"rows-{time.time_ns():020d}-{os.getpid()}", features, labels, indices)
+
+    def load_rows(self, config: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The recordings of ``config``'s split stored by :meth:`add_rows`, as (features [n, T, C] float32, labels,
+        indices) sorted by index, or None. An unreadable file is removed with a warning (its recordings are
+        encoded again); a folder made for another configuration is discarded."""
+        folder = self.rows(config)
+        if not folder.is_dir():
+            return None
+        try:
+            stored = json.loads((folder / "config.json").read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            stored = None
+        if stored is None or json.loads(canonical_json(stored)) != json.loads(canonical_json(config)):
+            LOG.warning(f"discarding the feature cache rows {folder}: they describe another configuration or none; "
+                        f"they will be rebuilt")
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+        parts = []
+        for path in sorted(folder.glob("rows-*.npz")):
+            try:
+                parts.append(read_shard(path))
+            except CacheError as error:
+                LOG.warning(f"discarding the cache rows {path}: {error}; they will be computed again")
+                path.unlink(missing_ok=True)
+        if not parts:
+            return None
+        features = np.concatenate([p[0] for p in parts]).astype(np.float32, copy=False)
+        labels, indices = np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+        # the last copy of a repeated index (a refreshed recording) wins: unique over the reversed order
+        _, last = np.unique(indices[::-1], return_index=True)
+        keep = indices.size - 1 - last
+        return features[keep], labels[keep], indices[keep]
 
     def clear(self) -> None:
         shutil.rmtree(self.features_root, ignore_errors=True)

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuroclip.cache import CachedFeatures, FeatureCache, samples_digest, write_shard
+from neuroclip.cache import CachedFeatures, CacheError, FeatureCache, samples_digest, write_shard
 from neuroclip.clip.features import FrameConfig
+from neuroclip.datasets.base import Subset
 from neuroclip.errors import ConfigError
 from neuroclip.frames.clip_input import clip_frames_batch, frames_on_device, needs_times
 from neuroclip.processes import current_processes
@@ -117,7 +118,9 @@ def extract_features(dataset, backbone, frame_config: FrameConfig = FrameConfig(
 
     With a cache, a complete entry is returned at once; otherwise shards are extracted (skipping shards an
     interrupted run already wrote), each rank of a ``torch.distributed`` job taking shards rank, rank + world, ...,
-    and rank 0 finishes the entry. All ranks return the merged features.
+    and rank 0 finishes the entry. All ranks return the merged features. A :class:`~neuroclip.datasets.Subset`
+    (a few-shot run's drawn recordings) is served from the whole split's entry when there is one, else from the
+    split's stored rows, encoding only the recordings no earlier run did (:meth:`FeatureCache.add_rows`).
 
     ``device_frames``: make the frames batched on the backbone's device, the workers only reading events (default:
     when the backbone is on an accelerator; the count-based encodings only). The features are the same either way.
@@ -138,6 +141,9 @@ def extract_features(dataset, backbone, frame_config: FrameConfig = FrameConfig(
                                                     batch_size, num_workers, _progress_bar(progress, len(dataset)),
                                                     device_frames)
         return CachedFeatures(features.astype(np.float32), labels, indices, config, Path())
+    if isinstance(dataset, Subset):
+        return _extract_subset(dataset, backbone, frame_config, cache, config, feature_dtype, refresh, progress,
+                               dict(batch_size=batch_size, num_workers=num_workers, device_frames=device_frames))
     if not refresh:
         hit = cache.load(config)
         if hit is not None:
@@ -162,6 +168,36 @@ def extract_features(dataset, backbone, frame_config: FrameConfig = FrameConfig(
     if result is None:
         raise ConfigError(f"the feature cache entry under {cache.features_root} vanished after it was written")
     return result
+
+
+def _extract_subset(subset, backbone, frame_config, cache: FeatureCache, config: dict, feature_dtype: str,
+                    refresh: bool, progress: bool, encoding: dict) -> CachedFeatures:
+    """Features of a subset's recordings, keyed by its whole split: recordings earlier runs encoded (the whole
+    split, or earlier draws) are read, the rest encoded (each rank a share) and added to the split's rows."""
+    processes = current_processes()
+    split = feature_config(subset.dataset, frame_config, backbone, feature_dtype)
+    wanted = np.asarray(subset.indices, dtype=np.int64)
+    whole = None if refresh else cache.load(split)
+    if whole is not None and whole.indices.size == len(subset.dataset):
+        return CachedFeatures(whole.features[wanted], whole.labels[wanted], np.arange(wanted.size), config, whole.path)
+    stored = None if refresh else cache.load_rows(split)
+    missing = np.unique(wanted) if stored is None else np.setdiff1d(wanted, stored[2])
+    mine = missing[processes.rank::processes.world]
+    if mine.size:
+        bar = _progress_bar(progress and processes.rank == 0, mine.size)
+        features, labels, order = _encode_indices(subset.dataset, mine.tolist(), backbone, frame_config,
+                                                  progress=bar, **encoding)
+        cache.add_rows(split, features.astype(FEATURE_DTYPES[feature_dtype]), labels, order)
+        if bar is not None:
+            bar.close()
+    processes.barrier()
+    if missing.size:
+        stored = cache.load_rows(split)
+    found = None if stored is None else np.minimum(np.searchsorted(stored[2], wanted), stored[2].size - 1)
+    if found is None or not np.array_equal(stored[2][found], wanted):
+        raise CacheError(f"the feature cache rows under {cache.rows(split)} lack recordings just encoded: was the "
+                         f"folder removed while this run was writing it?")
+    return CachedFeatures(stored[0][found], stored[1][found], np.arange(wanted.size), config, cache.rows(split))
 
 
 def _progress_bar(enabled: bool, total: int):
