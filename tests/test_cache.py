@@ -125,6 +125,9 @@ def test_two_gloo_processes_give_exactly_the_one_process_result(backbone, datase
     np.testing.assert_array_equal(two["indices"], one.indices)
     np.testing.assert_array_equal(two["labels"], one.labels)
     np.testing.assert_array_equal(two["features"], one.features)
+    # the subset each rank encoded a share of: the rows of the whole split
+    np.testing.assert_allclose(two["subset_features"], one.features[[5, 2, 9, 2, 14]], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(two["subset_labels"], one.labels[[5, 2, 9, 2, 14]])
 
 
 def test_subsets_of_a_split_share_its_rows_and_encode_only_what_is_new(backbone, dataset, tmp_path, caplog):
