@@ -265,8 +265,12 @@ def event_input(stream, config: ModelConfig) -> torch.Tensor:
     """A recording as the student's input ``[T, 2, s, s]`` (float32): ``events.n_frames`` count frames, resized to
     the image tower's input size, binarised if the config's representation is ``binary``
     (:func:`neuroclip.frames.student_frames`)."""
-    return student_frames(stream, config.events.n_frames, config.events.split_by, config.image.input_size,
-                          config.image.resize_mode, binary=config.events.representation == "binary")
+    return student_frames(stream, **_student_options(config))
+
+
+def _student_options(config: ModelConfig) -> dict:
+    return dict(n_frames=config.events.n_frames, split_by=config.events.split_by, size=config.image.input_size,
+                resize_mode=config.image.resize_mode, binary=config.events.representation == "binary")
 
 
 def _as_inputs(model: SpikeCLIP, items) -> torch.Tensor:
@@ -325,10 +329,8 @@ class _RecordingFiles:
         return len(self.paths)
 
     def __getitem__(self, index: slice) -> torch.Tensor:
-        events, image = self.config.events, self.config.image
-        return torch.stack([file_student_frames(path, events.n_frames, events.split_by, image.input_size,
-                                                image.resize_mode, binary=events.representation == "binary",
-                                                format=self.format, reading=self.reading)
+        options = _student_options(self.config)
+        return torch.stack([file_student_frames(path, **options, format=self.format, reading=self.reading)
                             for path in self.paths[index]])
 
 
