@@ -673,6 +673,31 @@ def test_every_row_records_which_test_recordings_it_got_right(method):
     assert "correct" not in CSV_COLUMNS  # the CSV keeps one short line per run
 
 
+@pytest.mark.parametrize("method", list(METHODS))
+def test_test_recordings_scored_a_chunk_at_a_time_give_the_same_rows(method, monkeypatch):
+    """Every method scores the test split PREDICT_CHUNK recordings at a time (bounded memory on large splits):
+    chunks of 5 give the rows of one pass over all 28."""
+    from neuroclip.fewshot import protocol
+
+    features, labels, weights = synthetic()
+    test_x, test_y, _ = synthetic(n_per_class=7, seed=1)
+    plan = FewShotPlan(methods=[method], shots=[2], seeds=[1], train_config=recipe(epochs=4),
+                       baselines=BaselineConfigs(plus=PlusConfig(epochs=4)))
+    whole = run_fewshot(features, labels, test_x, test_y, weights, 100.0, plan, device="cpu")
+    monkeypatch.setattr(protocol, "PREDICT_CHUNK", 5)
+    sizes, fit = [], protocol._fit_method
+
+    def counted(*args, **kwargs):
+        predict, hyperparameters = fit(*args, **kwargs)
+        return (lambda x: sizes.append(x.shape[0]) or predict(x)), hyperparameters
+
+    monkeypatch.setattr(protocol, "_fit_method", counted)
+    chunked = run_fewshot(features, labels, test_x, test_y, weights, 100.0, plan, device="cpu")
+    assert [(r["top1"], r["top5"], r["correct"]) for r in chunked] == \
+        [(r["top1"], r["top5"], r["correct"]) for r in whole]
+    assert sizes == ([] if method == "zeroshot" else [5, 5, 5, 5, 5, 3])
+
+
 def rows_with_hits(method, shots, per_seed):
     return [{"method": method, "shots": shots, "seed": seed, "protocol": "shots", "n_test": len(hit),
              "top1": float(np.mean(hit)), "correct": pack_hits(hit)} for seed, hit in per_seed.items()]

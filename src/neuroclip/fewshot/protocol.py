@@ -84,6 +84,17 @@ def _plain(value):
     return round(value, 6) if isinstance(value, float) else value
 
 
+# test recordings scored at a time: a head's intermediates ([n, T, C] adapted frames, [n, T, K] frame cosines,
+# Tip-Adapter's [n, shots] affinities) are held for one chunk, not for the whole test split
+PREDICT_CHUNK = 4096
+
+
+def _predict(predict, features) -> torch.Tensor:
+    """``predict(features)``, a chunk of :data:`PREDICT_CHUNK` recordings at a time."""
+    return torch.cat([predict(features[start:start + PREDICT_CHUNK])
+                      for start in range(0, features.shape[0], PREDICT_CHUNK)])
+
+
 def _scores(logits, labels) -> dict:
     """A row's test scores: top-1, top-5, and which recordings were right at top-1 (``correct``, packed)."""
     return {"top1": accuracy(logits, labels, 1), "top5": accuracy(logits, labels, 5),
@@ -202,7 +213,7 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
 
     results: list[dict] = []
     if "zeroshot" in methods:
-        scores = _scores(ZeroShot(weights, logit_scale).logits(test_x), test_y)
+        scores = _scores(_predict(ZeroShot(weights, logit_scale).logits, test_x), test_y)
         for seed in seeds:
             finish({"method": "zeroshot", "shots": 0, "seed": int(seed), **scores, "n_train": 0, "seconds": 0.0,
                     "hyperparameters": {}})
@@ -224,7 +235,7 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
             started = time.perf_counter()
             predict, hyperparameters = _fit_method(method, shot_x, shot_y, weights, logit_scale, selection, config,
                                                    baselines, seed, shot_views, device)
-            scores = _scores(predict(test_x), test_y)
+            scores = _scores(_predict(predict, test_x), test_y)
             finish({"method": method, "shots": k, "seed": int(seed), **scores, "n_train": int(chosen.size),
                     "seconds": round(time.perf_counter() - started, 3),
                     "hyperparameters": {key: _plain(v) for key, v in hyperparameters.items()}})
