@@ -1,12 +1,12 @@
 """Peak memory of scoring a large test split in a few-shot run: the test recordings a chunk at a time
-(``neuroclip.fewshot.protocol.PREDICT_CHUNK``, 4,096) against all at once (how every run scored before).
+(``neuroclip.clip.zeroshot.SCORE_CHUNK``, 4,096) against all at once (how every run scored before).
 
     python benchmarks/fewshot_memory.py [--test 50000] [--classes 1000] [--methods zeroshot tip neuroclip-plus]
 
 Input: synthetic cached features the size of an ImageNet-scale event dataset's test split (``--test`` recordings,
 T = 10 frames, C = 512, ``--classes`` classes; 50,000 x 10 x 512 float32 is 1 GB), one shot per class, one seed.
-Each method runs in a fresh process per mode; peak memory is the process's VmHWM (Linux) minus its resident memory
-just before :func:`neuroclip.fewshot.run_fewshot` (the features themselves are already counted there). The two
+Each method runs in a fresh process per mode; peak memory is the process's VmHWM (Linux), reset just before
+:func:`neuroclip.fewshot.run_fewshot`, minus its resident memory then (the features are already counted there). The two
 modes must give the same top-1.
 """
 
@@ -22,9 +22,10 @@ PROGRAM = textwrap.dedent("""
     import json, sys, time
     import numpy as np, torch
     from neuroclip.fewshot import FewShotPlan
+    from neuroclip.clip import zeroshot
     from neuroclip.fewshot import protocol
     method, n_test, n_classes, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    protocol.PREDICT_CHUNK = chunk
+    zeroshot.SCORE_CHUNK = chunk
     torch.set_num_threads(2)
     generator = torch.Generator().manual_seed(0)
     frames, width = 10, 512
@@ -41,6 +42,8 @@ PROGRAM = textwrap.dedent("""
     def memory(field):
         return int(open("/proc/self/status").read().split(field + ":")[1].split()[0]) / 1024
 
+    with open("/proc/self/clear_refs", "w") as fp:  # the peak counts from here (Linux: "5" resets VmHWM)
+        fp.write("5")
     before, started = memory("VmRSS"), time.perf_counter()
     rows = protocol.run_fewshot(train, train_labels, test, test_labels, weights, 100.0,
                                 FewShotPlan(methods=[method], shots=[1], seeds=[1]))

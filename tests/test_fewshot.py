@@ -675,8 +675,9 @@ def test_every_row_records_which_test_recordings_it_got_right(method):
 
 @pytest.mark.parametrize("method", list(METHODS))
 def test_test_recordings_scored_a_chunk_at_a_time_give_the_same_rows(method, monkeypatch):
-    """Every method scores the test split PREDICT_CHUNK recordings at a time (bounded memory on large splits):
+    """Every method scores the test split SCORE_CHUNK recordings at a time (bounded memory on large splits):
     chunks of 5 give the rows of one pass over all 28."""
+    from neuroclip.clip import zeroshot
     from neuroclip.fewshot import protocol
 
     features, labels, weights = synthetic()
@@ -684,7 +685,7 @@ def test_test_recordings_scored_a_chunk_at_a_time_give_the_same_rows(method, mon
     plan = FewShotPlan(methods=[method], shots=[2], seeds=[1], train_config=recipe(epochs=4),
                        baselines=BaselineConfigs(plus=PlusConfig(epochs=4)))
     whole = run_fewshot(features, labels, test_x, test_y, weights, 100.0, plan, device="cpu")
-    monkeypatch.setattr(protocol, "PREDICT_CHUNK", 5)
+    monkeypatch.setattr(zeroshot, "SCORE_CHUNK", 5)
     sizes, fit = [], protocol._fit_method
 
     def counted(*args, **kwargs):

@@ -84,6 +84,23 @@ def test_every_fusion_of_t_copies_of_one_frame_is_a_multiple_of_that_frames_cosi
     assert torch.allclose(ratio, ratio.flatten()[0].expand_as(ratio), rtol=1e-4) and float(ratio.flatten()[0]) > 0
 
 
+@pytest.mark.parametrize("fusion", sorted(FUSIONS))
+def test_a_classifier_scores_a_chunk_of_recordings_at_a_time_with_every_fusion(fusion, monkeypatch):
+    """ZeroShotClassifier.logits (zeroshot's evaluation, the demo, the timeline) holds one chunk's [n, T, K]
+    cosines at a time: chunks of 3 give the logits of one pass."""
+    from neuroclip.clip import zeroshot
+
+    classifier = ZeroShotClassifier(seeded_tiny_clip(), [str(d) for d in range(10)], ["the digit {}"],
+                                    fusion=fusion, frame_weights=[1.0, 2.0, 0.5, 1.0] if fusion == "weighted" else None)
+    features = torch.randn(8, 4, classifier.class_weights.shape[1], generator=torch.Generator().manual_seed(0))
+    whole = classifier.logits(features)
+    calls, fuse = [], zeroshot.fuse_logits
+    monkeypatch.setattr(zeroshot, "SCORE_CHUNK", 3)
+    monkeypatch.setattr(zeroshot, "fuse_logits", lambda chunk, *args: calls.append(len(chunk)) or fuse(chunk, *args))
+    torch.testing.assert_close(classifier.logits(features), whole, rtol=1e-6, atol=1e-5)
+    assert calls == [3, 3, 2]
+
+
 @pytest.mark.parametrize("encoding", ["discrimination", "eventclip", "time_surface"])
 def test_frames_made_on_the_device_give_the_same_features_as_frames_made_by_workers(encoding):
     from neuroclip.clip.extract import extract_features

@@ -27,6 +27,18 @@ FUSIONS = {
 
 _TEXT_CACHE: dict = {}
 
+# recordings scored at a time: a head's intermediates ([n, T, K] frame cosines, [n, T, C] normalised or adapted
+# frames, Tip-Adapter's [n, shots] affinities) are held for one chunk, never for a whole test split
+SCORE_CHUNK = 4096
+
+
+def logits_in_chunks(predict, features: torch.Tensor) -> torch.Tensor:
+    """``predict(features)`` computed :data:`SCORE_CHUNK` recordings (rows of ``features``) at a time."""
+    if features.shape[0] <= SCORE_CHUNK:
+        return predict(features)
+    return torch.cat([predict(features[start:start + SCORE_CHUNK])
+                      for start in range(0, features.shape[0], SCORE_CHUNK)])
+
 
 def text_classifier(backbone, classnames: list[str], templates: list[str]) -> torch.Tensor:
     """Class weights [K, C]: per class, the mean over templates of normalised text embeddings, renormalised (CLIP's
@@ -115,7 +127,8 @@ class ZeroShotClassifier:
     def logits(self, frame_features) -> torch.Tensor:
         features = torch.as_tensor(np.asarray(frame_features)) if not isinstance(frame_features, torch.Tensor) \
             else frame_features
-        return fuse_logits(features, self.class_weights, self.fusion, self.backbone.logit_scale, self.frame_weights)
+        return logits_in_chunks(lambda chunk: fuse_logits(chunk, self.class_weights, self.fusion,
+                                                          self.backbone.logit_scale, self.frame_weights), features)
 
     def predict(self, frame_features, k: int = 5) -> list[Prediction]:
         return top_k(self.logits(frame_features), self.classnames, k)

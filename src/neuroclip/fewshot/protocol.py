@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from neuroclip.clip.zeroshot import logits_in_chunks
 from neuroclip.devices import resolve_device
 from neuroclip.errors import ConfigError
 from neuroclip.fewshot.baselines import (
@@ -82,17 +83,6 @@ def _plain(value):
     if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
         value = value.item()
     return round(value, 6) if isinstance(value, float) else value
-
-
-# test recordings scored at a time: a head's intermediates ([n, T, C] adapted frames, [n, T, K] frame cosines,
-# Tip-Adapter's [n, shots] affinities) are held for one chunk, not for the whole test split
-PREDICT_CHUNK = 4096
-
-
-def _predict(predict, features) -> torch.Tensor:
-    """``predict(features)``, a chunk of :data:`PREDICT_CHUNK` recordings at a time."""
-    return torch.cat([predict(features[start:start + PREDICT_CHUNK])
-                      for start in range(0, features.shape[0], PREDICT_CHUNK)])
 
 
 def _scores(logits, labels) -> dict:
@@ -213,7 +203,7 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
 
     results: list[dict] = []
     if "zeroshot" in methods:
-        scores = _scores(_predict(ZeroShot(weights, logit_scale).logits, test_x), test_y)
+        scores = _scores(logits_in_chunks(ZeroShot(weights, logit_scale).logits, test_x), test_y)
         for seed in seeds:
             finish({"method": "zeroshot", "shots": 0, "seed": int(seed), **scores, "n_train": 0, "seconds": 0.0,
                     "hyperparameters": {}})
@@ -235,7 +225,7 @@ def run_fewshot(train_features, train_labels, test_features, test_labels, class_
             started = time.perf_counter()
             predict, hyperparameters = _fit_method(method, shot_x, shot_y, weights, logit_scale, selection, config,
                                                    baselines, seed, shot_views, device)
-            scores = _scores(_predict(predict, test_x), test_y)
+            scores = _scores(logits_in_chunks(predict, test_x), test_y)
             finish({"method": method, "shots": k, "seed": int(seed), **scores, "n_train": int(chosen.size),
                     "seconds": round(time.perf_counter() - started, 3),
                     "hyperparameters": {key: _plain(v) for key, v in hyperparameters.items()}})
