@@ -130,7 +130,8 @@ def test_two_gloo_processes_give_exactly_the_one_process_result(backbone, datase
     np.testing.assert_array_equal(two["subset_labels"], one.labels[[5, 2, 9, 2, 14]])
 
 
-def test_subsets_of_a_split_share_its_rows_and_encode_only_what_is_new(backbone, dataset, tmp_path, caplog):
+def test_subsets_of_a_split_share_its_rows_and_encode_only_what_is_new(backbone, dataset, tmp_path, caplog,
+                                                                       monkeypatch):
     """A few-shot run's drawn recordings (a Subset) are keyed by their whole split: a later run with other draws
     encodes only the recordings no earlier run did, a run after the whole split was cached encodes none, and
     every row equals the whole split's."""
@@ -160,9 +161,18 @@ def test_subsets_of_a_split_share_its_rows_and_encode_only_what_is_new(backbone,
         again = extract_features(Subset(dataset, [0, 3, 12]), counting, cache=cache, progress=False)
     assert "discarding the cache rows" in caplog.text and counting.images == 2 * 10  # 0 and 3 again
     np.testing.assert_allclose(again.features, reference.features[[0, 3, 12]], rtol=1e-5, atol=1e-5)
-    # with the whole split cached, a subset is read from it
-    whole = extract_features(dataset, backbone, cache=cache, progress=False)
+    # with the whole split cached, a subset is read from it: only the features of the shards that hold its rows
+    whole = extract_features(dataset, backbone, cache=cache, shard_size=4, progress=False)
+    read, member = [], np.lib.npyio.NpzFile.__getitem__
+
+    def spy(archive, key):
+        read.append((Path(archive.fid.name).name, key))
+        return member(archive, key)
+
+    monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__", spy)
     counting = CountingBackbone(backbone)
-    from_whole = extract_features(Subset(dataset, [5, 18]), counting, cache=cache, progress=False)
+    from_whole = extract_features(Subset(dataset, [5, 18, 5]), counting, cache=cache, progress=False)
     assert counting.images == 0 and from_whole.path == whole.path
-    np.testing.assert_array_equal(from_whole.features, whole.features[[5, 18]])
+    np.testing.assert_array_equal(from_whole.features, whole.features[[5, 18, 5]])
+    assert from_whole.labels.tolist() == whole.labels[[5, 18, 5]].tolist()
+    assert sorted(name for name, key in read if key == "features") == ["shard-00001.npz", "shard-00004.npz"]

@@ -157,20 +157,23 @@ class FeatureCache:
         os.replace(folder, final)
         return final
 
-    def load(self, config: dict, verify: str = "size") -> CachedFeatures | None:
+    def load(self, config: dict, verify: str = "size", indices=None) -> CachedFeatures | None:
         """The cached features for ``config``, or None if there are none or the entry is unusable (then it is
-        removed, with a warning saying why). ``verify`` is ``'size'`` (fast) or ``'sha256'`` (reads every byte)."""
+        removed, with a warning saying why). ``verify`` is ``'size'`` (fast) or ``'sha256'`` (reads every byte).
+        ``indices``: only those samples, in that order (repeats allowed), read from the shards that hold them, so
+        that a few rows of a large split never load the whole split; their ``indices`` are then positions in
+        ``indices``."""
         folder = self.entry(config)
         if not folder.exists():
             return None
         try:
-            return self._load(folder, config, verify)
+            return self._load(folder, config, verify, indices)
         except CacheError as error:
             LOG.warning(f"discarding the feature cache entry {folder}: {error}; it will be rebuilt")
             shutil.rmtree(folder, ignore_errors=True)
             return None
 
-    def _load(self, folder: Path, config: dict, verify: str) -> CachedFeatures:
+    def _load(self, folder: Path, config: dict, verify: str, wanted=None) -> CachedFeatures:
         manifest_path = folder / MANIFEST
         if not manifest_path.is_file():
             raise CacheError("it has no manifest (an unfinished write)")
@@ -180,16 +183,19 @@ class FeatureCache:
             raise CacheError("its manifest is not valid JSON") from None
         if json.loads(canonical_json(manifest.get("config"))) != json.loads(canonical_json(config)):
             raise CacheError("its manifest describes another configuration (stale entry)")
-        parts = []
+        paths = []
         for shard in manifest.get("shards", []):
             path = folder / shard["file"]
             if not path.is_file() or path.stat().st_size != shard["bytes"]:
                 raise CacheError(f"shard {shard['file']} is missing or has the wrong size")
             if verify == "sha256" and file_sha256(path) != shard["sha256"]:
                 raise CacheError(f"shard {shard['file']} fails its checksum")
-            parts.append(read_shard(path))
-        if not parts:
+            paths.append(path)
+        if not paths:
             raise CacheError("it holds no shards")
+        if wanted is not None:
+            return self._take(paths, np.asarray(wanted, dtype=np.int64), manifest["config"], folder)
+        parts = [read_shard(path) for path in paths]
         features = np.concatenate([p[0] for p in parts]).astype(np.float32, copy=False)
         labels = np.concatenate([p[1] for p in parts])
         indices = np.concatenate([p[2] for p in parts])
@@ -198,6 +204,28 @@ class FeatureCache:
         if np.any(np.diff(indices) <= 0):
             raise CacheError("its shards repeat samples")
         return CachedFeatures(features, labels, indices, manifest["config"], folder)
+
+    @staticmethod
+    def _take(paths, wanted: np.ndarray, config: dict, folder: Path) -> CachedFeatures:
+        features, labels, found = None, np.empty(wanted.size, np.int64), np.zeros(wanted.size, bool)
+        for path in paths:
+            try:
+                with np.load(path, allow_pickle=False) as archive:
+                    indices = archive["indices"]  # a member is read when asked for: the features only if needed
+                    hit = np.isin(wanted, indices)
+                    if not hit.any():
+                        continue
+                    order = np.argsort(indices, kind="stable")
+                    rows = order[np.searchsorted(indices, wanted[hit], sorter=order)]
+                    shard = archive["features"]
+                    if features is None:
+                        features = np.empty((wanted.size, *shard.shape[1:]), np.float32)
+                    features[hit], labels[hit], found[hit] = shard[rows], archive["labels"][rows], True
+            except Exception as error:  # a damaged zip or array raises many kinds
+                raise CacheError(f"cache shard {path} is unreadable ({type(error).__name__}: {error})") from None
+        if not found.all():
+            raise CacheError(f"it lacks samples {wanted[~found][:5].tolist()}")
+        return CachedFeatures(features, labels, np.arange(wanted.size), config, folder)
 
     def rows(self, config: dict) -> Path:
         """The folder of ``config``'s split encoded a few recordings at a time (:meth:`add_rows`)."""

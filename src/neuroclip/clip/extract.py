@@ -4,6 +4,7 @@ processes under ``torchrun`` (one share of the shards per rank, merged by rank 0
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -177,9 +178,9 @@ def _extract_subset(subset, backbone, frame_config, cache: FeatureCache, config:
     processes = current_processes()
     split = feature_config(subset.dataset, frame_config, backbone, feature_dtype)
     wanted = np.asarray(subset.indices, dtype=np.int64)
-    whole = None if refresh else cache.load(split)
-    if whole is not None and whole.indices.size == len(subset.dataset):
-        return CachedFeatures(whole.features[wanted], whole.labels[wanted], np.arange(wanted.size), config, whole.path)
+    whole = None if refresh else cache.load(split, indices=wanted)  # the shards holding them, not the whole split
+    if whole is not None:
+        return dataclasses.replace(whole, config=config)
     stored = None if refresh else cache.load_rows(split)
     missing = np.unique(wanted) if stored is None else np.setdiff1d(wanted, stored[2])
     mine = missing[processes.rank::processes.world]
