@@ -176,3 +176,21 @@ def test_subsets_of_a_split_share_its_rows_and_encode_only_what_is_new(backbone,
     np.testing.assert_array_equal(from_whole.features, whole.features[[5, 18, 5]])
     assert from_whole.labels.tolist() == whole.labels[[5, 18, 5]].tolist()
     assert sorted(name for name, key in read if key == "features") == ["shard-00001.npz", "shard-00004.npz"]
+
+
+def test_an_interrupted_subset_extraction_resumes_with_the_recordings_it_lacks(backbone, dataset, tmp_path):
+    """A subset's missing recordings are stored a shard at a time, so an interruption loses one shard at most."""
+    from neuroclip.datasets import Subset
+
+    cache = FeatureCache(tmp_path)
+    drawn = Subset(dataset, [9, 1, 4, 16, 7, 12])
+    failing = CountingBackbone(backbone, fail_after=2 * 2 * 10)  # stops in the third shard of 2 recordings
+    with pytest.raises(KeyboardInterrupt):
+        extract_features(drawn, failing, cache=cache, shard_size=2, batch_size=2, progress=False)
+    stored = cache.load_rows(feature_config(dataset, FrameConfig(), backbone))
+    assert stored[2].tolist() == [1, 4, 7, 9]  # the first two shards of the sorted missing recordings
+    resuming = CountingBackbone(backbone)
+    resumed = extract_features(drawn, resuming, cache=cache, shard_size=2, batch_size=2, progress=False)
+    assert resuming.images == 2 * 10
+    reference = extract_features(dataset, backbone, cache=None, progress=False)
+    np.testing.assert_allclose(resumed.features, reference.features[[9, 1, 4, 16, 7, 12]], rtol=1e-5, atol=1e-5)

@@ -144,7 +144,8 @@ def extract_features(dataset, backbone, frame_config: FrameConfig = FrameConfig(
         return CachedFeatures(features.astype(np.float32), labels, indices, config, Path())
     if isinstance(dataset, Subset):
         return _extract_subset(dataset, backbone, frame_config, cache, config, feature_dtype, refresh, progress,
-                               dict(batch_size=batch_size, num_workers=num_workers, device_frames=device_frames))
+                               shard_size, dict(batch_size=batch_size, num_workers=num_workers,
+                                                device_frames=device_frames))
     if not refresh:
         hit = cache.load(config)
         if hit is not None:
@@ -172,7 +173,7 @@ def extract_features(dataset, backbone, frame_config: FrameConfig = FrameConfig(
 
 
 def _extract_subset(subset, backbone, frame_config, cache: FeatureCache, config: dict, feature_dtype: str,
-                    refresh: bool, progress: bool, encoding: dict) -> CachedFeatures:
+                    refresh: bool, progress: bool, shard_size: int, encoding: dict) -> CachedFeatures:
     """Features of a subset's recordings, keyed by its whole split: recordings earlier runs encoded (the whole
     split, or earlier draws) are read, the rest encoded (each rank a share) and added to the split's rows."""
     processes = current_processes()
@@ -186,9 +187,10 @@ def _extract_subset(subset, backbone, frame_config, cache: FeatureCache, config:
     mine = missing[processes.rank::processes.world]
     if mine.size:
         bar = _progress_bar(progress and processes.rank == 0, mine.size)
-        features, labels, order = _encode_indices(subset.dataset, mine.tolist(), backbone, frame_config,
-                                                  progress=bar, **encoding)
-        cache.add_rows(split, features.astype(FEATURE_DTYPES[feature_dtype]), labels, order)
+        for start in range(0, mine.size, shard_size):  # stored a shard at a time: an interrupted run resumes
+            features, labels, order = _encode_indices(subset.dataset, mine[start:start + shard_size].tolist(),
+                                                      backbone, frame_config, progress=bar, **encoding)
+            cache.add_rows(split, features.astype(FEATURE_DTYPES[feature_dtype]), labels, order)
         if bar is not None:
             bar.close()
     processes.barrier()
