@@ -95,6 +95,8 @@ CASES = [
     ("classify-no-classes", ["classify", "{dir}/rec.bin", *MINI], ["--classnames"]),
     ("classify-no-events", ["classify", "{dir}/rec.bin", "{dir}/empty.raw", "--classnames", "nmnist", *MINI],
      ["empty.raw", "no events"]),
+    ("classify-spikeclip-no-events", ["classify", "{dir}/rec.bin", "{dir}/empty.raw", "--classnames", "nmnist",
+                                      "--spikeclip", "neuroclip-mini-spiking"], ["empty.raw", "no events"]),
     ("classify-encoding", ["classify", "{dir}/rec.bin", "--classnames", "nmnist", "--encoding", "foo", *MINI],
      ["foo", "discrimination"]),
     ("classify-fusion", ["classify", "{dir}/rec.bin", "--classnames", "nmnist", "--fusion", "foo", *MINI],
