@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,12 +100,24 @@ def write_shard(folder: Path, shard: int | str, features: np.ndarray, labels: np
     return final
 
 
-def read_shard(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@contextmanager
+def open_shard(path: Path):
+    """A shard's archive, whose members are read when asked for; any failure reading it is a CacheError."""
     try:
         with np.load(path, allow_pickle=False) as archive:
-            return archive["features"], archive["labels"], archive["indices"]
+            yield archive
     except Exception as error:  # a damaged zip or array raises many kinds
         raise CacheError(f"cache shard {path} is unreadable ({type(error).__name__}: {error})") from None
+
+
+def read_shard(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    with open_shard(path) as archive:
+        return archive["features"], archive["labels"], archive["indices"]
+
+
+def same_config(stored, config: dict) -> bool:
+    """Whether a configuration read back from JSON is ``config`` (compared as canonical JSON)."""
+    return json.loads(canonical_json(stored)) == json.loads(canonical_json(config))
 
 
 class FeatureCache:
@@ -181,7 +194,7 @@ class FeatureCache:
             manifest = json.loads(manifest_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise CacheError("its manifest is not valid JSON") from None
-        if json.loads(canonical_json(manifest.get("config"))) != json.loads(canonical_json(config)):
+        if not same_config(manifest.get("config"), config):
             raise CacheError("its manifest describes another configuration (stale entry)")
         paths = []
         for shard in manifest.get("shards", []):
@@ -209,20 +222,17 @@ class FeatureCache:
     def _take(paths, wanted: np.ndarray, config: dict, folder: Path) -> CachedFeatures:
         features, labels, found = None, np.empty(wanted.size, np.int64), np.zeros(wanted.size, bool)
         for path in paths:
-            try:
-                with np.load(path, allow_pickle=False) as archive:
-                    indices = archive["indices"]  # a member is read when asked for: the features only if needed
-                    hit = np.isin(wanted, indices)
-                    if not hit.any():
-                        continue
-                    order = np.argsort(indices, kind="stable")
-                    rows = order[np.searchsorted(indices, wanted[hit], sorter=order)]
-                    shard = archive["features"]
-                    if features is None:
-                        features = np.empty((wanted.size, *shard.shape[1:]), np.float32)
-                    features[hit], labels[hit], found[hit] = shard[rows], archive["labels"][rows], True
-            except Exception as error:  # a damaged zip or array raises many kinds
-                raise CacheError(f"cache shard {path} is unreadable ({type(error).__name__}: {error})") from None
+            with open_shard(path) as archive:
+                indices = archive["indices"]  # a member is read when asked for: the features only if needed
+                hit = np.isin(wanted, indices)
+                if not hit.any():
+                    continue
+                order = np.argsort(indices, kind="stable")
+                rows = order[np.searchsorted(indices, wanted[hit], sorter=order)]
+                shard = archive["features"]
+                if features is None:
+                    features = np.empty((wanted.size, *shard.shape[1:]), np.float32)
+                features[hit], labels[hit], found[hit] = shard[rows], archive["labels"][rows], True
         if not found.all():
             raise CacheError(f"it lacks samples {wanted[~found][:5].tolist()}")
         return CachedFeatures(features, labels, np.arange(wanted.size), config, folder)
@@ -255,7 +265,7 @@ class FeatureCache:
             stored = json.loads((folder / "config.json").read_text())
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
             stored = None
-        if stored is None or json.loads(canonical_json(stored)) != json.loads(canonical_json(config)):
+        if stored is None or not same_config(stored, config):
             LOG.warning(f"discarding the feature cache rows {folder}: they describe another configuration or none; "
                         f"they will be rebuilt")
             shutil.rmtree(folder, ignore_errors=True)
