@@ -84,12 +84,13 @@ def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[s
     else:
         train = extract_features(train_dataset, backbone, frame_config, cache, **extract)
         train_labels = train.labels.astype(np.int64)
+        _check_labels("train", train_labels, classnames)
     test = extract_features(test_dataset, backbone, frame_config, cache, **extract)
     val = extract_features(val_dataset, backbone, frame_config, cache, **extract) if val_dataset is not None \
         else None
     if not current_processes().main:
         return None
-    for name, split in (("train", train), ("test", test), ("validation", val)):
+    for name, split in (("test", test), ("validation", val)):  # the train labels were checked above
         if split is not None:
             _check_labels(name, split.labels, classnames)
     class_weights = text_classifier(backbone, list(classnames), list(templates))
