@@ -638,6 +638,16 @@ def test_an_experiment_encodes_only_the_train_recordings_its_plan_draws(real, ba
     assert counts[1]["n_recordings"] == 50 and counts[1]["n_with_features"] == expected < 50
 
 
+def test_labels_beyond_the_class_names_are_one_error_whether_the_split_lists_them_or_not(real, backbone):
+    whole, test = _split_per_digit(real["dataset"], 1, 1)
+    labelled = real["dataset"].subset(whole._indices)
+    plan = FewShotPlan(methods=["zeroshot"], shots=[1], seeds=[1])
+    for train in (whole, labelled):
+        with pytest.raises(ConfigError, match="the train split has labels up to 9 but there are only 9 class names"):
+            fewshot_experiment(train, test, backbone, [str(d) for d in range(9)], ["{}"], plan, device="cpu",
+                               progress=False)
+
+
 def test_the_plan_is_checked_recorded_and_is_the_one_place_shots_are_drawn():
     plan = FewShotPlan(methods=["Tip-Adapter", "neuroclip"], shots=[2, 1], seeds=[3])
     assert plan.methods == ("tip", "neuroclip") and plan.shots == (2, 1) and plan.protocol == "shots"
