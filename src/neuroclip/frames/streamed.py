@@ -185,11 +185,11 @@ def encode_recording(path, encoding: str = "discrimination", n_frames: int = 10,
         n_events, duration = len(stream), stream.duration
     if not n_events:
         raise EmptyStreamError(f"{path} holds no events: there are no frames to make")
-    try:
-        if fill_frames:
+    if fill_frames:
+        try:
             check_frame_count(n_frames, n_events, duration, split_by)
-    except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from None
+        except ConfigError as error:
+            raise ConfigError(f"{path}: {error}") from None
     parameters = dict(threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us)
     if streamed:
         return encode_file(path, encoding, n_frames, split_by, format=format, summary=summary, **parameters,
