@@ -1,6 +1,8 @@
+import dataclasses
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -8,10 +10,11 @@ import pytest
 import torch
 
 from helpers.small_nmnist import FirstSamples
-from neuroclip.cache import FeatureCache, cache_key
+from neuroclip.cache import FeatureCache, cache_key, same_config
 from neuroclip.clip import load_backbone
 from neuroclip.clip.extract import extract_features, feature_config
 from neuroclip.clip.features import FrameConfig, frame_features
+from neuroclip.errors import ConfigError
 
 from conftest import NMNIST_ROOT, nmnist_files
 
@@ -194,3 +197,123 @@ def test_an_interrupted_subset_extraction_resumes_with_the_recordings_it_lacks(b
     assert resuming.images == 2 * 10
     reference = extract_features(dataset, backbone, cache=None, progress=False)
     np.testing.assert_allclose(resumed.features, reference.features[[9, 1, 4, 16, 7, 12]], rtol=1e-5, atol=1e-5)
+
+
+def _age(folder: Path, days: float) -> None:
+    """Make every file of a cache entry look last written ``days`` ago."""
+    import os
+    import time
+
+    when = time.time() - days * 86400
+    for path in folder.iterdir():
+        os.utime(path, (when, when))
+
+
+def test_entries_describe_complete_partial_and_rows_folders(backbone, dataset, tmp_path):
+    from neuroclip.datasets import Subset
+
+    cache = FeatureCache(tmp_path)
+    assert cache.entries() == []
+    extract_features(dataset, backbone, cache=cache, shard_size=10, progress=False)
+    extract_features(Subset(dataset, [3, 0, 7]), backbone, cache=cache, frame_config=FrameConfig(n_frames=4),
+                     progress=False)
+    with pytest.raises(KeyboardInterrupt):  # stops inside the second shard of 8: one shard of 8 recordings done
+        extract_features(dataset, CountingBackbone(backbone, fail_after=8 * 2), cache=cache, shard_size=8,
+                         frame_config=FrameConfig(n_frames=2), progress=False)
+    found = {entry.state: entry for entry in cache.entries()}
+    assert set(found) == {"complete", "partial", "rows"} and len(cache.entries()) == 3
+    complete, rows, partial = found["complete"], found["rows"], found["partial"]
+    assert complete.recordings == 20 and rows.recordings == 3 and partial.recordings == 8
+    assert all(entry.current for entry in found.values())
+    assert same_config(complete.config, feature_config(dataset, FrameConfig(), backbone))
+    assert partial.config["frames"]["n_frames"] == 2 and rows.config["frames"]["n_frames"] == 4
+    described = complete.describe()
+    assert described["dataset"] == "nmnist" and described["split"] == "train" and described["frames"] == 10
+    assert described["model"] == "neuroclip-tiny-vit" and described["encoding"] == "discrimination"
+    for entry in found.values():
+        assert entry.bytes == sum(p.stat().st_size for p in entry.path.iterdir()) > 0
+    (partial.path / "config.json").unlink()  # as an interrupted extraction of an earlier neuroclip left it
+    unknown = [entry for entry in cache.entries() if entry.state == "partial"]
+    assert [entry.current for entry in unknown] == [None] and unknown[0].config is None
+    assert cache.prunable() == []  # kept: a run with its configuration may still resume it
+
+
+def test_reading_an_entry_marks_it_used(backbone, dataset, tmp_path):
+    from neuroclip.datasets import Subset
+
+    cache = FeatureCache(tmp_path)
+    extract_features(dataset, backbone, cache=cache, shard_size=10, progress=False)
+    extract_features(Subset(dataset, [1, 2]), backbone, cache=cache, frame_config=FrameConfig(n_frames=4),
+                     progress=False)
+    for entry in cache.entries():
+        _age(entry.path, 30)
+    assert all(entry.last_used < time.time() - 29 * 86400 for entry in cache.entries())
+    extract_features(dataset, backbone, cache=cache, shard_size=10, progress=False)  # read from the cache
+    used = {entry.state: entry.last_used > time.time() - 3600 for entry in cache.entries()}
+    assert used == {"complete": True, "rows": False}
+    extract_features(Subset(dataset, [1]), backbone, cache=cache, frame_config=FrameConfig(n_frames=4),
+                     progress=False)  # read from the rows
+    assert all(entry.last_used > time.time() - 3600 for entry in cache.entries())
+
+
+def test_prune_removes_what_this_version_cannot_read_and_what_went_unused(backbone, dataset, tmp_path,
+                                                                          monkeypatch):
+    import neuroclip
+
+    cache = FeatureCache(tmp_path)
+    monkeypatch.setattr(neuroclip, "__version__", "0.0.1")  # an entry written by an earlier release
+    old = extract_features(dataset, backbone, cache=cache, shard_size=10, progress=False).path
+    monkeypatch.undo()
+    fresh = extract_features(dataset, backbone, cache=cache, shard_size=10, progress=False).path
+    idle = extract_features(dataset, backbone, cache=cache, frame_config=FrameConfig(n_frames=4),
+                            progress=False).path
+    broken = extract_features(dataset, backbone, cache=cache, frame_config=FrameConfig(n_frames=2),
+                              progress=False).path
+    (broken / "manifest.json").write_text("{not json")
+    _age(idle, 10)
+    current = {entry.path: entry.current for entry in cache.entries()}
+    assert current == {old: False, fresh: True, idle: True, broken: False}
+    assert {entry.path for entry, _ in cache.prunable()} == {old, broken}
+    assert {entry.path for entry, _ in cache.prunable(unused_days=5)} == {old, broken, idle}
+    assert {entry.path for entry, _ in cache.prunable(unused_days=20)} == {old, broken}
+    assert len(cache.prunable(everything=True)) == 4
+    for entry, _ in cache.prunable(unused_days=5):
+        cache.remove(entry)
+    assert [entry.path for entry in cache.entries()] == [fresh] and not old.exists() and not idle.exists()
+    counting = CountingBackbone(backbone)
+    extract_features(dataset, counting, cache=cache, shard_size=10, progress=False)
+    assert counting.images == 0  # the kept entry still serves its runs
+    outside = dataclasses.replace(cache.entries()[0], path=tmp_path)
+    with pytest.raises(ConfigError, match="not an entry"):
+        cache.remove(outside)
+    assert fresh.exists()
+
+
+def test_cache_commands_list_and_prune(backbone, dataset, tmp_path, capsys, monkeypatch):
+    import json
+
+    import neuroclip
+    from neuroclip.cli import main
+
+    cache = FeatureCache(tmp_path)
+    monkeypatch.setattr(neuroclip, "__version__", "0.0.1")
+    old = extract_features(dataset, backbone, cache=cache, progress=False).path
+    monkeypatch.undo()
+    fresh = extract_features(dataset, backbone, cache=cache, progress=False).path
+    capsys.readouterr()
+    assert main(["cache", "list", "--cache-dir", str(tmp_path)]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].split()[:4] == ["key", "state", "dataset", "split"]
+    assert any(line.startswith(old.name[:12]) and "other version" in line for line in listed)
+    assert any(line.startswith(fresh.name[:12]) and "other version" not in line for line in listed)
+    assert listed[-1].startswith("2 entries")
+    assert main(["cache", "list", "--cache-dir", str(tmp_path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {row["key"]: row["current"] for row in rows} == {old.name: False, fresh.name: True}
+    assert main(["cache", "prune", "--cache-dir", str(tmp_path), "--dry-run"]) == 0
+    assert "would remove" in capsys.readouterr().out and old.exists()
+    assert main(["cache", "prune", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"removed {old}" in out and "1 kept" in out and not old.exists() and fresh.exists()
+    assert main(["cache", "prune", "--cache-dir", str(tmp_path), "--all"]) == 0
+    assert "freed" in capsys.readouterr().out and not fresh.exists()

@@ -80,6 +80,9 @@ ROOT = ["--dataset", "nmnist", "--root", "{dir}/nm"]
 # (id, arguments with {dir} for the scratch folder, words the error line must contain)
 CASES = [
     ("info-folder", ["info", "{dir}/a_folder"], ["a_folder", "directory"]),
+    ("cache-dir-file", ["cache", "list", "--cache-dir", "{dir}/a_file"], ["a_file", "not a cache folder"]),
+    ("cache-prune-negative-days", ["cache", "prune", "--cache-dir", "{dir}/a_folder", "--unused-days", "-1"],
+     ["--unused-days", ">= 0"]),
     ("info-fifo", ["info", "{dir}/fifo.bin"], ["fifo.bin", "not a regular file"]),
     ("info-missing", ["info", "{dir}/missing.bin"], ["missing.bin", "no such file"]),
     ("unknown-option", ["info", "--frobnicate", "{dir}/rec.bin"], ["--frobnicate", "--help"]),

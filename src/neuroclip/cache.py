@@ -7,6 +7,10 @@ Layout under the cache root (``$NEUROCLIP_CACHE``, default ``~/.cache/neuroclip`
     features/<key>.partial/...          an extraction in progress (resumed shard by shard after an interruption)
     features/<key>.rows/rows-*.npz      some recordings of a split (a few-shot run's draws), one file per run that
                                         encoded recordings the folder lacked; later files win for a repeated index
+    features/<key>*/config.json         the configuration, in the ``.partial`` and ``.rows`` folders
+
+Reading an entry marks it used (its manifest's or config.json's modification time), so that ``neuroclip cache
+prune --unused-days N`` can tell what no run has read for a while; ``neuroclip cache list`` shows every entry.
 
 The key is a hash of everything the features depend on: dataset, split, the sample list, framing and encoding
 parameters, backbone and weights, feature dtype and the package version. Every shard is written to a temporary
@@ -29,10 +33,16 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroclip.errors import NeuroclipError
+from neuroclip.errors import ConfigError, NeuroclipError
 
 MANIFEST = "manifest.json"
+CONFIG = "config.json"
 FORMAT_VERSION = 1
+STATES = {
+    "complete": "a split's features, finished",
+    "partial": "an interrupted extraction (a run with the same configuration resumes it)",
+    "rows": "some recordings of a split, stored by few-shot runs",
+}
 
 
 # messages about the cache (an entry discarded and rebuilt); the command line prints them as one line each
@@ -115,6 +125,71 @@ def read_shard(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return archive["features"], archive["labels"], archive["indices"]
 
 
+def _write_config(folder: Path, config: dict) -> None:
+    """``folder``/config.json, written atomically once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    described = folder / CONFIG
+    if not described.exists():
+        temporary = folder / f".{CONFIG}.{os.getpid()}.tmp"
+        temporary.write_text(json.dumps(config, indent=1, default=str))
+        os.replace(temporary, described)
+
+
+def _mark_used(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:  # a cache shared read-only: reading it still works, the mark is only for pruning
+        pass
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One folder of the cache (``neuroclip cache list``). ``current`` is whether this neuroclip version reads it:
+    its name is the key of its configuration now (False after a package upgrade or for a damaged entry; None for
+    an interrupted extraction that recorded no configuration, so it cannot tell)."""
+
+    path: Path
+    state: str  # one of STATES
+    config: dict | None
+    bytes: int
+    recordings: int | None
+    last_used: float  # POSIX seconds: last read or written
+    current: bool | None
+
+    @property
+    def key(self) -> str:
+        return self.path.name.split(".")[0]
+
+    def describe(self) -> dict:
+        """The entry as plain values (``neuroclip cache list --json``)."""
+        config = self.config or {}
+        backbone, frames = config.get("backbone") or {}, config.get("frames") or {}
+        return {"path": str(self.path), "key": self.key, "state": self.state, "current": self.current,
+                "dataset": config.get("dataset"), "split": config.get("split"), "root": config.get("root"),
+                "model": backbone.get("model"), "pretrained": backbone.get("pretrained"),
+                "encoding": frames.get("encoding"), "frames": frames.get("n_frames"),
+                "recordings": self.recordings, "bytes": self.bytes, "last_used": self.last_used}
+
+
+def _count_indices(paths) -> int | None:
+    """How many distinct recordings the readable shards among ``paths`` hold (reads only their index member)."""
+    seen = []
+    for path in paths:
+        try:
+            with open_shard(path) as archive:
+                seen.append(archive["indices"])
+        except CacheError:
+            continue
+    return int(np.unique(np.concatenate(seen)).size) if seen else None
+
+
 def same_config(stored, config: dict) -> bool:
     """Whether a configuration read back from JSON is ``config`` (compared as canonical JSON)."""
     return json.loads(canonical_json(stored)) == json.loads(canonical_json(config))
@@ -132,6 +207,13 @@ class FeatureCache:
 
     def partial(self, config: dict) -> Path:
         return self.features_root / (cache_key(config) + ".partial")
+
+    def start(self, config: dict) -> Path:
+        """The folder an extraction of ``config`` writes its shards to, with its configuration recorded (so that
+        ``neuroclip cache list`` can say what an interrupted extraction was)."""
+        folder = self.partial(config)
+        _write_config(folder, config)
+        return folder
 
     def completed_shards(self, config: dict) -> set[int]:
         """Shards an interrupted extraction already finished (their files are complete: they were renamed)."""
@@ -180,11 +262,13 @@ class FeatureCache:
         if not folder.exists():
             return None
         try:
-            return self._load(folder, config, verify, indices)
+            loaded = self._load(folder, config, verify, indices)
         except CacheError as error:
             LOG.warning(f"discarding the feature cache entry {folder}: {error}; it will be rebuilt")
             shutil.rmtree(folder, ignore_errors=True)
             return None
+        _mark_used(folder / MANIFEST)
+        return loaded
 
     def _load(self, folder: Path, config: dict, verify: str, wanted=None) -> CachedFeatures:
         manifest_path = folder / MANIFEST
@@ -245,12 +329,7 @@ class FeatureCache:
         """Store the features of some recordings of ``config``'s split (``indices`` into it), atomically, as one
         new file: a few-shot run adds the drawn recordings that earlier runs did not encode."""
         folder = self.rows(config)
-        folder.mkdir(parents=True, exist_ok=True)
-        described = folder / "config.json"
-        if not described.exists():
-            temporary = folder / f".config.{os.getpid()}.tmp"
-            temporary.write_text(json.dumps(config, indent=1, default=str))
-            os.replace(temporary, described)
+        _write_config(folder, config)
         # named by time, so that sorting the names gives the order they were written in
         return write_shard(folder, f"rows-{time.time_ns():020d}-{os.getpid()}", features, labels, indices)
 
@@ -261,10 +340,7 @@ class FeatureCache:
         folder = self.rows(config)
         if not folder.is_dir():
             return None
-        try:
-            stored = json.loads((folder / "config.json").read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-            stored = None
+        stored = _read_json(folder / CONFIG)
         if stored is None or not same_config(stored, config):
             LOG.warning(f"discarding the feature cache rows {folder}: they describe another configuration or none; "
                         f"they will be rebuilt")
@@ -279,12 +355,65 @@ class FeatureCache:
                 path.unlink(missing_ok=True)
         if not parts:
             return None
+        _mark_used(folder / CONFIG)
         features = np.concatenate([p[0] for p in parts]).astype(np.float32, copy=False)
         labels, indices = np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
         # the last copy of a repeated index (a refreshed recording) wins: unique over the reversed order
         _, last = np.unique(indices[::-1], return_index=True)
         keep = indices.size - 1 - last
         return features[keep], labels[keep], indices[keep]
+
+    def entries(self) -> list[CacheEntry]:
+        """Every entry under the cache, the most recently used first."""
+        if not self.features_root.is_dir():
+            return []
+        found = [self._entry(folder) for folder in self.features_root.iterdir() if folder.is_dir()]
+        return sorted(found, key=lambda entry: entry.last_used, reverse=True)
+
+    @staticmethod
+    def _entry(folder: Path) -> CacheEntry:
+        files = [path for path in folder.iterdir() if path.is_file()]
+        stats = [path.stat() for path in files]
+        size = sum(stat.st_size for stat in stats)
+        last_used = max([stat.st_mtime for stat in stats], default=folder.stat().st_mtime)
+        key, _, suffix = folder.name.partition(".")
+        if suffix in ("partial", "rows"):
+            config = _read_json(folder / CONFIG)
+            shards = sorted(folder.glob("shard-*.npz" if suffix == "partial" else "rows-*.npz"))
+            recordings = _count_indices(shards)
+        else:
+            suffix, manifest = "complete", _read_json(folder / MANIFEST)
+            config = manifest.get("config") if isinstance(manifest, dict) else None
+            recordings = config.get("n_samples") if isinstance(config, dict) else None
+        if not isinstance(config, dict):
+            config = None
+        current = (cache_key(config) == key) if config is not None else (None if suffix == "partial" else False)
+        return CacheEntry(folder, suffix, config, size, recordings, last_used, current)
+
+    def prunable(self, unused_days: float | None = None, everything: bool = False) -> list[tuple[CacheEntry, str]]:
+        """The entries ``neuroclip cache prune`` removes, each with the reason: those this version cannot read
+        (written by another version, or damaged), those no run read or wrote for ``unused_days`` days, or all."""
+        if unused_days is not None and unused_days < 0:
+            raise ConfigError(f"--unused-days must be >= 0, got {unused_days}")
+        cutoff = None if unused_days is None else time.time() - unused_days * 86400
+        chosen = []
+        for entry in self.entries():
+            if everything:
+                chosen.append((entry, "all entries asked for"))
+            elif entry.current is False:
+                chosen.append((entry, "not readable by this neuroclip version (another version's, or damaged)"))
+            elif cutoff is not None and entry.last_used < cutoff:
+                chosen.append((entry, f"unused for {(time.time() - entry.last_used) / 86400:.1f} days"))
+        return chosen
+
+    def remove(self, entry: CacheEntry) -> None:
+        """Delete one entry's folder (only a folder directly under this cache's ``features``)."""
+        if entry.path.parent.resolve() != self.features_root.resolve():
+            raise ConfigError(f"{entry.path} is not an entry of the cache {self.root}")
+        try:
+            shutil.rmtree(entry.path)
+        except FileNotFoundError:  # another process removed it first
+            pass
 
     def clear(self) -> None:
         shutil.rmtree(self.features_root, ignore_errors=True)

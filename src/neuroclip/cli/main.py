@@ -588,12 +588,14 @@ def demo(
 
 
 def _register_commands():
+    from neuroclip.cli.cache import cache_app
     from neuroclip.cli.frames import frames_command
     from neuroclip.cli.spikeclip import energy_command, spikeclip_app
 
     app.command("frames")(frames_command)
     app.add_typer(spikeclip_app, name="spikeclip")
     app.command("energy")(energy_command)
+    app.add_typer(cache_app, name="cache")
 
 
 _register_commands()

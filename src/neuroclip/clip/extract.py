@@ -155,11 +155,12 @@ def extract_features(dataset, backbone, frame_config: FrameConfig = FrameConfig(
     mine = [s for s in range(rank, n_shards, world) if s not in done]
     todo_samples = sum(min(len(dataset), (s + 1) * shard_size) - s * shard_size for s in mine)
     bar = _progress_bar(progress and rank == 0, todo_samples)
+    folder = cache.start(config) if mine else None
     for shard in mine:
         indices = range(shard * shard_size, min(len(dataset), (shard + 1) * shard_size))
         features, labels, order = _encode_indices(dataset, indices, backbone, frame_config, batch_size,
                                                   num_workers, bar, device_frames)
-        write_shard(cache.partial(config), shard, features.astype(FEATURE_DTYPES[feature_dtype]), labels, order)
+        write_shard(folder, shard, features.astype(FEATURE_DTYPES[feature_dtype]), labels, order)
     if bar is not None:
         bar.close()
     processes.barrier()
