@@ -1,4 +1,5 @@
-"""The stored benchmark results stay readable: each GPU run's CSV is its JSON's numbers, row for row."""
+"""The stored benchmark results stay readable: each GPU run's CSV is its JSON's numbers, row for row, and the
+README's held-out zero-shot table is its result files' numbers."""
 
 import csv
 import json
@@ -41,3 +42,21 @@ def test_gpu_paths_from_json_without_csv_is_one_clear_error(tmp_path):
                            str(tmp_path / "missing.json"), "--csv", str(tmp_path / "x.csv")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "cannot read it as JSON" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("encoding", ["discrimination", "eventclip", "voxel_grid", "eventbind", "time_surface"])
+def test_readme_zero_shot_table_is_the_stored_results(encoding):
+    """The README's held-out zero-shot row of an encoding gives the top-1 and top-5 of its result files, as they
+    are and centred, in that order."""
+    import re
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith(f"| `{encoding}`") and "centred" not in line
+               and line.count("|") == 8)
+    shown = [float(value) for value in re.findall(r"([0-9.]+)%", row)[:4]]
+    stored = []
+    for suffix in ("", "_centred"):
+        result = json.loads((REPO / "results" / f"nmnist_heldout_mini_zeroshot_{encoding}{suffix}.json").read_text())
+        stored += [round(100 * result["top1"], 1), round(100 * result["top5"], 1)]
+        assert (result["config"].get("center_on") is not None) == (suffix == "_centred")
+    assert shown == stored

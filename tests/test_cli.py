@@ -117,6 +117,43 @@ def test_zeroshot_command_writes_json_and_csv(tmp_path, capsys):
     assert "top-1" in capsys.readouterr().out
 
 
+def test_zeroshot_command_centred_on_another_split(tmp_path, capsys):
+    """--center-on train: the train split's mean frame feature is subtracted before scoring (recorded in the JSON);
+    the logits equal fuse_logits with feature_center of the train split's features."""
+    import torch
+
+    from neuroclip.cache import FeatureCache
+    from neuroclip.clip import feature_center, fuse_logits, load_backbone, text_classifier
+    from neuroclip.clip.extract import extract_features
+    from neuroclip.clip.features import FrameConfig
+    from neuroclip.datasets import get_dataset
+
+    root = nmnist_layout(tmp_path / "nmnist", train_per_digit=3)
+    out, table = tmp_path / "z.json", tmp_path / "z.csv"
+    cache = tmp_path / "cache"
+    code = main(["zeroshot", "--dataset", "nmnist", "--root", str(root), "--split", "test", "--model",
+                 "neuroclip-mini", "--center-on", "train", "--out", str(out), "--csv", str(table),
+                 "--cache-dir", str(cache), "--device", "cpu"])
+    assert code == 0 and "centred on train" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    train = get_dataset("nmnist", root, "train")
+    assert result["config"]["center_on"] == {"dataset": "nmnist", "root": str(root), "split": "train",
+                                             "n_recordings": len(train), "labels_used": False}
+    backbone = load_backbone("neuroclip-mini", None, device="cpu")
+    config = FrameConfig(threshold=result["config"]["frames"]["threshold"])
+    center = feature_center(torch.from_numpy(extract_features(train, backbone, config, FeatureCache(cache),
+                                                              progress=False).features))
+    test = extract_features(get_dataset("nmnist", root, "test"), backbone, config, FeatureCache(cache),
+                            progress=False)
+    weights = text_classifier(backbone, result["config"]["classnames"], result["config"]["templates"])
+    expected = fuse_logits(torch.from_numpy(test.features), weights, "mean_cosine", backbone.logit_scale,
+                           center=center).argmax(1).numpy()
+    predicted = [int(row.split(",")[4]) for row in table.read_text().splitlines()[1:]]
+    assert predicted == expected.tolist()
+    plain = fuse_logits(torch.from_numpy(test.features), weights, "mean_cosine", backbone.logit_scale).argmax(1)
+    assert not torch.equal(plain, torch.from_numpy(expected))  # the centring changed some prediction
+
+
 def test_zeroshot_command_missing_split_is_exit_2(tmp_path, capsys):
     code = main(["zeroshot", "--dataset", "nmnist", "--root", str(tmp_path), "--model", "neuroclip-tiny-vit",
                  "--pretrained", "none", "--out", str(tmp_path / "z.json")])

@@ -9,7 +9,8 @@ import torch
 from helpers.seeded_clip import seeded_tiny_clip
 from neuroclip.clip import ZeroShotClassifier, resolve_templates
 from neuroclip.clip.features import FrameConfig, frame_features
-from neuroclip.clip.zeroshot import FUSIONS, fuse_logits
+from neuroclip.clip.zeroshot import FUSIONS, feature_center, fuse_logits
+from neuroclip.errors import ConfigError
 from neuroclip.events import read_events
 
 from conftest import NMNIST_ROOT, nmnist_files
@@ -99,6 +100,40 @@ def test_a_classifier_scores_a_chunk_of_recordings_at_a_time_with_every_fusion(f
     monkeypatch.setattr(zeroshot, "fuse_logits", lambda chunk, *args: calls.append(len(chunk)) or fuse(chunk, *args))
     torch.testing.assert_close(classifier.logits(features), whole, rtol=1e-6, atol=1e-5)
     assert calls == [3, 3, 2]
+
+
+@pytest.mark.parametrize("fusion", sorted(FUSIONS))
+def test_centring_removes_the_direction_all_frames_share_with_every_fusion(fusion):
+    """Frame features = a large offset shared by every recording + a small class direction: as they are, every
+    recording scores as the class nearest the offset; centred on unlabelled recordings' mean, each its own class.
+    A zero center changes nothing."""
+    generator = torch.Generator().manual_seed(1)
+    weights = torch.nn.functional.normalize(torch.randn(4, 32, generator=generator), dim=-1)
+    offset = 10 * weights[2] + 10 * torch.nn.functional.normalize(torch.randn(32, generator=generator), dim=0)
+    labels = torch.arange(4).repeat(6)
+    frames = offset + weights[labels][:, None, :] + 0.05 * torch.randn(24, 3, 32, generator=generator)
+    options = {"frame_weights": [1.0, 0.5, 2.0]} if fusion == "weighted" else {}
+    as_is = fuse_logits(frames, weights, fusion, **options).argmax(1)
+    assert (as_is == 2).all()
+    center = feature_center(frames[::2])  # half of the recordings, their labels unused
+    centred = fuse_logits(frames, weights, fusion, center=center, **options).argmax(1)
+    assert torch.equal(centred, labels)
+    zero = fuse_logits(frames, weights, fusion, center=torch.zeros(32), **options)
+    torch.testing.assert_close(zero, fuse_logits(frames, weights, fusion, **options))
+
+
+def test_feature_center_is_the_mean_normalised_frame_feature_in_chunks(monkeypatch):
+    from neuroclip.clip import zeroshot
+
+    features = torch.randn(10, 3, 8, generator=torch.Generator().manual_seed(2)) * 5
+    expected = torch.nn.functional.normalize(features, dim=-1).mean(dim=(0, 1))
+    monkeypatch.setattr(zeroshot, "SCORE_CHUNK", 3)
+    torch.testing.assert_close(feature_center(features), expected)
+    torch.testing.assert_close(feature_center(features.numpy()), expected)
+    with pytest.raises(ConfigError, match="some recordings"):
+        feature_center(torch.zeros(0, 3, 8))
+    with pytest.raises(ConfigError, match="8 channels"):
+        fuse_logits(features, torch.eye(8)[:2], center=torch.zeros(7))
 
 
 @pytest.mark.parametrize("encoding", ["discrimination", "eventclip", "time_surface"])

@@ -336,6 +336,10 @@ def zeroshot(
     decay_us: DecayOption = 50_000.0,
     normalization: NormalizationOption = "neuroclip",
     fusion: FusionOption = "mean_cosine",
+    center_on: str | None = typer.Option(None, "--center-on", help="Ours, not NeuroCLIP's: subtract the mean frame "
+                                                                   "feature of this split's recordings (e.g. "
+                                                                   "train; its labels are never used) from every "
+                                                                   "frame feature before scoring."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Recordings per CLIP batch."),
     workers: WorkersOption = None,
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache (default ~/.cache/neuroclip)."),
@@ -364,7 +368,8 @@ def zeroshot(
             ("--frames", frames, 10), ("--split-by", split_by, "number"), ("--encoding", encoding, "discrimination"),
             ("--threshold", threshold, None), ("--normalization", normalization, "neuroclip"),
             ("--fusion", fusion, "mean_cosine"), ("--hot-pixel-sigmas", hot_pixel_sigmas, 10.0),
-            ("--decay-us", decay_us, 50_000.0), ("--pretrained", pretrained, None)) if value != default]
+            ("--decay-us", decay_us, 50_000.0), ("--pretrained", pretrained, None), ("--center-on", center_on, None))
+            if value != default]
         if clip_only:
             raise ConfigError(f"{', '.join(clip_only)}: a SpikeCLIP reads its own count frames, without CLIP; drop "
                               "these options (or evaluate CLIP without --spikeclip)")
@@ -378,6 +383,10 @@ def zeroshot(
     device = str(processes.device)
     name = _dataset_name(dataset)
     data = get_dataset(name, root, split)
+    if center_on is not None and center_on == split:
+        raise ConfigError(f"--center-on {center_on} is the split being scored; centre on another split of "
+                          "unlabelled recordings (e.g. --center-on train)")
+    unlabelled = get_dataset(name, root, center_on) if center_on is not None else None
     settings = resolve_settings(name, threshold, template, classnames, dataset_classes=list(data.classes))
     if spikeclip is not None:
         from neuroclip.spikeclip.model import zeroshot_evaluate_spikeclip
@@ -394,13 +403,14 @@ def zeroshot(
     backbone = _load_backbone(model, pretrained, device)
     cache = None if no_cache else FeatureCache(cache_dir)
     result = zeroshot_evaluate(data, backbone, settings.classnames, settings.templates, frame_config, fusion,
-                               cache, batch_size=batch_size, num_workers=workers)
+                               cache, batch_size=batch_size, num_workers=workers, center_on=unlabelled)
     result["config"]["settings"] = settings.record()
     if not processes.main:
         return
     write_result(result, out, csv_out)
+    centred = f"; centred on {center_on}" if center_on is not None else ""
     typer.echo(f"{data.name} {split}: top-1 {result['top1']:.4f}, top-5 {result['top5']:.4f} "
-               f"on {result['n_samples']} recordings ({model}, {backbone.spec.pretrained}) -> {out}")
+               f"on {result['n_samples']} recordings ({model}, {backbone.spec.pretrained}{centred}) -> {out}")
 
 
 @app.command()

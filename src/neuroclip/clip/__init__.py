@@ -2,7 +2,14 @@
 
 from neuroclip.clip.backbone import BackboneSpec, ClipBackbone, ModelNotFoundError, load_backbone
 from neuroclip.clip.prompts import NEUROCLIP_TEMPLATES, TEMPLATE_SETS, resolve_templates
-from neuroclip.clip.zeroshot import FUSIONS, ZeroShotClassifier, fuse_logits, text_classifier, top_k
+from neuroclip.clip.zeroshot import (
+    FUSIONS,
+    ZeroShotClassifier,
+    feature_center,
+    fuse_logits,
+    text_classifier,
+    top_k,
+)
 
 __all__ = [
     "FUSIONS",
@@ -12,6 +19,7 @@ __all__ = [
     "ClipBackbone",
     "ModelNotFoundError",
     "ZeroShotClassifier",
+    "feature_center",
     "fuse_logits",
     "load_backbone",
     "resolve_templates",

@@ -14,7 +14,7 @@ import torch
 from neuroclip.cache import FeatureCache
 from neuroclip.clip.extract import extract_features
 from neuroclip.clip.features import FrameConfig
-from neuroclip.clip.zeroshot import ZeroShotClassifier
+from neuroclip.clip.zeroshot import ZeroShotClassifier, feature_center
 from neuroclip.outputs import atomic_write
 from neuroclip.provenance import accuracy, versions
 
@@ -22,12 +22,24 @@ from neuroclip.provenance import accuracy, versions
 def zeroshot_evaluate(dataset, backbone, classnames: list[str], templates: list[str],
                       frame_config: FrameConfig = FrameConfig(), fusion: str = "mean_cosine",
                       cache: FeatureCache | None = None, batch_size: int = 32, num_workers: int = 0,
-                      progress: bool = True) -> dict:
-    """Top-1/top-5 accuracy of NeuroCLIP zero-shot on ``dataset``; returns the result record (JSON-ready)."""
+                      progress: bool = True, center_on=None) -> dict:
+    """Top-1/top-5 accuracy of NeuroCLIP zero-shot on ``dataset``; returns the result record (JSON-ready).
+
+    ``center_on``: another split (a dataset) whose recordings' mean frame feature is subtracted from every frame
+    feature before scoring (:func:`~neuroclip.clip.zeroshot.feature_center`; ours, not NeuroCLIP's). Its labels
+    are never read: unlabelled recordings from the same sensor are enough."""
     started = time.time()
+    center, centered = None, None
+    if center_on is not None:
+        unlabelled = extract_features(center_on, backbone, frame_config, cache, batch_size=batch_size,
+                                      num_workers=num_workers, progress=progress)
+        center = feature_center(torch.from_numpy(unlabelled.features))
+        centered = {"dataset": getattr(center_on, "name", None), "root": str(getattr(center_on, "root", "")),
+                    "split": getattr(center_on, "split", None), "n_recordings": int(unlabelled.features.shape[0]),
+                    "labels_used": False}
     cached = extract_features(dataset, backbone, frame_config, cache, batch_size=batch_size,
                               num_workers=num_workers, progress=progress)
-    classifier = ZeroShotClassifier(backbone, classnames, templates, fusion=fusion)
+    classifier = ZeroShotClassifier(backbone, classnames, templates, fusion=fusion, center=center)
     logits = classifier.logits(torch.from_numpy(cached.features))
     labels = cached.labels
     predictions = logits.argmax(dim=-1).numpy()
@@ -46,6 +58,7 @@ def zeroshot_evaluate(dataset, backbone, classnames: list[str], templates: list[
             "classnames": list(classnames),
             "templates": list(templates),
             "fusion": fusion,
+            "center_on": centered,
             "frames": dataclasses.asdict(frame_config),
             "backbone": backbone.spec.identity() | {"weights_fingerprint": backbone.fingerprint(),
                                                    "image_size": backbone.image_size,

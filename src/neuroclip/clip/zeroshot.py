@@ -61,14 +61,36 @@ def text_classifier(backbone, classnames: list[str], templates: list[str]) -> to
     return weights
 
 
+def feature_center(frame_features) -> torch.Tensor:
+    """The mean [C] of the normalised frame features [N, T, C] of some recordings (their labels unused), summed
+    :data:`SCORE_CHUNK` recordings at a time: the ``center`` that :func:`fuse_logits` subtracts."""
+    features = torch.as_tensor(np.asarray(frame_features)) if not isinstance(frame_features, torch.Tensor) \
+        else frame_features
+    if features.ndim != 3 or features.shape[0] * features.shape[1] == 0:
+        raise ConfigError(f"a feature center needs frame features [N, T, C] of some recordings; got "
+                          f"{tuple(features.shape)}")
+    total = torch.zeros(features.shape[-1], dtype=torch.float64, device=features.device)
+    for start in range(0, features.shape[0], SCORE_CHUNK):
+        total += F.normalize(features[start:start + SCORE_CHUNK].float(), dim=-1).sum(dim=(0, 1)).double()
+    return (total / (features.shape[0] * features.shape[1])).float()
+
+
 def fuse_logits(frame_features: torch.Tensor, class_weights: torch.Tensor, fusion: str = "mean_cosine",
-                logit_scale: float = 100.0, frame_weights=None) -> torch.Tensor:
-    """Logits [B, K] from raw per-frame features [B, T, C] and normalised class weights [K, C]."""
+                logit_scale: float = 100.0, frame_weights=None, center=None) -> torch.Tensor:
+    """Logits [B, K] from raw per-frame features [B, T, C] and normalised class weights [K, C]. ``center`` [C]
+    (ours, not NeuroCLIP's; :func:`feature_center`): every normalised frame feature has it subtracted and is
+    normalised again before the fusion, removing the direction all event frames share."""
     if fusion not in FUSIONS:
         raise ConfigError(f"fusion must be one of {', '.join(FUSIONS)}; got {fusion!r}")
     if frame_features.ndim != 3:
         raise ConfigError(f"frame features must be [B, T, C]; got {tuple(frame_features.shape)}")
     features = F.normalize(frame_features.float(), dim=-1)
+    if center is not None:
+        center = torch.as_tensor(center, dtype=torch.float32, device=features.device)
+        if center.shape != features.shape[-1:]:
+            raise ConfigError(f"center must have the features' {features.shape[-1]} channels; got "
+                              f"{tuple(center.shape)}")
+        features = F.normalize(features - center, dim=-1)
     weights = class_weights.float().to(features.device)
     n_frames = features.shape[1]
     if fusion == "concat":
@@ -114,7 +136,7 @@ class ZeroShotClassifier:
     """Zero-shot recognition of frame features with a CLIP backbone, class names and prompt templates."""
 
     def __init__(self, backbone, classnames: list[str], templates: list[str], fusion: str = "mean_cosine",
-                 frame_weights=None):
+                 frame_weights=None, center=None):
         if fusion not in FUSIONS:
             raise ConfigError(f"fusion must be one of {', '.join(FUSIONS)}; got {fusion!r}")
         self.backbone = backbone
@@ -122,13 +144,15 @@ class ZeroShotClassifier:
         self.templates = list(templates)
         self.fusion = fusion
         self.frame_weights = frame_weights
+        self.center = center  # [C] or None: see fuse_logits
         self.class_weights = text_classifier(backbone, self.classnames, self.templates)
 
     def logits(self, frame_features) -> torch.Tensor:
         features = torch.as_tensor(np.asarray(frame_features)) if not isinstance(frame_features, torch.Tensor) \
             else frame_features
         return logits_in_chunks(lambda chunk: fuse_logits(chunk, self.class_weights, self.fusion,
-                                                          self.backbone.logit_scale, self.frame_weights), features)
+                                                          self.backbone.logit_scale, self.frame_weights,
+                                                          self.center), features)
 
     def predict(self, frame_features, k: int = 5) -> list[Prediction]:
         return top_k(self.logits(frame_features), self.classnames, k)
