@@ -318,3 +318,22 @@ def test_sensor_size_for_a_file_that_does_not_say_it(tmp_path, capsys):
     assert main(["info", "--json", "--sensor-size", "64x48", str(tmp_path / "empty.npz")]) == 0
     row = json.loads(capsys.readouterr().out)[0]
     assert (row["width"], row["height"], row["events"]) == (64, 48, 0)
+
+
+def test_classify_centred_on_a_folder_of_unlabelled_recordings(tmp_path, capsys):
+    from conftest import nmnist_files
+
+    unlabelled = tmp_path / "unlabelled"
+    unlabelled.mkdir()
+    files = nmnist_files()
+    for path in files[:3]:
+        (unlabelled / path.name).symlink_to(path)
+    base = ["classify", str(files[-1]), "--classnames", "nmnist", "--model", "neuroclip-mini", "--device", "cpu",
+            "--encoding", "eventbind", "--json"]
+    assert main(base) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main([*base, "--center-on", str(unlabelled)]) == 0
+    captured = capsys.readouterr()
+    centred = json.loads(captured.out)  # the note goes to stderr: the JSON stays whole
+    assert f"centred on 3 of the 3 recordings under {unlabelled}" in captured.err
+    assert centred[0]["file"] == plain[0]["file"] and centred[0]["top"] != plain[0]["top"]

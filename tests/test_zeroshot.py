@@ -136,6 +136,38 @@ def test_feature_center_is_the_mean_normalised_frame_feature_in_chunks(monkeypat
         fuse_logits(features, torch.eye(8)[:2], center=torch.zeros(7))
 
 
+def test_a_center_from_a_folder_of_recordings_and_classify_files_with_it(tmp_path):
+    """center_from_recordings takes at most ``limit`` recordings, evenly spaced by name, from any depth of the
+    folder; classify_files scores with it as ZeroShotClassifier(center=...) does, and refuses it with an adapter."""
+    from neuroclip.recognize import center_from_recordings, classify_files
+
+    files = nmnist_files()[:12]
+    for n, path in enumerate(files):
+        (tmp_path / "unlabelled" / str(n % 3)).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "unlabelled" / str(n % 3) / f"{n:02d}.bin").symlink_to(path)
+    (tmp_path / "unlabelled" / "notes.txt").write_text("not a recording")
+    backbone = seeded_tiny_clip()
+    center, used, found = center_from_recordings(tmp_path / "unlabelled", backbone, limit=4)
+    assert (used, found) == (4, 12)
+    order = sorted(range(12), key=lambda n: (n % 3, n))  # the files in name order: folder 0, 1, 2
+    chosen = [tmp_path / "unlabelled" / str(n % 3) / f"{n:02d}.bin" for n in order]
+    picked = [chosen[i] for i in (0, 4, 7, 11)]  # linspace(0, 11, 4) rounded
+    torch.testing.assert_close(center, feature_center(frame_features(picked, backbone)))
+    names = [str(d) for d in range(10)]
+    templates = resolve_templates(None, "nmnist")
+    got = classify_files(files[:3], names, templates, backbone=backbone, center=center, k=10)
+    classifier = ZeroShotClassifier(backbone, names, templates, center=center)
+    expected = classifier.predict(frame_features(files[:3], backbone), k=10)
+    assert [list(p.labels) for p in got] == [list(p.labels) for p in expected]
+    plain = classify_files(files[:3], names, templates, backbone=backbone, k=10)
+    assert [list(p.probabilities) for p in plain] != [list(p.probabilities) for p in got]
+    with pytest.raises(ConfigError, match="zero-shot CLIP only"):
+        classify_files(files[:1], adapter=tmp_path, center=center)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="--center-on: no recordings"):
+        center_from_recordings(tmp_path / "empty", backbone)
+
+
 @pytest.mark.parametrize("encoding", ["discrimination", "eventclip", "time_surface"])
 def test_frames_made_on_the_device_give_the_same_features_as_frames_made_by_workers(encoding):
     from neuroclip.clip.extract import extract_features

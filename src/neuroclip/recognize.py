@@ -8,18 +8,44 @@ from pathlib import Path
 
 from neuroclip.frames.clip_input import FrameConfig
 
+# at most this many unlabelled recordings make a zero-shot center: on the development recordings 10 gave most of
+# the effect with the colour encodings and 50 more (scripts/zeroshot_center_dev.py); 100 bounds the time it takes
+CENTER_RECORDINGS = 100
+
+
+def center_from_recordings(folder, backbone, frame_config: FrameConfig = FrameConfig(), *,
+                           limit: int = CENTER_RECORDINGS, format: str | None = None, reading: dict | None = None):
+    """The zero-shot ``center`` (:func:`neuroclip.clip.zeroshot.feature_center`) of the unlabelled recordings under
+    ``folder``: at most ``limit`` of them, evenly spaced in name order. Returns (center [C], recordings used,
+    recordings found)."""
+    import numpy as np
+
+    from neuroclip.clip.features import frame_features
+    from neuroclip.clip.zeroshot import feature_center
+    from neuroclip.datasets.folder import recordings_under
+
+    found = recordings_under(folder, "--center-on")
+    chosen = [found[i] for i in np.unique(np.linspace(0, len(found) - 1, min(limit, len(found))).round().astype(int))]
+    features = frame_features(chosen, backbone, frame_config, format=format, reading=reading)
+    return feature_center(features), len(chosen), len(found)
+
 
 def classify_files(paths, classnames: list[str] | None = None, templates: list[str] | None = None, *,
                    backbone=None, frame_config: FrameConfig = FrameConfig(), fusion: str = "mean_cosine",
                    adapter=None, spikeclip=None, k: int = 3, device=None, format: str | None = None,
-                   reading: dict | None = None) -> list:
+                   reading: dict | None = None, center=None) -> list:
     """Top-k predictions (:class:`neuroclip.clip.zeroshot.Prediction`) per file.
 
     * ``spikeclip`` (a checkpoint path or a loaded model): the spiking model, with ``classnames`` and ``templates``;
     * ``adapter`` (a saved few-shot adapter): its own class names, frame settings and CLIP;
-    * otherwise zero-shot with ``backbone``, ``classnames``, ``templates``, ``frame_config`` and ``fusion``.
+    * otherwise zero-shot with ``backbone``, ``classnames``, ``templates``, ``frame_config`` and ``fusion``, and
+      ``center`` (:func:`center_from_recordings`; ours) when given.
     """
     paths = [Path(p) for p in paths]
+    if center is not None and (spikeclip is not None or adapter is not None):
+        from neuroclip.errors import ConfigError
+
+        raise ConfigError("a center applies to zero-shot CLIP only, not to an adapter or a SpikeCLIP")
     if spikeclip is not None:
         from neuroclip.spikeclip.model import load_spikeclip, predict_files
 
@@ -33,5 +59,5 @@ def classify_files(paths, classnames: list[str] | None = None, templates: list[s
     from neuroclip.clip.features import frame_features
     from neuroclip.clip.zeroshot import ZeroShotClassifier
 
-    classifier = ZeroShotClassifier(backbone, classnames, templates, fusion=fusion)
+    classifier = ZeroShotClassifier(backbone, classnames, templates, fusion=fusion, center=center)
     return classifier.predict(frame_features(paths, backbone, frame_config, format=format, reading=reading), k=k)

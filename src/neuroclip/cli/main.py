@@ -185,6 +185,10 @@ def classify(
                                                              "the window, no overlap)."),
     plot: Path | None = typer.Option(None, "--plot", help="With --window: the PNG of class probabilities over time "
                                                           "(default: beside the CSV)."),
+    center_on: Path | None = typer.Option(None, "--center-on", help="Ours, not NeuroCLIP's: a folder of unlabelled "
+                                                                    "recordings from the same sensor; their mean "
+                                                                    "frame feature (of at most 100) is subtracted "
+                                                                    "before zero-shot scoring."),
 ):
     """Print the top-k classes of each recording: zero-shot CLIP, a few-shot adapter, or a SpikeCLIP model; with
     --window, a timeline of one long recording (CSV and plot)."""
@@ -203,6 +207,10 @@ def classify(
         check_output_file(csv_out, "--csv", suffixes=(".csv",))
     if adapter is not None and spikeclip is not None:
         raise ConfigError("give either --adapter or --spikeclip, not both")
+    if center_on is not None and (adapter is not None or spikeclip is not None or timeline is not None):
+        given = "--adapter" if adapter is not None else "--spikeclip" if spikeclip is not None else "--window"
+        raise ConfigError(f"--center-on applies to zero-shot CLIP on whole recordings, not with {given}; drop one "
+                          "of them")
     if adapter is not None:
         ignored = [name for name, value in (("--classnames", classnames), ("--template", template),
                                             ("--dataset", dataset), ("--pretrained", pretrained),
@@ -234,9 +242,16 @@ def classify(
             if timeline is not None:
                 _classify_timeline(files[0], backbone, settings, config, fusion, timeline, format, reading, as_json)
                 return
+            center = None
+            if center_on is not None:
+                from neuroclip.recognize import center_from_recordings
+
+                center, used, found = center_from_recordings(center_on, backbone, config, format=format,
+                                                             reading=reading)
+                typer.echo(f"centred on {used} of the {found} recordings under {center_on}", err=True)
             predictions = classify_files(files, settings.classnames, settings.templates, backbone=backbone,
                                          frame_config=config, fusion=fusion, k=top, format=format,
-                                         reading=reading)
+                                         reading=reading, center=center)
     rows = [{"file": str(path), "top": [{"class": name, "label": int(label), "probability": round(float(p), 6)}
                                         for label, name, p in zip(prediction.labels, prediction.classnames,
                                                                   prediction.probabilities)]}

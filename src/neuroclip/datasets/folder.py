@@ -12,6 +12,18 @@ from neuroclip.events.io.dispatch import _EXTENSIONS
 RECORDING_EXTENSIONS = tuple(sorted(set(_EXTENSIONS) | {".aedat"}))
 
 
+def recordings_under(folder, what: str) -> list[Path]:
+    """Every file under ``folder`` (at any depth) with a :data:`RECORDING_EXTENSIONS` suffix, sorted; ``what`` names
+    the option or setting in the error for a missing folder or one without recordings."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"{what}: folder {folder} does not exist")
+    found = sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() in RECORDING_EXTENSIONS)
+    if not found:
+        raise ConfigError(f"{what}: no recordings ({', '.join(RECORDING_EXTENSIONS)}) under {folder}")
+    return found
+
+
 class FolderDataset(EventDataset):
     """Your recordings in class folders; labels follow the sorted class folder names (or ``classes``).
 

@@ -162,17 +162,12 @@ class UnlabelledSource:
     split = "unlabelled"
 
     def __init__(self, folders):
-        from neuroclip.datasets.folder import RECORDING_EXTENSIONS
+        from neuroclip.datasets.folder import recordings_under
 
         self.folders = [Path(folder).expanduser() for folder in folders]
         self.paths, self.keys = [], []
         for n, folder in enumerate(self.folders):
-            if not folder.is_dir():
-                raise ConfigError(f"data.unlabelled: folder {folder} does not exist")
-            found = sorted(path for path in folder.rglob("*")
-                           if path.is_file() and path.suffix.lower() in RECORDING_EXTENSIONS)
-            if not found:
-                raise ConfigError(f"data.unlabelled: no recordings ({', '.join(RECORDING_EXTENSIONS)}) under {folder}")
+            found = recordings_under(folder, "data.unlabelled")
             self.paths += found
             self.keys += [f"unlabelled/{n}/{path.relative_to(folder).as_posix()}" for path in found]
         self.labels = [-1] * len(self.paths)
