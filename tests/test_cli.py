@@ -138,7 +138,7 @@ def test_zeroshot_command_centred_on_another_split(tmp_path, capsys):
     result = json.loads(out.read_text())
     train = get_dataset("nmnist", root, "train")
     assert result["config"]["center_on"] == {"dataset": "nmnist", "root": str(root), "split": "train",
-                                             "n_recordings": len(train), "labels_used": False}
+                                             "n_recordings": len(train), "n_split": len(train), "labels_used": False}
     backbone = load_backbone("neuroclip-mini", None, device="cpu")
     config = FrameConfig(threshold=result["config"]["frames"]["threshold"])
     center = feature_center(torch.from_numpy(extract_features(train, backbone, config, FeatureCache(cache),

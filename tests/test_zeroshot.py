@@ -122,6 +122,18 @@ def test_centring_removes_the_direction_all_frames_share_with_every_fusion(fusio
     torch.testing.assert_close(zero, fuse_logits(frames, weights, fusion, **options))
 
 
+def test_a_center_is_made_of_at_most_its_limit_of_recordings_evenly_spaced():
+    from neuroclip.clip.zeroshot import CENTER_RECORDINGS, center_sample
+
+    assert center_sample(5) == [0, 1, 2, 3, 4]
+    assert center_sample(12, limit=4) == [0, 4, 7, 11]
+    many = center_sample(54_000)
+    assert len(many) == CENTER_RECORDINGS and many[0] == 0 and many[-1] == 53_999
+    assert max(b - a for a, b in zip(many, many[1:])) - min(b - a for a, b in zip(many, many[1:])) <= 1
+    with pytest.raises(ConfigError, match="at least one recording"):
+        center_sample(0)
+
+
 def test_feature_center_is_the_mean_normalised_frame_feature_in_chunks(monkeypatch):
     from neuroclip.clip import zeroshot
 

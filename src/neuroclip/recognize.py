@@ -8,24 +8,18 @@ from pathlib import Path
 
 from neuroclip.frames.clip_input import FrameConfig
 
-# at most this many unlabelled recordings make a zero-shot center: on the development recordings 10 gave most of
-# the effect with the colour encodings and 50 more (scripts/zeroshot_center_dev.py); 100 bounds the time it takes
-CENTER_RECORDINGS = 100
 
-
-def center_from_recordings(folder, backbone, frame_config: FrameConfig = FrameConfig(), *,
-                           limit: int = CENTER_RECORDINGS, format: str | None = None, reading: dict | None = None):
+def center_from_recordings(folder, backbone, frame_config: FrameConfig = FrameConfig(), *, limit: int | None = None,
+                           format: str | None = None, reading: dict | None = None):
     """The zero-shot ``center`` (:func:`neuroclip.clip.zeroshot.feature_center`) of the unlabelled recordings under
-    ``folder``: at most ``limit`` of them, evenly spaced in name order. Returns (center [C], recordings used,
-    recordings found)."""
-    import numpy as np
-
+    ``folder``: at most ``limit`` of them (default :data:`~neuroclip.clip.zeroshot.CENTER_RECORDINGS`), evenly
+    spaced in name order. Returns (center [C], recordings used, recordings found)."""
     from neuroclip.clip.features import frame_features
-    from neuroclip.clip.zeroshot import feature_center
+    from neuroclip.clip.zeroshot import CENTER_RECORDINGS, center_sample, feature_center
     from neuroclip.datasets.folder import recordings_under
 
     found = recordings_under(folder, "--center-on")
-    chosen = [found[i] for i in np.unique(np.linspace(0, len(found) - 1, min(limit, len(found))).round().astype(int))]
+    chosen = [found[i] for i in center_sample(len(found), CENTER_RECORDINGS if limit is None else limit)]
     features = frame_features(chosen, backbone, frame_config, format=format, reading=reading)
     return feature_center(features), len(chosen), len(found)
 

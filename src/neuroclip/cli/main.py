@@ -353,8 +353,8 @@ def zeroshot(
     fusion: FusionOption = "mean_cosine",
     center_on: str | None = typer.Option(None, "--center-on", help="Ours, not NeuroCLIP's: subtract the mean frame "
                                                                    "feature of this split's recordings (e.g. "
-                                                                   "train; its labels are never used) from every "
-                                                                   "frame feature before scoring."),
+                                                                   "train: at most 100, evenly spaced; labels "
+                                                                   "never used) before scoring."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Recordings per CLIP batch."),
     workers: WorkersOption = None,
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache (default ~/.cache/neuroclip)."),

@@ -14,7 +14,8 @@ import torch
 from neuroclip.cache import FeatureCache
 from neuroclip.clip.extract import extract_features
 from neuroclip.clip.features import FrameConfig
-from neuroclip.clip.zeroshot import ZeroShotClassifier, feature_center
+from neuroclip.clip.zeroshot import ZeroShotClassifier, center_sample, feature_center
+from neuroclip.datasets.base import Subset
 from neuroclip.outputs import atomic_write
 from neuroclip.provenance import accuracy, versions
 
@@ -26,17 +27,19 @@ def zeroshot_evaluate(dataset, backbone, classnames: list[str], templates: list[
     """Top-1/top-5 accuracy of NeuroCLIP zero-shot on ``dataset``; returns the result record (JSON-ready).
 
     ``center_on``: another split (a dataset) whose recordings' mean frame feature is subtracted from every frame
-    feature before scoring (:func:`~neuroclip.clip.zeroshot.feature_center`; ours, not NeuroCLIP's). Its labels
-    are never read: unlabelled recordings from the same sensor are enough."""
+    feature before scoring (:func:`~neuroclip.clip.zeroshot.feature_center`; ours, not NeuroCLIP's), from at most
+    :data:`~neuroclip.clip.zeroshot.CENTER_RECORDINGS` of them, evenly spaced. Their labels are never used:
+    unlabelled recordings from the same sensor are enough."""
     started = time.time()
     center, centered = None, None
     if center_on is not None:
-        unlabelled = extract_features(center_on, backbone, frame_config, cache, batch_size=batch_size,
-                                      num_workers=num_workers, progress=progress)
+        positions = center_sample(len(center_on))
+        unlabelled = extract_features(Subset(center_on, positions), backbone, frame_config, cache,
+                                      batch_size=batch_size, num_workers=num_workers, progress=progress)
         center = feature_center(torch.from_numpy(unlabelled.features))
         centered = {"dataset": getattr(center_on, "name", None), "root": str(getattr(center_on, "root", "")),
-                    "split": getattr(center_on, "split", None), "n_recordings": int(unlabelled.features.shape[0]),
-                    "labels_used": False}
+                    "split": getattr(center_on, "split", None), "n_recordings": len(positions),
+                    "n_split": len(center_on), "labels_used": False}
     cached = extract_features(dataset, backbone, frame_config, cache, batch_size=batch_size,
                               num_workers=num_workers, progress=progress)
     classifier = ZeroShotClassifier(backbone, classnames, templates, fusion=fusion, center=center)

@@ -61,6 +61,19 @@ def text_classifier(backbone, classnames: list[str], templates: list[str]) -> to
     return weights
 
 
+# at most this many unlabelled recordings make a center: on the development recordings 10 gave most of the effect
+# with the colour encodings and 50 more (scripts/zeroshot_center_dev.py); 100 bounds the time a large split takes
+CENTER_RECORDINGS = 100
+
+
+def center_sample(n: int, limit: int = CENTER_RECORDINGS) -> list[int]:
+    """Positions of at most ``limit`` of ``n`` recordings, evenly spaced (a split in class order gives every
+    class its share), whose :func:`feature_center` is used."""
+    if n < 1 or limit < 1:
+        raise ConfigError(f"a center needs at least one recording; got {n} recordings and a limit of {limit}")
+    return np.unique(np.linspace(0, n - 1, min(limit, n)).round().astype(int)).tolist()
+
+
 def feature_center(frame_features) -> torch.Tensor:
     """The mean [C] of the normalised frame features [N, T, C] of some recordings (their labels unused), summed
     :data:`SCORE_CHUNK` recordings at a time: the ``center`` that :func:`fuse_logits` subtracts."""
