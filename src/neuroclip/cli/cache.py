@@ -52,7 +52,8 @@ def list_command(
     if as_json:
         typer.echo(json.dumps([entry.describe() for entry in entries], indent=2))
         return
-    header = ("key", "state", "dataset", "split", "model", "encoding", "T", "recordings", "size", "last used", "")
+    header = ("key", "state", "dataset", "split", "model", "encoding", "T", "recordings", "size", "last used",
+              "root", "")
     table = [header]
     for entry in entries:
         row = entry.describe()
@@ -61,7 +62,7 @@ def list_command(
         table.append((row["key"][:12], row["state"], str(row["dataset"] or "-"), str(row["split"] or "-"),
                       str(row["model"] or "-"), str(row["encoding"] or "-"), str(row["frames"] or "-"),
                       "-" if row["recordings"] is None else str(row["recordings"]), _size(row["bytes"]),
-                      _when(row["last_used"]), note))
+                      _when(row["last_used"]), str(row["root"] or "-"), note))
     if entries:
         widths = [max(len(r[i]) for r in table) for i in range(len(header))]
         for r in table:
