@@ -38,11 +38,6 @@ from neuroclip.errors import ConfigError, NeuroclipError
 MANIFEST = "manifest.json"
 CONFIG = "config.json"
 FORMAT_VERSION = 1
-STATES = {
-    "complete": "a split's features, finished",
-    "partial": "an interrupted extraction (a run with the same configuration resumes it)",
-    "rows": "some recordings of a split, stored by few-shot runs",
-}
 
 
 # messages about the cache (an entry discarded and rebuilt); the command line prints them as one line each
@@ -156,7 +151,9 @@ class CacheEntry:
     an interrupted extraction that recorded no configuration, so it cannot tell)."""
 
     path: Path
-    state: str  # one of STATES
+    # 'complete' (a split's features), 'partial' (an interrupted extraction, which a run with the same
+    # configuration resumes) or 'rows' (some recordings of a split, stored by few-shot runs)
+    state: str
     config: dict | None
     bytes: int
     recordings: int | None

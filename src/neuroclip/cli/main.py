@@ -398,9 +398,6 @@ def zeroshot(
     device = str(processes.device)
     name = _dataset_name(dataset)
     data = get_dataset(name, root, split)
-    if center_on is not None and center_on == split:
-        raise ConfigError(f"--center-on {center_on} is the split being scored; centre on another split of "
-                          "unlabelled recordings (e.g. --center-on train)")
     unlabelled = get_dataset(name, root, center_on) if center_on is not None else None
     settings = resolve_settings(name, threshold, template, classnames, dataset_classes=list(data.classes))
     if spikeclip is not None:

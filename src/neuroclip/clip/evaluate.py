@@ -16,6 +16,7 @@ from neuroclip.clip.extract import extract_features
 from neuroclip.clip.features import FrameConfig
 from neuroclip.clip.zeroshot import ZeroShotClassifier, center_sample, feature_center
 from neuroclip.datasets.base import Subset
+from neuroclip.errors import ConfigError
 from neuroclip.outputs import atomic_write
 from neuroclip.provenance import accuracy, versions
 
@@ -33,6 +34,12 @@ def zeroshot_evaluate(dataset, backbone, classnames: list[str], templates: list[
     started = time.time()
     center, centered = None, None
     if center_on is not None:
+        scored = {str(path) for path, _ in getattr(dataset, "samples", [])}
+        shared = sum(str(path) in scored for path, _ in getattr(center_on, "samples", []))
+        if shared:
+            raise ConfigError(f"the split to centre on ({getattr(center_on, 'split', None)}) shares {shared} "
+                              f"recordings with the split being scored ({getattr(dataset, 'split', None)}); centre on "
+                              "recordings that are not scored (e.g. --center-on train when scoring test)")
         positions = center_sample(len(center_on))
         unlabelled = extract_features(Subset(center_on, positions), backbone, frame_config, cache,
                                       batch_size=batch_size, num_workers=num_workers, progress=progress)
