@@ -7,7 +7,8 @@
    guard, at the paper's size and the tiny size: cosine loss at the first and last step, finite steps, firing rate;
    the truncated-normal init (which keeps the guard) beside it; then stage A of the real trainer with AMP;
 4. zero-shot with the bundled ``neuroclip-mini`` on real N-MNIST recordings, GPU (bf16 autocast) against CPU: top-1
-   of each and the share of identical predictions; and ``neuroclip classify --device cuda`` end to end.
+   of each and the share of identical predictions, as NeuroCLIP does it and centred on the train split
+   (``--center-on train``); and ``neuroclip classify --device cuda`` end to end, also with ``--center-on``.
 
     python scripts/gpu_checks.py --recordings DIR_WITH_Train_AND_Test --out gpu_checks.json
 """
@@ -152,23 +153,28 @@ def check_zeroshot(root: Path, work: Path) -> None:
 
     data = get_dataset("nmnist", root, "test")
     settings = resolve_settings("nmnist", dataset_classes=list(data.classes))
-    runs = {}
-    for device in ("cpu", DEVICE):
-        backbone = load_backbone("neuroclip-mini", device=device)
-        started = time.time()
-        result = zeroshot_evaluate(data, backbone, settings.classnames, settings.templates,
-                                   cache=FeatureCache(work / f"cache-{device}"), batch_size=64, progress=False)
-        runs[device] = (result, time.time() - started, str(backbone.amp_dtype))
-    same = float((runs["cpu"][0]["_predictions"]["predictions"] == runs[DEVICE][0]["_predictions"]["predictions"])
-                 .mean())
-    record("zeroshot_neuroclip_mini", n=runs["cpu"][0]["n_samples"],
-           top1={d: round(r[0]["top1"], 4) for d, r in runs.items()},
-           seconds={d: round(r[1], 1) for d, r in runs.items()}, amp={d: r[2] for d, r in runs.items()},
-           same_predictions=round(same, 4))
+    unlabelled = get_dataset("nmnist", root, "train")
+    for name, center_on in (("zeroshot_neuroclip_mini", None), ("zeroshot_neuroclip_mini_centred", unlabelled)):
+        runs = {}
+        for device in ("cpu", DEVICE):
+            backbone = load_backbone("neuroclip-mini", device=device)
+            started = time.time()
+            result = zeroshot_evaluate(data, backbone, settings.classnames, settings.templates,
+                                       cache=FeatureCache(work / f"cache-{device}"), batch_size=64, progress=False,
+                                       center_on=center_on)
+            runs[device] = (result, time.time() - started, str(backbone.amp_dtype))
+        same = float((runs["cpu"][0]["_predictions"]["predictions"] ==
+                      runs[DEVICE][0]["_predictions"]["predictions"]).mean())
+        record(name, n=runs["cpu"][0]["n_samples"], top1={d: round(r[0]["top1"], 4) for d, r in runs.items()},
+               seconds={d: round(r[1], 1) for d, r in runs.items()}, amp={d: r[2] for d, r in runs.items()},
+               same_predictions=round(same, 4))
     files = sorted((root / "Test").glob("*/*.bin"))[:3]
     code = main(["classify", *map(str, files), "--classnames", "nmnist", "--model", "neuroclip-mini",
                  "--device", DEVICE])
     record("cli_classify_cuda", exit_code=code)
+    code = main(["classify", *map(str, files), "--classnames", "nmnist", "--model", "neuroclip-mini",
+                 "--device", DEVICE, "--center-on", str(root / "Train")])
+    record("cli_classify_centred_cuda", exit_code=code)
 
 
 def main() -> None:
