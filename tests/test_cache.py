@@ -202,7 +202,6 @@ def test_an_interrupted_subset_extraction_resumes_with_the_recordings_it_lacks(b
 def _age(folder: Path, days: float) -> None:
     """Make every file of a cache entry look last written ``days`` ago."""
     import os
-    import time
 
     when = time.time() - days * 86400
     for path in folder.iterdir():

@@ -387,20 +387,23 @@ class FeatureCache:
         current = (cache_key(config) == key) if config is not None else (None if suffix == "partial" else False)
         return CacheEntry(folder, suffix, config, size, recordings, last_used, current)
 
-    def prunable(self, unused_days: float | None = None, everything: bool = False) -> list[tuple[CacheEntry, str]]:
+    def prunable(self, unused_days: float | None = None, everything: bool = False,
+                 entries: list[CacheEntry] | None = None) -> list[tuple[CacheEntry, str]]:
         """The entries ``neuroclip cache prune`` removes, each with the reason: those this version cannot read
-        (written by another version, or damaged), those no run read or wrote for ``unused_days`` days, or all."""
+        (written by another version, or damaged), those no run read or wrote for ``unused_days`` days, or all.
+        ``entries``: a listing from :meth:`entries` already made (else the cache is listed again)."""
         if unused_days is not None and unused_days < 0:
             raise ConfigError(f"--unused-days must be >= 0, got {unused_days}")
-        cutoff = None if unused_days is None else time.time() - unused_days * 86400
+        now = time.time()
+        cutoff = None if unused_days is None else now - unused_days * 86400
         chosen = []
-        for entry in self.entries():
+        for entry in self.entries() if entries is None else entries:
             if everything:
                 chosen.append((entry, "all entries asked for"))
             elif entry.current is False:
                 chosen.append((entry, "not readable by this neuroclip version (another version's, or damaged)"))
             elif cutoff is not None and entry.last_used < cutoff:
-                chosen.append((entry, f"unused for {(time.time() - entry.last_used) / 86400:.1f} days"))
+                chosen.append((entry, f"unused for {(now - entry.last_used) / 86400:.1f} days"))
         return chosen
 
     def remove(self, entry: CacheEntry) -> None:

@@ -83,12 +83,13 @@ def prune_command(
     """Remove the entries this neuroclip version cannot read (written by another version, or damaged), and with
     --unused-days or --all more; every later run recomputes what it needs."""
     cache = _cache(cache_dir)
-    chosen = cache.prunable(unused_days=unused_days, everything=everything)
+    entries = cache.entries()  # listed once: a rows folder's count opens each of its files
+    chosen = cache.prunable(unused_days=unused_days, everything=everything, entries=entries)
     for entry, reason in chosen:
         if not dry_run:
             cache.remove(entry)
         typer.echo(f"{'would remove' if dry_run else 'removed'} {entry.path} ({_size(entry.bytes)}; {reason})")
     freed = sum(entry.bytes for entry, _ in chosen)
-    kept = len(cache.entries()) - (len(chosen) if dry_run else 0)
+    kept = len(entries) - len(chosen)
     typer.echo(f"{'would free' if dry_run else 'freed'} {_size(freed)} from {len(chosen)} "
                f"entr{'y' if len(chosen) == 1 else 'ies'}; {kept} kept in {cache.features_root}")
