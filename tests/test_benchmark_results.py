@@ -60,3 +60,44 @@ def test_readme_zero_shot_table_is_the_stored_results(encoding):
         stored += [round(100 * result["top1"], 1), round(100 * result["top5"], 1)]
         assert (result["config"].get("center_on") is not None) == (suffix == "_centred")
     assert shown == stored
+
+
+FEWSHOT_TABLES = {  # the first cell of a README few-shot table -> its result file
+    "(a) discrimination": "nmnist_heldout_mini_fewshot.json",
+    "(b) eventbind (large gap)": "nmnist_heldout_mini_fewshot_eventbind.json",
+    "(c) voxel_grid (strong zero-shot)": "nmnist_heldout_mini_fewshot_voxel_grid.json",
+    "(d) time_surface (large gap)": "nmnist_heldout_mini_fewshot_time_surface.json",
+    "(a) discrimination, 10 draws": "nmnist_heldout_mini_fewshot_10seeds.json",
+}
+FEWSHOT_LABELS = {"zero-shot": "zeroshot", "NeuroCLIP adapter (`neuroclip`, as released)": "neuroclip",
+                  "NeuroCLIP+ (`neuroclip-plus`, ours)": "neuroclip-plus", "Tip-Adapter": "tip",
+                  "Tip-Adapter-F": "tip-f", "linear probe": "linear"}
+
+
+@pytest.mark.parametrize("heading", list(FEWSHOT_TABLES))
+def test_readme_few_shot_table_is_the_stored_results(heading):
+    """Each method row of a README few-shot table gives the mean ± std of its result file's summary, per K."""
+    import re
+
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {heading} | 1 shot"))
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        label = cells[0].replace("**", "")
+        if label in FEWSHOT_LABELS:
+            rows[FEWSHOT_LABELS[label]] = [[float(v) for v in re.findall(r"[0-9.]+", c.replace("**", ""))]
+                                           for c in cells[1:]]
+    assert set(rows) == set(FEWSHOT_LABELS.values())
+    result = json.loads((REPO / "results" / FEWSHOT_TABLES[heading]).read_text())
+    summary = {(e["method"], e["shots"]): e for e in result["summary"]}
+    shots = result["config"]["shots"]
+    for method, cells in rows.items():
+        for k, shown in zip(shots, cells):
+            entry = summary[(method, 0 if method == "zeroshot" else k)]
+            stored = [round(100 * entry["top1_mean"], 1)]
+            if method != "zeroshot":
+                stored.append(round(100 * entry["top1_std"], 1))
+            assert shown == stored, (method, k)
