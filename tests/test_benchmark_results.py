@@ -68,6 +68,8 @@ FEWSHOT_TABLES = {  # the first cell of a README few-shot table -> its result fi
     "(c) voxel_grid (strong zero-shot)": "nmnist_heldout_mini_fewshot_voxel_grid.json",
     "(d) time_surface (large gap)": "nmnist_heldout_mini_fewshot_time_surface.json",
     "(a) discrimination, 10 draws": "nmnist_heldout_mini_fewshot_10seeds.json",
+    "(e) discrimination, T = 40": "nmnist_heldout_mini_fewshot_T40.json",
+    "(f) eventbind, T = 40": "nmnist_heldout_mini_fewshot_eventbind_T40.json",
 }
 FEWSHOT_LABELS = {"zero-shot": "zeroshot", "NeuroCLIP adapter (`neuroclip`, as released)": "neuroclip",
                   "NeuroCLIP+ (`neuroclip-plus`, ours)": "neuroclip-plus", "Tip-Adapter": "tip",
@@ -101,3 +103,23 @@ def test_readme_few_shot_table_is_the_stored_results(heading):
             if method != "zeroshot":
                 stored.append(round(100 * entry["top1_std"], 1))
             assert shown == stored, (method, k)
+
+
+def test_readme_more_frames_runs_use_the_frames_the_development_sweep_chose():
+    """The README's held-out T = 40 runs use the T that ``frames_sweep_dev.choose`` picks from the stored sweep, and
+    the stored files were run with it."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from frames_sweep_dev import choose
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    sweep = json.loads((REPO / "results" / "frames_sweep_dev.json").read_text())
+    chosen = choose(sweep["rows"])
+    assert chosen == sweep["chosen_frames"]
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for name in ("nmnist_heldout_mini_fewshot_T40", "nmnist_heldout_mini_fewshot_eventbind_T40"):
+        assert name == name.replace("T40", f"T{chosen}")
+        command = next(block for block in readme.split("neuroclip fewshot")[1:] if f"results/{name}.json" in block)
+        assert f"--frames {chosen} " in command.split("--out")[0]
+        result = json.loads((REPO / "results" / f"{name}.json").read_text())
+        assert result["config"]["frames"]["n_frames"] == chosen
