@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from neuroclip.cli.options import (
+    CLIP_FRAME_OPTIONS,
     DEVICE_HELP,
     MODEL_HELP,
     ClassnamesOption,
@@ -33,6 +34,7 @@ from neuroclip.cli.options import (
     ThresholdOption,
     WorkersOption,
     check_split_and_encoding_parameters,
+    given_options,
     read_options,
 )
 from neuroclip.errors import NeuroclipError
@@ -151,6 +153,7 @@ def formats():
 
 @app.command()
 def classify(
+    context: typer.Context,
     files: list[Path] = typer.Argument(..., help="Recordings to recognise (pictures for a SpikeCLIP trained on "
                                                  "pictures)."),
     classnames: ClassnamesOption = None,
@@ -211,10 +214,13 @@ def classify(
         given = "--adapter" if adapter is not None else "--spikeclip" if spikeclip is not None else "--window"
         raise ConfigError(f"--center-on applies to zero-shot CLIP on whole recordings, not with {given}; drop one "
                           "of them")
+    if spikeclip is not None:
+        ignored = given_options(context, CLIP_FRAME_OPTIONS)
+        if ignored:
+            raise ConfigError(f"{', '.join(ignored)}: a SpikeCLIP reads its own count frames, without CLIP; drop "
+                              "these options (or classify with CLIP without --spikeclip)")
     if adapter is not None:
-        ignored = [name for name, value in (("--classnames", classnames), ("--template", template),
-                                            ("--dataset", dataset), ("--pretrained", pretrained),
-                                            ("--threshold", threshold)) if value is not None]
+        ignored = given_options(context, ("classnames", "template", "dataset", *CLIP_FRAME_OPTIONS))
         if ignored:
             raise ConfigError(f"{', '.join(ignored)}: an adapter brings its own classes, prompts, frames and CLIP; "
                               "drop these options (or classify zero-shot without --adapter)")
@@ -333,6 +339,7 @@ def _write_predictions_csv(rows: list[dict], path: Path) -> None:
 
 @app.command()
 def zeroshot(
+    context: typer.Context,
     dataset: str = typer.Option(..., "--dataset", help="Dataset name (nmnist, cifar10dvs, ...) or 'folder'."),
     root: Path = typer.Option(..., "--root", help="Dataset folder (N-MNIST: Train/<digit>/*.bin, Test/<digit>/...)."),
     split: str = typer.Option("test", "--split", help="Split to evaluate: test, train, val, train_full (folder: "
@@ -379,12 +386,7 @@ def zeroshot(
     _check_frame_options(encoding, split_by, normalization, hot_pixel_sigmas, decay_us)
     _check_fusion(fusion)
     if spikeclip is not None:
-        clip_only = [flag for flag, value, default in (
-            ("--frames", frames, 10), ("--split-by", split_by, "number"), ("--encoding", encoding, "discrimination"),
-            ("--threshold", threshold, None), ("--normalization", normalization, "neuroclip"),
-            ("--fusion", fusion, "mean_cosine"), ("--hot-pixel-sigmas", hot_pixel_sigmas, 10.0),
-            ("--decay-us", decay_us, 50_000.0), ("--pretrained", pretrained, None), ("--center-on", center_on, None))
-            if value != default]
+        clip_only = given_options(context, (*CLIP_FRAME_OPTIONS, "center_on"))
         if clip_only:
             raise ConfigError(f"{', '.join(clip_only)}: a SpikeCLIP reads its own count frames, without CLIP; drop "
                               "these options (or evaluate CLIP without --spikeclip)")

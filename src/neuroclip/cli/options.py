@@ -83,3 +83,17 @@ def read_options(layout: str | None = None, sensor_size: str | None = None) -> d
             raise ConfigError(f"--sensor-size {sensor_size!r}: give WIDTHxHEIGHT in pixels, e.g. 640x480")
         options["sensor_size"] = (int(width), int(height))
     return options
+
+
+# options that shape CLIP's input or choose CLIP: a saved adapter or a SpikeCLIP brings its own
+CLIP_FRAME_OPTIONS = ("model", "pretrained", "frames", "split_by", "encoding", "threshold", "hot_pixel_sigmas",
+                      "decay_us", "normalization", "fusion")
+
+
+def given_options(context: typer.Context, names) -> list[str]:
+    """The flags (``--frames``, ...) of the parameters ``names`` that the user gave, on the command line or in the
+    environment, even with their default value: an option passed and then ignored is a mistake to report."""
+    flags = {param.name: param.opts[0] for param in context.command.params}
+    # compared by name: recent typer releases carry their own copy of click's ParameterSource
+    sources = {name: getattr(context.get_parameter_source(name), "name", None) for name in names}
+    return [flags[name] for name in names if sources[name] in ("COMMANDLINE", "ENVIRONMENT")]
