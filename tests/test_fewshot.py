@@ -491,6 +491,38 @@ def test_view_config_of_the_cli_options():
     assert plan.record()["augment"] == {"events": {"shift_px": 3.0, "rotate_degrees": 10.0, "scale": 0.1,
                                                    "drop": 0.3}, "n_views": 2, "level": "events"}
 
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_views_are_refused_exactly_for_the_methods_that_ignore_them(method):
+    """VIEW_METHODS is what the methods do: views change a listed method's test logits and leave the others'
+    unchanged, and a plan with views and only unlisted methods is refused (the views would be encoded for
+    nothing)."""
+    from neuroclip.fewshot.baselines import WITHIN_SHOTS
+    from neuroclip.fewshot.plan import VIEW_METHODS
+    from neuroclip.fewshot.protocol import _fit_method
+
+    features, labels, weights = synthetic(n_per_class=4)
+    test_x, _, _ = synthetic(n_per_class=7, seed=1)
+    views = features[:, None] + 2.0 * torch.randn((features.shape[0], 2, *features.shape[1:]),
+                                                  generator=torch.Generator().manual_seed(3))
+    baselines = BaselineConfigs(plus=PlusConfig(epochs=4))
+
+    def logits(shot_views):
+        torch.manual_seed(0)
+        predict, _ = _fit_method(method, features, labels, weights, 100.0, WITHIN_SHOTS, recipe(epochs=4),
+                                 baselines, 1, shot_views, "cpu")
+        return predict(test_x)
+
+    if method != "zeroshot":  # zero-shot is scored before any shot, or view, is drawn
+        assert (not torch.equal(logits(views), logits(None))) == (method in VIEW_METHODS)
+    if method not in VIEW_METHODS:
+        with pytest.raises(ConfigError, match="would use them"):
+            FewShotPlan(methods=[method], augment=EventViewConfig(n_views=2))
+    else:
+        FewShotPlan(methods=[method], augment=EventViewConfig(n_views=2))
+
+
 # --------------------------------------------------------------------------------------------------- experiment
 
 

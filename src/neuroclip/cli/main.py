@@ -448,8 +448,9 @@ def fewshot(
                                  "within them), validation (select on the val split: extra labelled recordings), "
                                  "last-epoch, or paper-test-selection (the released code's selection on test, for "
                                  "comparison only)."),
-    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Adapter epochs (default: NeuroCLIP's 150 "
-                                                                     "for RN50, 250 otherwise)."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Epochs of the NeuroCLIP adapter (methods "
+                                                                     "neuroclip, neuroclip-relu; default: "
+                                                                     "NeuroCLIP's 150 for RN50, 250 otherwise)."),
     classnames: ClassnamesOption = None,
     template: TemplateOption = None,
     frames: FramesOption = 10,
@@ -484,6 +485,7 @@ def fewshot(
     from neuroclip.devices import default_workers
     from neuroclip.errors import ConfigError
     from neuroclip.fewshot import FewShotPlan, fewshot_experiment, format_summary, recipe
+    from neuroclip.fewshot.plan import RECIPE_METHODS
     from neuroclip.fewshot.protocol import PROTOCOLS, check_methods
     from neuroclip.frames.clip_input import FrameConfig
     from neuroclip.outputs import check_output_dir, check_output_file
@@ -493,9 +495,15 @@ def fewshot(
     methods = check_methods(methods)
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol {protocol!r} is unknown; choose one of {', '.join(PROTOCOLS)}")
+    if epochs is not None and not set(methods) & set(RECIPE_METHODS):
+        raise ConfigError(f"--epochs sets the NeuroCLIP adapter's epochs ({', '.join(RECIPE_METHODS)}); none of "
+                          f"the methods asked for ({', '.join(methods)}) trains it: drop --epochs or add "
+                          "--method neuroclip")
     from neuroclip.fewshot.augment import view_config
 
-    augment_config = view_config(augment, augment_views, encoding)
+    train_config = recipe("neuroclip", model, **({"epochs": epochs} if epochs else {}))
+    plan = FewShotPlan(methods=tuple(methods), shots=tuple(shots), seeds=tuple(seeds), protocol=protocol,
+                       train_config=train_config, augment=view_config(augment, augment_views, encoding))
     if save_adapter is not None and not any(m.startswith("neuroclip") for m in methods):
         raise ConfigError("--save-adapter saves a NeuroCLIP adapter: add --method neuroclip (or drop --save-adapter)")
     plot = plot or out.with_suffix(".png")
@@ -516,9 +524,6 @@ def fewshot(
     test = get_dataset(name, root, "test")
     settings = resolve_settings(name, threshold, template, classnames, dataset_classes=list(train.classes))
     backbone = _load_backbone(model, pretrained, device)
-    train_config = recipe("neuroclip", model, **({"epochs": epochs} if epochs else {}))
-    plan = FewShotPlan(methods=tuple(methods), shots=tuple(shots), seeds=tuple(seeds), protocol=protocol,
-                       train_config=train_config, augment=augment_config)
     record = fewshot_experiment(
         train, test, backbone, settings.classnames, settings.templates, plan,
         frame_config=FrameConfig(encoding=encoding, n_frames=frames, split_by=split_by, threshold=settings.threshold,

@@ -59,6 +59,9 @@ METHODS = {
     "tip-f": "Tip-Adapter-F (cache keys fine-tuned)",
     "clip-adapter": "CLIP-Adapter per frame, residual ratio 0.2",
 }
+# the methods that train NeuroCLIP's recipe (``train_config``, ``--epochs``) and those that take augmented views
+RECIPE_METHODS = ("neuroclip", "neuroclip-relu")
+VIEW_METHODS = ("neuroclip", "neuroclip-plus", "neuroclip-relu", "tip", "tip-f", "clip-adapter")
 METHOD_ALIASES = {"zero-shot": "zeroshot", "linear-probe": "linear", "tip-adapter": "tip", "tip-adapter-f": "tip-f",
                   "tipf": "tip-f", "clipadapter": "clip-adapter", "relu": "neuroclip-relu",
                   "neuroclip+": "neuroclip-plus", "plus": "neuroclip-plus"}
@@ -116,6 +119,10 @@ class FewShotPlan:
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}; got {self.protocol!r}")
+        if self.augment is not None and not set(self.methods) & set(VIEW_METHODS):
+            raise ConfigError(f"augmented views (--augment-views) are used by {', '.join(VIEW_METHODS)}; none of "
+                              f"the methods asked for ({', '.join(self.methods)}) would use them: drop the views or "
+                              "add one of those methods")
         if isinstance(self.val_per_class, bool) or not isinstance(self.val_per_class, (int, np.integer)) \
                 or self.val_per_class < 1:
             raise ConfigError(f"val_per_class must be a positive integer, got {self.val_per_class!r}")
