@@ -667,9 +667,11 @@ def test_frame_config_carries_every_encoding_parameter_to_the_encoding(nmnist, e
     expected = encode(stream, encoding, 4, "number", **changed)
     np.testing.assert_array_equal(config.encode(stream), expected)
     # the parameter an encoding uses changes its frames; the others do not
-    used = {"discrimination": "threshold", "eventclip": "hot_pixel_sigmas", "time_surface": "decay_us"}.get(encoding)
+    from neuroclip.frames.names import ENCODING_PARAMETERS
+
+    used = set(ENCODING_PARAMETERS[encoding]) & set(changed)
     default = FrameConfig(encoding=encoding, n_frames=4).encode(stream)
-    assert np.array_equal(default, expected) == (used is None)
+    assert np.array_equal(default, expected) == (not used)
     images = clip_frames(stream, config, 32)
     assert images.shape == (4, 3, 32, 32) and images.dtype == torch.float32
 
@@ -771,3 +773,29 @@ def test_time_surfaces_and_voxel_grids_are_the_same_with_and_without_numba(split
                                  time_surface(flat).tobytes()] + \
                 [voxel_grid(s, n_bins=bins).tobytes() for s in (stream, flat) for bins in (1, 6)]
     assert outcomes["numpy"] == outcomes["numba"]
+
+
+# two values of each encoding setting that give different frames wherever the setting is read
+SETTING_VALUES = {"split_by": ("number", "time"), "threshold": (0.0, 3.0), "hot_pixel_sigmas": (0.5, 50.0),
+                  "decay_us": (2_000.0, 500_000.0)}
+
+
+@needs_nmnist
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_an_encoding_reads_exactly_its_listed_settings(nmnist, encoding):
+    """ENCODING_PARAMETERS (which the command line uses to refuse settings an encoding ignores) is what the
+    encodings do: on real recordings, changing a listed setting changes the frames, changing another does not, on
+    the NumPy path and on the batched torch path."""
+    from neuroclip.frames.clip_input import FrameConfig, clip_frames_batch
+    from neuroclip.frames.names import ENCODING_PARAMETERS
+
+    streams = nmnist[:3]
+    for name, (first, second) in SETTING_VALUES.items():
+        numpy_frames = [np.stack([encode(stream, encoding, 10, **{name: value}) for stream in streams])
+                        for value in (first, second)]
+        assert (not np.array_equal(*numpy_frames)) == (name in ENCODING_PARAMETERS[encoding]), name
+        if encoding == "counts":  # not a CLIP input
+            continue
+        torch_frames = [clip_frames_batch(streams, FrameConfig(encoding=encoding, **{name: value}), 64)
+                        for value in (first, second)]
+        assert (not torch.equal(*torch_frames)) == (name in ENCODING_PARAMETERS[encoding]), name

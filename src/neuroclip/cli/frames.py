@@ -18,6 +18,7 @@ from neuroclip.cli.options import (
     HotPixelOption,
     LayoutOption,
     SensorSizeOption,
+    check_encoding_options,
     check_split_and_encoding_parameters,
     read_options,
 )
@@ -48,12 +49,15 @@ def frames_command(
     format: FormatOption = None,
     layout: LayoutOption = None,
     sensor_size: SensorSizeOption = None,
+    context: typer.Context = None,  # given by the command line; a Python caller leaves it out
 ) -> None:
     """Draw the T event frames of a recording (NeuroCLIP's discrimination map by default)."""
     from neuroclip.outputs import check_output_file
 
     encoding = check_encoding(encoding)
     check_split_and_encoding_parameters(split_by, hot_pixel_sigmas, decay_us)
+    if context is not None:
+        check_encoding_options(context, encoding)
     if frames > MAX_DRAWN_FRAMES:
         raise ConfigError(f"--frames {frames}: a picture of more than {MAX_DRAWN_FRAMES} frames cannot be read; "
                           "draw fewer frames")

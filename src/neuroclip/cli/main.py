@@ -33,6 +33,7 @@ from neuroclip.cli.options import (
     TemplateOption,
     ThresholdOption,
     WorkersOption,
+    check_encoding_options,
     check_split_and_encoding_parameters,
     given_options,
     read_options,
@@ -58,10 +59,12 @@ def _format_number(value) -> str:
 
 # --------------------------------------------------------------------------------------------------- checks
 
-def _check_frame_options(encoding: str, split_by: str = "number", normalization: str = "neuroclip",
-                         hot_pixel_sigmas: float = 10.0, decay_us: float = 50_000.0) -> None:
-    """Reject unknown encodings, splits, normalisations and encoding parameters before any model or data is
-    loaded (FrameConfig checks them again, under its field names)."""
+def _check_frame_options(context: typer.Context, encoding: str, split_by: str = "number",
+                         normalization: str = "neuroclip", hot_pixel_sigmas: float = 10.0,
+                         decay_us: float = 50_000.0) -> None:
+    """Reject unknown encodings, splits, normalisations and encoding parameters, and parameters given to an
+    encoding that does not read them, before any model or data is loaded (FrameConfig checks the values again,
+    under its field names)."""
     from neuroclip.errors import ConfigError
     from neuroclip.frames.names import ENCODINGS, NORMALIZATIONS
 
@@ -71,6 +74,7 @@ def _check_frame_options(encoding: str, split_by: str = "number", normalization:
     check_split_and_encoding_parameters(split_by, hot_pixel_sigmas, decay_us)
     if normalization not in NORMALIZATIONS:
         raise ConfigError(f"--normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
+    check_encoding_options(context, encoding)
 
 
 def _check_fusion(fusion: str) -> None:
@@ -226,7 +230,7 @@ def classify(
                               "drop these options (or classify zero-shot without --adapter)")
         predictions = classify_files(files, adapter=adapter, k=top, device=device, format=format, reading=reading)
     else:
-        _check_frame_options(encoding, split_by, normalization, hot_pixel_sigmas, decay_us)
+        _check_frame_options(context, encoding, split_by, normalization, hot_pixel_sigmas, decay_us)
         _check_fusion(fusion)
         dataset = _dataset_name(dataset)
         if dataset is None and classnames is not None:  # a set name such as cifar10dvs brings its dataset's settings
@@ -383,7 +387,7 @@ def zeroshot(
     from neuroclip.outputs import check_output_dir, check_output_file
     from neuroclip.processes import join_processes
 
-    _check_frame_options(encoding, split_by, normalization, hot_pixel_sigmas, decay_us)
+    _check_frame_options(context, encoding, split_by, normalization, hot_pixel_sigmas, decay_us)
     _check_fusion(fusion)
     if spikeclip is not None:
         clip_only = given_options(context, (*CLIP_FRAME_OPTIONS, "center_on"))
@@ -429,6 +433,7 @@ def zeroshot(
 
 @app.command()
 def fewshot(
+    context: typer.Context,
     dataset: str = typer.Option(..., "--dataset", help="Dataset name (nmnist, cifar10dvs, ...) or 'folder'."),
     root: Path = typer.Option(..., "--root", help="Dataset folder; shots come from its train split, scores from "
                                                   "its test split."),
@@ -491,7 +496,7 @@ def fewshot(
     from neuroclip.outputs import check_output_dir, check_output_file
     from neuroclip.processes import join_processes
 
-    _check_frame_options(encoding, split_by, normalization, hot_pixel_sigmas, decay_us)
+    _check_frame_options(context, encoding, split_by, normalization, hot_pixel_sigmas, decay_us)
     methods = check_methods(methods)
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol {protocol!r} is unknown; choose one of {', '.join(PROTOCOLS)}")

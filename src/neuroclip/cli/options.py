@@ -90,10 +90,33 @@ CLIP_FRAME_OPTIONS = ("model", "pretrained", "frames", "split_by", "encoding", "
                       "decay_us", "normalization", "fusion")
 
 
-def given_options(context: typer.Context, names) -> list[str]:
-    """The flags (``--frames``, ...) of the parameters ``names`` that the user gave, on the command line or in the
-    environment, even with their default value: an option passed and then ignored is a mistake to report."""
-    flags = {param.name: param.opts[0] for param in context.command.params}
+def given_names(context: typer.Context, names) -> list[str]:
+    """Those of the parameters ``names`` that the user gave, on the command line or in the environment, even with
+    their default value: an option passed and then ignored is a mistake to report."""
     # compared by name: recent typer releases carry their own copy of click's ParameterSource
     sources = {name: getattr(context.get_parameter_source(name), "name", None) for name in names}
-    return [flags[name] for name in names if sources[name] in ("COMMANDLINE", "ENVIRONMENT")]
+    return [name for name in names if sources[name] in ("COMMANDLINE", "ENVIRONMENT")]
+
+
+def given_options(context: typer.Context, names) -> list[str]:
+    """The flags (``--frames``, ...) of :func:`given_names`."""
+    flags = {param.name: param.opts[0] for param in context.command.params}
+    return [flags[name] for name in given_names(context, names)]
+
+
+def check_encoding_options(context: typer.Context, encoding: str) -> None:
+    """Refuse --split-by, --threshold, --hot-pixel-sigmas and --decay-us given with an encoding that does not read
+    them (every command that makes frames); the encoding is already checked."""
+    from neuroclip.errors import ConfigError
+    from neuroclip.frames.names import ENCODING_PARAMETERS
+
+    unused = [name for name in ("split_by", "threshold", "hot_pixel_sigmas", "decay_us")
+              if name not in ENCODING_PARAMETERS[encoding]]
+    ignored = given_names(context, unused)
+    if ignored:
+        flags = {param.name: param.opts[0] for param in context.command.params}
+        readers = "; ".join(f"{flags[name]} is read by "
+                            f"{', '.join(e for e, used in ENCODING_PARAMETERS.items() if name in used)}"
+                            for name in ignored)
+        raise ConfigError(f"{', '.join(flags[name] for name in ignored)}: the {encoding} encoding does not use it "
+                          f"({readers}); drop it or change --encoding")

@@ -31,6 +31,17 @@ ENCODINGS = {
     "voxel_grid": "voxel grid with T time bins over the whole stream, grey 128 = no change; uint8 [T, 1, H, W]",
 }
 
+# the settings each encoding reads besides T (FrameConfig's and encode's names); it ignores the others: the voxel
+# grid has its own time bins, so even split_by (a test checks this table against what the encodings make)
+ENCODING_PARAMETERS = {
+    "discrimination": ("split_by", "threshold"),
+    "counts": ("split_by",),
+    "eventclip": ("split_by", "hot_pixel_sigmas"),
+    "eventbind": ("split_by",),
+    "time_surface": ("split_by", "decay_us"),
+    "voxel_grid": (),
+}
+
 
 def check_encoding(encoding: str) -> str:
     """The canonical name of an encoding (hyphens accepted for underscores), or :class:`ConfigError` listing them."""
