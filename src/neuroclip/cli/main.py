@@ -208,6 +208,9 @@ def classify(
     device = str(resolve_device(device))
     reading = read_options(layout, sensor_size)
     timeline = _timeline_options(files, window, stride, csv_out, plot, adapter, spikeclip)
+    if timeline is not None and given_options(context, ("top",)):
+        raise ConfigError("--top-k ranks the classes of whole recordings; a --window timeline writes every class's "
+                          "probability for every window: drop --top-k")
     if csv_out is not None:
         from neuroclip.outputs import check_output_file
 
@@ -243,7 +246,7 @@ def classify(
         settings = resolve_settings(dataset, threshold, template, classnames)
         if spikeclip is not None:
             predictions = classify_files(files, settings.classnames, settings.templates, spikeclip=spikeclip,
-                                         k=top, device=device)
+                                         k=top, device=device, format=format, reading=reading)
         else:
             config = FrameConfig(encoding=encoding, n_frames=frames, split_by=split_by,
                                  threshold=settings.threshold, normalization=normalization,
@@ -390,14 +393,16 @@ def zeroshot(
     _check_frame_options(context, encoding, split_by, normalization, hot_pixel_sigmas, decay_us)
     _check_fusion(fusion)
     if spikeclip is not None:
-        clip_only = given_options(context, (*CLIP_FRAME_OPTIONS, "center_on"))
+        clip_only = given_options(context, (*CLIP_FRAME_OPTIONS, "center_on", "workers", "cache_dir", "no_cache"))
         if clip_only:
-            raise ConfigError(f"{', '.join(clip_only)}: a SpikeCLIP reads its own count frames, without CLIP; drop "
-                              "these options (or evaluate CLIP without --spikeclip)")
+            raise ConfigError(f"{', '.join(clip_only)}: a SpikeCLIP reads its own count frames, without CLIP or "
+                              "its feature cache; drop these options (or evaluate CLIP without --spikeclip)")
+    if cache_dir is not None and no_cache:
+        raise ConfigError("--cache-dir names a feature cache that --no-cache turns off: give one of them")
     check_output_file(out, "--out")
     if csv_out is not None:
         check_output_file(csv_out, "--csv")
-    if cache_dir is not None and not no_cache:
+    if cache_dir is not None:
         check_output_dir(cache_dir, "--cache-dir")
     processes = join_processes(device)  # under torchrun: one share of the recordings per rank
     workers = default_workers(processes.device) if workers is None else workers
@@ -410,7 +415,8 @@ def zeroshot(
         from neuroclip.spikeclip.model import zeroshot_evaluate_spikeclip
 
 
-        result = zeroshot_evaluate_spikeclip(data, spikeclip, settings.classnames, settings.templates, device)
+        result = zeroshot_evaluate_spikeclip(data, spikeclip, settings.classnames, settings.templates, device,
+                                             batch_size=batch_size)
         result["config"]["settings"] = settings.record()
         write_result(result, out, csv_out)
         typer.echo(f"{data.name} {split}: top-1 {result['top1']:.4f}, top-5 {result['top5']:.4f} "
