@@ -11,7 +11,7 @@ import torch
 
 from neuroclip.cli import main
 
-from conftest import NMNIST_ROOT, real_file
+from conftest import NMNIST_ROOT, REPO_ROOT, real_file
 
 RECORDING = "nmnist/Train/3/00011.bin"
 
@@ -215,6 +215,18 @@ CASES = [
                                "{dir}/z.json"], ["--cache-dir", "--no-cache"]),
     ("zeroshot-spikeclip-workers", ["zeroshot", *ROOT, "--spikeclip", "neuroclip-mini-spiking", "--workers", "0",
                                     "--device", "cpu"], ["--workers", "SpikeCLIP"]),
+    ("simulate-esimagenet-seed", ["simulate", "{dir}/digit.png", "--out", "{dir}/sim", "--motion", "esimagenet",
+                                  "--seed", "3"], ["--seed", "esimagenet"]),
+    ("cache-prune-all-days", ["cache", "prune", "--cache-dir", "{dir}/a_folder", "--all", "--unused-days", "3"],
+     ["--all", "--unused-days"]),
+    ("spikeclip-describe-preset-and-config", ["spikeclip", "describe", "--preset", "tiny", "--config",
+                                              str(REPO_ROOT / "configs" / "a.yaml")], ["--preset", "--config"]),
+    ("spikeclip-eval-uls-names-alone", ["spikeclip", "eval", "{dir}/garbage.pt", "--data", "digits", "--uls-names",
+                                        "one=single"], ["--uls-names", "--uls"]),
+    ("spikeclip-eval-teacher-model-alone", ["spikeclip", "eval", "{dir}/garbage.pt", "--data", "digits",
+                                            "--teacher-model", "RN50"], ["--teacher-model", "--teacher"]),
+    ("spikeclip-out-disagrees", ["spikeclip", "align-text", str(REPO_ROOT / "configs" / "a.yaml"), "--out",
+                                 "{dir}/run1", "--set", "out={dir}/run2"], ["--out", "out=", "disagree"]),
     ("frames-no-events", ["frames", "{dir}/empty.raw", "--out", "{dir}/f.png"], ["empty.raw", "no events"]),
     ("frames-too-many", ["frames", "{dir}/rec.bin", "--out", "{dir}/f.png", "--frames", "100000"], ["100000"]),
     ("frames-out-folder", ["frames", "{dir}/rec.bin", "--out", "{dir}/a_folder"], ["a_folder"]),

@@ -282,3 +282,15 @@ def _digit_views(model, data, n):
     source = open_source(data, "test")
     view = SampleView(source, select_indices(source, data, "test")[:n], "student", model.config, model.preprocess)
     return [view[i] for i in range(len(view))]
+
+
+def test_the_cli_says_when_resume_finds_nothing_to_continue(tmp_path, capsys):
+    """--resume on a folder without last.pt starts a new run (so a script may always pass it) and says so."""
+    from neuroclip.cli import main
+
+    config_file = tmp_path / "b.json"
+    config_file.write_text(json.dumps(_digits_config(tmp_path / "run", optim={"epochs": 1, "batch_size": 8})))
+    assert main(["spikeclip", "align-image", str(config_file), "--resume", "--max-steps", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "--resume" in captured.err and "starting a new run" in captured.err
+    assert (tmp_path / "run" / LAST).is_file()

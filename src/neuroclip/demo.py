@@ -71,14 +71,14 @@ def make_recordings(folder: Path, fonts: list, seed: int = 0) -> tuple[list[Path
 SPIKING_MODEL = "neuroclip-mini-spiking"
 
 
-def spiking_row(streams, labels: torch.Tensor, names: list[str], echo=print):
+def spiking_row(streams, labels: torch.Tensor, names: list[str], echo=print, device: str | None = "cpu"):
     """Zero-shot with the bundled fully spiking CLIP (``neuroclip-mini-spiking``, the spiking image tower on 4
     event-count frames and its own spiking text tower), or None with a note when the package lacks it."""
     from neuroclip.errors import ConfigError
     from neuroclip.spikeclip.model import load_spikeclip, predict_logits
 
     try:
-        model = load_spikeclip(SPIKING_MODEL)
+        model = load_spikeclip(SPIKING_MODEL, device or "cpu")
     except ConfigError as error:
         echo(f"(no spiking row: {error})")
         return None
@@ -120,11 +120,12 @@ def run_demo(out: Path, model: str = "neuroclip-mini", pretrained: str | None = 
     rows = [("zero-shot (no training recordings)", 0, float((zero_shot == labels).float().mean()), None)]
     plan = FewShotPlan(methods=("neuroclip", "tip"), shots=(1, 4), seeds=(1, 2, 3), protocol="last-epoch")
     results = run_fewshot(pool_features, np.asarray(pool_labels), test_features, np.asarray(test_labels),
-                          classifier.class_weights, backbone.logit_scale, plan, model_name=model)
+                          classifier.class_weights, backbone.logit_scale, plan, model_name=model,
+                          device=str(backbone.device))
     for row in summarize(results):
         label = {"neuroclip": "NeuroCLIP spiking adapter", "tip": "Tip-Adapter"}.get(row["method"], row["method"])
         rows.append((label, row["shots"], row["top1_mean"], row["top1_std"]))
-    spiking = spiking_row(test, labels, names, echo)
+    spiking = spiking_row(test, labels, names, echo, device=str(backbone.device))
     if spiking is not None:
         rows.append(spiking)
 

@@ -552,6 +552,7 @@ def fewshot(
 
 @app.command()
 def simulate(
+    context: typer.Context,
     images: list[Path] = typer.Argument(..., help="Images to turn into recordings (PNG, JPEG, ...)."),
     out: Path = typer.Option(..., "--out", help="Folder for the recordings."),
     motion: str = typer.Option("nmnist", "--motion", help="nmnist (34x34 .bin), cifar10dvs (128x128 .npz) or "
@@ -570,6 +571,9 @@ def simulate(
 
     if motion not in MOTIONS:
         raise ConfigError(f"--motion must be one of {', '.join(MOTIONS)}; got {motion!r}")
+    if motion == "esimagenet" and given_options(context, ("seed",)):
+        raise ConfigError("--seed: the esimagenet conversion has no noise or mismatch to draw (the same image gives "
+                          "the same recording); drop --seed")
     check_output_dir(out, "--out")
     stems = [path.stem for path in images]
     repeated = sorted({stem for stem in stems if stems.count(stem) > 1})

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from neuroclip.cli.options import given_names
 from neuroclip.errors import ConfigError
 
 spikeclip_app = typer.Typer(
@@ -43,13 +44,17 @@ def _train(stage: str, config: Path, resume: bool, out: Path | None, device: str
         raise ConfigError(f"{config} is a config for stage {values['stage']!r}; run "
                           f"'neuroclip spikeclip {values['stage']} {config}' instead")
     overrides = _overrides(sets)
-    if out is not None:
-        overrides["out"] = str(out)
-    if device is not None:
-        overrides["device"] = device
-    if max_steps is not None:
-        overrides["max_steps"] = max_steps
-    result = run_stage(load_stage_config(values, overrides), resume=resume)
+    for key, flag, value in (("out", "--out", None if out is None else str(out)), ("device", "--device", device),
+                             ("max_steps", "--max-steps", max_steps)):
+        if value is None:
+            continue
+        if key in overrides and overrides[key] != value:
+            raise ConfigError(f"{flag} {value} and --set {key}={overrides[key]} disagree: give one of them")
+        overrides[key] = value
+    stage_config = load_stage_config(values, overrides)
+    if resume and not (Path(stage_config.out) / "last.pt").is_file():
+        typer.echo(f"--resume: {Path(stage_config.out) / 'last.pt'} does not exist; starting a new run", err=True)
+    result = run_stage(stage_config, resume=resume)
     if result.get("stopped"):
         typer.echo(f"{stage}: stopped after step {result['steps']}; continue with --resume")
         return
@@ -148,6 +153,12 @@ def eval_command(
     from neuroclip.spikeclip.model import load_spikeclip
 
     els_counts = _els_counts(els)  # options first: a mistake there fails before the model loads
+    for needed, given, name in ((teacher, teacher_model, "--teacher-model"),
+                                (teacher, teacher_pretrained, "--teacher-pretrained"),
+                                (els, els_distractors, "--els-distractors"), (uls, uls_names, "--uls-names")):
+        if given is not None and not needed:
+            base = name.split("-")[2]
+            raise ConfigError(f"{name} sets up --{base}, which is not given: add --{base} (or drop {name})")
     replacements = _uls_names(uls_names)
     if out is not None:
         from neuroclip.outputs import check_output_file
@@ -192,12 +203,16 @@ def eval_command(
 
 @spikeclip_app.command("describe")
 def describe_command(
+    context: typer.Context,
     preset: str = typer.Option("paper", "--preset", help="paper, paper-events, tiny, tiny-events."),
     config: Path | None = typer.Option(None, "--config", help="Describe the model of this stage config instead."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ):
     """Parameter counts and settings of a SpikeCLIP preset."""
     from neuroclip.spikeclip.model import describe
+
+    if config is not None and given_names(context, ("preset",)):
+        raise ConfigError("--preset and --config both choose the model to describe: give one of them")
 
     info = describe(preset, config)
     if as_json:
