@@ -506,6 +506,12 @@ def fewshot(
     methods = check_methods(methods)
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol {protocol!r} is unknown; choose one of {', '.join(PROTOCOLS)}")
+    if methods == ["zeroshot"] and given_options(context, ("shots", "protocol", "threads")):
+        raise ConfigError(f"{', '.join(given_options(context, ('shots', 'protocol', 'threads')))}: zero-shot "
+                          "trains nothing and reads no shot; add a trained --method (or run neuroclip zeroshot)")
+    if set(methods) <= {"linear"} and given_options(context, ("template",)):
+        raise ConfigError("--template shapes the text classifier, which the linear probe does not use; drop "
+                          "--template or add a method that uses text (zeroshot, neuroclip-plus, tip, ...)")
     if epochs is not None and not set(methods) & set(RECIPE_METHODS):
         raise ConfigError(f"--epochs sets the NeuroCLIP adapter's epochs ({', '.join(RECIPE_METHODS)}); none of "
                           f"the methods asked for ({', '.join(methods)}) trains it: drop --epochs or add "
