@@ -48,7 +48,8 @@ def _train(stage: str, config: Path, resume: bool, out: Path | None, device: str
                              ("max_steps", "--max-steps", max_steps)):
         if value is None:
             continue
-        if key in overrides and overrides[key] != value:
+        same = str(Path(str(overrides.get(key)))) == str(Path(value)) if key == "out" else overrides.get(key) == value
+        if key in overrides and not same:
             raise ConfigError(f"{flag} {value} and --set {key}={overrides[key]} disagree: give one of them")
         overrides[key] = value
     stage_config = load_stage_config(values, overrides)
@@ -153,12 +154,12 @@ def eval_command(
     from neuroclip.spikeclip.model import load_spikeclip
 
     els_counts = _els_counts(els)  # options first: a mistake there fails before the model loads
-    for needed, given, name in ((teacher, teacher_model, "--teacher-model"),
-                                (teacher, teacher_pretrained, "--teacher-pretrained"),
-                                (els, els_distractors, "--els-distractors"), (uls, uls_names, "--uls-names")):
+    for base, needed, name, given in (("--teacher", teacher, "--teacher-model", teacher_model),
+                                      ("--teacher", teacher, "--teacher-pretrained", teacher_pretrained),
+                                      ("--els", els, "--els-distractors", els_distractors),
+                                      ("--uls", uls, "--uls-names", uls_names)):
         if given is not None and not needed:
-            base = name.split("-")[2]
-            raise ConfigError(f"{name} sets up --{base}, which is not given: add --{base} (or drop {name})")
+            raise ConfigError(f"{name} sets up {base}, which is not given: add {base} (or drop {name})")
     replacements = _uls_names(uls_names)
     if out is not None:
         from neuroclip.outputs import check_output_file
