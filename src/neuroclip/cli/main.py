@@ -506,9 +506,10 @@ def fewshot(
     methods = check_methods(methods)
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol {protocol!r} is unknown; choose one of {', '.join(PROTOCOLS)}")
-    if methods == ["zeroshot"] and given_options(context, ("shots", "protocol", "threads")):
-        raise ConfigError(f"{', '.join(given_options(context, ('shots', 'protocol', 'threads')))}: zero-shot "
-                          "trains nothing and reads no shot; add a trained --method (or run neuroclip zeroshot)")
+    shot_options = given_options(context, ("shots", "protocol", "threads")) if methods == ["zeroshot"] else []
+    if shot_options:
+        raise ConfigError(f"{', '.join(shot_options)}: zero-shot trains nothing and reads no shot; add a trained "
+                          "--method (or run neuroclip zeroshot)")
     if set(methods) <= {"linear"} and given_options(context, ("template",)):
         raise ConfigError("--template shapes the text classifier, which the linear probe does not use; drop "
                           "--template or add a method that uses text (zeroshot, neuroclip-plus, tip, ...)")
