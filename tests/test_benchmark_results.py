@@ -1,5 +1,5 @@
 """The stored benchmark results stay readable: each GPU run's CSV is its JSON's numbers, row for row, and the
-README's held-out zero-shot table is its result files' numbers."""
+README's result tables (held-out zero-shot and few-shot, the development frames sweep) are their files' numbers."""
 
 import csv
 import json
@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,3 +124,25 @@ def test_readme_more_frames_runs_use_the_frames_the_development_sweep_chose():
         assert f"--frames {chosen} " in command.split("--out")[0]
         result = json.loads((REPO / "results" / f"{name}.json").read_text())
         assert result["config"]["frames"]["n_frames"] == chosen
+
+
+def test_readme_frames_sweep_table_is_the_stored_sweep():
+    """Each row of the README's development T sweep gives the stored mean over K of every method, both encodings."""
+    import re
+
+    sweep = json.loads((REPO / "results" / "frames_sweep_dev.json").read_text())
+    means = {(row["encoding"], row["frames"], row["method"]): round(float(np.mean(row["top1"])), 1)
+             for row in sweep["rows"]}
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| T | discrimination: zero-shot"))
+    shown_frames = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        frames = int(re.match(r"\**(\d+)", cells[0]).group(1))
+        shown_frames.append(frames)
+        expected = [means[(encoding, frames, method)] for encoding in ("discrimination", "eventbind")
+                    for method in ("zeroshot", "neuroclip-plus", "tip", "tip-f", "linear")]
+        assert [float(cell.replace("*", "")) for cell in cells[1:]] == expected, frames
+    assert shown_frames == sorted({row["frames"] for row in sweep["rows"]})
