@@ -146,3 +146,27 @@ def test_readme_frames_sweep_table_is_the_stored_sweep():
                     for method in ("zeroshot", "neuroclip-plus", "tip", "tip-f", "linear")]
         assert [float(cell.replace("*", "")) for cell in cells[1:]] == expected, frames
     assert shown_frames == sorted({row["frames"] for row in sweep["rows"]})
+
+
+TEN_DRAW_ROWS = {  # the first cell of a README ten-draw NeuroCLIP+ row -> its result file
+    "(c) voxel_grid: NeuroCLIP+": "nmnist_heldout_mini_fewshot_voxel_grid_10seeds.json",
+    "(d) time_surface: NeuroCLIP+": "nmnist_heldout_mini_fewshot_time_surface_10seeds.json",
+    "(e) discrimination: NeuroCLIP+": "nmnist_heldout_mini_fewshot_T40_10seeds.json",
+    "(f) eventbind: NeuroCLIP+": "nmnist_heldout_mini_fewshot_eventbind_T40_10seeds.json",
+}
+
+
+@pytest.mark.parametrize("start", list(TEN_DRAW_ROWS))
+def test_readme_ten_draw_rows_are_the_stored_results(start):
+    """A README ten-draw row gives its file's zero-shot top-1 and NeuroCLIP+'s mean top-1 per K."""
+    import re
+
+    line = next(line for line in (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+                if line.startswith(f"| {start} (zero-shot "))
+    zero_shot = float(re.search(r"\(zero-shot ([0-9.]+)\)", line).group(1))
+    shown = [float(cell) for cell in line.strip("|").split("|")[1:]]
+    result = json.loads((REPO / "results" / TEN_DRAW_ROWS[start]).read_text())
+    assert len(result["config"]["seeds"]) == 10
+    summary = {(e["method"], e["shots"]): e["top1_mean"] for e in result["summary"]}
+    assert zero_shot == round(100 * summary[("zeroshot", 0)], 1)
+    assert shown == [round(100 * summary[("neuroclip-plus", k)], 1) for k in result["config"]["shots"]]
