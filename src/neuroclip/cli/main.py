@@ -474,7 +474,9 @@ def fewshot(
     save_adapter: Path | None = typer.Option(None, "--save-adapter", help="Save the first NeuroCLIP head of "
                                                                          "--method (neuroclip, neuroclip-plus) "
                                                                          "trained at the largest shot count, first "
-                                                                         "seed."),
+                                                                         "seed (under paper-test-selection, its "
+                                                                         "last epoch: a saved head never sees the "
+                                                                         "test split)."),
     augment_views: int = typer.Option(0, "--augment-views", min=0, help="Augmented views per shot, encoded once "
                                       "(0 = off, the default); the trained methods and Tip-Adapter use them, the "
                                       "linear probe does not."),
