@@ -276,6 +276,8 @@ def test_prune_removes_what_this_version_cannot_read_and_what_went_unused(backbo
     assert {entry.path for entry, _ in cache.prunable(unused_days=5)} == {old, broken, idle}
     assert {entry.path for entry, _ in cache.prunable(unused_days=20)} == {old, broken}
     assert len(cache.prunable(everything=True)) == 4
+    with pytest.raises(ConfigError, match="--all removes every entry"):  # a cutoff --all would ignore
+        cache.prunable(unused_days=5, everything=True)
     for entry, _ in cache.prunable(unused_days=5):
         cache.remove(entry)
     assert [entry.path for entry in cache.entries()] == [fresh] and not old.exists() and not idle.exists()

@@ -394,6 +394,8 @@ class FeatureCache:
         ``entries``: a listing from :meth:`entries` already made (else the cache is listed again)."""
         if unused_days is not None and unused_days < 0:
             raise ConfigError(f"--unused-days must be >= 0, got {unused_days}")
+        if everything and unused_days is not None:
+            raise ConfigError("--all removes every entry, used or not: drop --unused-days (or --all)")
         now = time.time()
         cutoff = None if unused_days is None else now - unused_days * 86400
         chosen = []

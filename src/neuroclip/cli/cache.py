@@ -82,10 +82,6 @@ def prune_command(
 ):
     """Remove the entries this neuroclip version cannot read (written by another version, or damaged), and with
     --unused-days or --all more; every later run recomputes what it needs."""
-    if everything and unused_days is not None:
-        from neuroclip.errors import ConfigError
-
-        raise ConfigError("--all removes every entry, used or not: drop --unused-days (or --all)")
     cache = _cache(cache_dir)
     entries = cache.entries()  # listed once: a rows folder's count opens each of its files
     chosen = cache.prunable(unused_days=unused_days, everything=everything, entries=entries)
