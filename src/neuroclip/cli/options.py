@@ -98,9 +98,14 @@ def given_names(context: typer.Context, names) -> list[str]:
     return [name for name in names if sources[name] in ("COMMANDLINE", "ENVIRONMENT")]
 
 
+def _flags(context: typer.Context) -> dict[str, str]:
+    """Each parameter's flag (``frames`` -> ``--frames``)."""
+    return {param.name: param.opts[0] for param in context.command.params}
+
+
 def given_options(context: typer.Context, names) -> list[str]:
     """The flags (``--frames``, ...) of :func:`given_names`."""
-    flags = {param.name: param.opts[0] for param in context.command.params}
+    flags = _flags(context)
     return [flags[name] for name in given_names(context, names)]
 
 
@@ -114,7 +119,7 @@ def check_encoding_options(context: typer.Context, encoding: str) -> None:
               if name not in ENCODING_PARAMETERS[encoding]]
     ignored = given_names(context, unused)
     if ignored:
-        flags = {param.name: param.opts[0] for param in context.command.params}
+        flags = _flags(context)
         readers = "; ".join(f"{flags[name]} is read by "
                             f"{', '.join(e for e, used in ENCODING_PARAMETERS.items() if name in used)}"
                             for name in ignored)
