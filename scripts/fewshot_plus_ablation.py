@@ -120,6 +120,22 @@ def fit(method: str, x, y, weights, scale: float, seed: int, plus: PlusConfig, v
     return fit_neuroclip_plus(x, y, weights, scale, WITHIN_SHOTS, plus, seed, views=views).logits
 
 
+def score_over_draws(method: str, features, labels, weights, scale: float, draws: int, plus: PlusConfig,
+                     views=None) -> tuple[list[float], list[list[float]]]:
+    """(mean top-1 % per K of :data:`SHOTS`, every draw's top-1 % per K) of ``method`` over ``draws`` draws."""
+    means, per_draw = [], []
+    for k in SHOTS:
+        scores = []
+        for seed in range(draws):
+            shots, rest = draw(labels, k, seed)
+            predict = fit(method, features[shots], labels[shots], weights, scale, seed, plus,
+                          None if views is None else views[shots])
+            scores.append(float((predict(features[rest]).argmax(1) == labels[rest]).float().mean()))
+        means.append(100 * float(np.mean(scores)))
+        per_draw.append([round(100 * v, 2) for v in scores])
+    return means, per_draw
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=REPO / "out" / "nmnist-heldout")
@@ -145,16 +161,9 @@ def main():
         for method, variant, kind in methods:
             plus = PlusConfig().replace(**VARIANTS[args.base])
             plus = plus.replace(**VARIANTS[variant]) if variant else plus
-            started, means, per_draw = time.perf_counter(), [], []
-            for k in SHOTS:
-                scores = []
-                for seed in range(args.draws):
-                    shots, rest = draw(labels, k, seed)
-                    predict = fit(method, features[shots], labels[shots], weights, scale, seed, plus,
-                                  None if kind is None else views[kind][shots])
-                    scores.append(float((predict(features[rest]).argmax(1) == labels[rest]).float().mean()))
-                means.append(100 * float(np.mean(scores)))
-                per_draw.append([round(100 * v, 2) for v in scores])
+            started = time.perf_counter()
+            means, per_draw = score_over_draws(method, features, labels, weights, scale, args.draws, plus,
+                                               None if kind is None else views[kind])
             name = method if variant is None else f"{method} [{variant}]"
             name = name if kind is None else f"{method} [8 {kind} views]"
             table.append({"encoding": encoding, "method": name, "shots": list(SHOTS), "top1": means,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from fewshot_plus_ablation import SHOTS, development_features, draw, fit
+from fewshot_plus_ablation import SHOTS, development_features, score_over_draws
 
 from neuroclip.fewshot.plus import PlusConfig
 
@@ -61,15 +61,9 @@ def main():
         for n_frames in args.frames:
             features, labels, weights, scale, _ = development_features(args.root, encoding, n_frames=n_frames)
             for method in METHODS:
-                started, means, per_draw = time.perf_counter(), [], []
-                for k in SHOTS:
-                    scores = []
-                    for seed in range(args.draws):
-                        shots, rest = draw(labels, k, seed)
-                        predict = fit(method, features[shots], labels[shots], weights, scale, seed, PlusConfig())
-                        scores.append(float((predict(features[rest]).argmax(1) == labels[rest]).float().mean()))
-                    means.append(100 * float(np.mean(scores)))
-                    per_draw.append([round(100 * v, 2) for v in scores])
+                started = time.perf_counter()
+                means, per_draw = score_over_draws(method, features, labels, weights, scale, args.draws,
+                                                   PlusConfig())
                 rows.append({"encoding": encoding, "frames": n_frames, "method": method, "shots": list(SHOTS),
                              "top1": means, "top1_per_draw": per_draw})
                 print(f"{encoding:<15}T={n_frames:<4}{method:<16}" + "".join(f"{v:7.1f}" for v in means) +
