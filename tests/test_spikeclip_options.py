@@ -205,10 +205,12 @@ def test_training_script_sizes_the_student_and_refuses_bad_sizes_before_any_work
 
 
 @pytest.mark.parametrize("model", [{"teacher_frames": {"encoding": "voxel_grid"}},
-                                   {"events": {"representation": "binary"}}])
+                                   {"events": {"representation": "binary"}},
+                                   {"text": {"hidden_dim": 64}}, {"text": {"pad": "zero"}},
+                                   {"text": {"timesteps": 2}}])
 def test_a_stage_refuses_an_init_checkpoint_with_other_frames(tmp_path, model):
-    """The stage runs the init checkpoint's model: another teacher view or student input in the stage config would
-    be silently ignored, so it is one clear error naming the field."""
+    """The stage runs the init checkpoint's model: another teacher view, student input or text tower in the stage
+    config would be silently ignored, so it is one clear error naming the field."""
     from neuroclip.spikeclip.model import build_spikeclip, save_spikeclip
 
     nmnist_files()

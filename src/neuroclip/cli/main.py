@@ -498,7 +498,7 @@ def fewshot(
     from neuroclip.devices import default_workers
     from neuroclip.errors import ConfigError
     from neuroclip.fewshot import FewShotPlan, fewshot_experiment, format_summary, recipe
-    from neuroclip.fewshot.plan import RECIPE_METHODS
+    from neuroclip.fewshot.plan import RECIPE_METHODS, SAVABLE_METHODS
     from neuroclip.fewshot.protocol import PROTOCOLS, check_methods
     from neuroclip.frames.clip_input import FrameConfig
     from neuroclip.outputs import check_output_dir, check_output_file
@@ -524,8 +524,9 @@ def fewshot(
     train_config = recipe("neuroclip", model, **({"epochs": epochs} if epochs else {}))
     plan = FewShotPlan(methods=tuple(methods), shots=tuple(shots), seeds=tuple(seeds), protocol=protocol,
                        train_config=train_config, augment=view_config(augment, augment_views, encoding))
-    if save_adapter is not None and not any(m.startswith("neuroclip") for m in methods):
-        raise ConfigError("--save-adapter saves a NeuroCLIP adapter: add --method neuroclip (or drop --save-adapter)")
+    if save_adapter is not None and not set(methods) & set(SAVABLE_METHODS):
+        raise ConfigError(f"--save-adapter saves a NeuroCLIP adapter ({', '.join(SAVABLE_METHODS)}): add --method "
+                          "neuroclip-plus or --method neuroclip (or drop --save-adapter)")
     plot = plot or out.with_suffix(".png")
     check_output_file(out, "--out")
     check_output_file(plot, "--plot", suffixes=(".png",))

@@ -20,14 +20,12 @@ from neuroclip.errors import ConfigError
 from neuroclip.fewshot.augment import view_provider
 from neuroclip.fewshot.baselines import WITHIN_SHOTS
 from neuroclip.fewshot.persist import AdapterFileError, load_adapter, predict_with_adapter, save_adapter
-from neuroclip.fewshot.plan import FewShotPlan, check_methods
+from neuroclip.fewshot.plan import SAVABLE_METHODS, FewShotPlan, check_methods
 from neuroclip.fewshot.plus import fit_neuroclip_plus
 from neuroclip.fewshot.protocol import feature_rows, run_fewshot
 from neuroclip.fewshot.report import describe_config, plot_accuracy_vs_shots, result_record, write_results
 from neuroclip.fewshot.sampling import check_shots_available
 from neuroclip.fewshot.train import cpu_thread_limit, train_adapter
-
-SAVABLE_METHODS = ("neuroclip", "neuroclip-plus", "neuroclip-relu")
 
 
 def _dataset_description(dataset, cached) -> dict:

@@ -59,8 +59,10 @@ METHODS = {
     "tip-f": "Tip-Adapter-F (cache keys fine-tuned)",
     "clip-adapter": "CLIP-Adapter per frame, residual ratio 0.2",
 }
-# the methods that train NeuroCLIP's recipe (``train_config``, ``--epochs``) and those that take augmented views
+# the methods that train NeuroCLIP's recipe (``train_config``, ``--epochs``), those whose head can be saved as an
+# adapter file (``--save-adapter``) and those that take augmented views
 RECIPE_METHODS = ("neuroclip", "neuroclip-relu")
+SAVABLE_METHODS = ("neuroclip", "neuroclip-plus", "neuroclip-relu")
 VIEW_METHODS = ("neuroclip", "neuroclip-plus", "neuroclip-relu", "tip", "tip-f", "clip-adapter")
 METHOD_ALIASES = {"zero-shot": "zeroshot", "linear-probe": "linear", "tip-adapter": "tip", "tip-adapter-f": "tip-f",
                   "tipf": "tip-f", "clipadapter": "clip-adapter", "relu": "neuroclip-relu",

@@ -40,6 +40,11 @@ from neuroclip.spikeclip.model import build_spikeclip, class_logits, load_spikec
 LAST, BEST, RESULT, TEACHER = "last.pt", "best.pt", "result.json", "teacher.pt"
 
 
+# the text tower's settings that an init checkpoint fixes and a stage config could still ask to change; the others
+# follow the teacher (vocab_size, token_width, position_rows, output_dim) or only shape a fresh tower (linear_init*)
+_TEXT_FIELDS_OF_INIT = ("context_length", "timesteps", "hidden_dim", "neuron", "activation", "pad", "truncate")
+
+
 class _Task:
     """What differs between stages: the models, the data, the loss, validation and what 'best' writes."""
 
@@ -66,8 +71,9 @@ class _Task:
         others (it would be silently ignored)."""
         mine, theirs = self.config.model, self.model.config
         fields = {"modality": (mine.modality, theirs.modality),
-                  "image": (mine.image, dataclasses.replace(theirs.image, output_dim=mine.image.output_dim)),
-                  "text.context_length": (mine.text.context_length, theirs.text.context_length)}
+                  "image": (mine.image, dataclasses.replace(theirs.image, output_dim=mine.image.output_dim))}
+        fields |= {f"text.{name}": (getattr(mine.text, name), getattr(theirs.text, name))
+                   for name in _TEXT_FIELDS_OF_INIT}
         if mine.modality == "events":
             fields |= {"events": (mine.events, theirs.events),
                        "teacher_frames": (mine.teacher_frames, theirs.teacher_frames)}
