@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from neuroclip.cli import main
+from neuroclip.frames.names import ENCODINGS
 
 from conftest import real_file
 
@@ -179,6 +180,26 @@ def test_fewshot_command_and_classify_with_the_saved_adapter(tmp_path, capsys):
                  "--device", "cpu"]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith(str(test_file)) and len(line.split(": ", 1)[1].split(", ")) == 2
+
+
+@pytest.mark.parametrize("encoding", [name for name in ENCODINGS if name != "counts"])
+def test_a_neuroclip_plus_head_of_every_encoding_classifies_with_its_own_frames(encoding, tmp_path, capsys):
+    """fewshot --method neuroclip-plus --save-adapter, then classify --adapter: the head keeps its encoding and its
+    number of images per recording (T per part of the encoding), and classify frames the file that way."""
+    from neuroclip.fewshot import load_adapter
+
+    root = nmnist_layout(tmp_path / "nmnist", per_digit=1, train_per_digit=1)
+    assert main(["fewshot", "--dataset", "nmnist", "--root", str(root), "--shots", "1", "--seeds", "1", "--method",
+                 "neuroclip-plus", "--model", "neuroclip-tiny-vit", "--pretrained", "none", "--encoding", encoding,
+                 "--frames", "3", "--out", str(tmp_path / "f.json"), "--save-adapter", str(tmp_path / "head"),
+                 "--device", "cpu"]) == 0
+    info = load_adapter(tmp_path / "head")[1]
+    assert info["n_frames"] == 3 * len(encoding.split("+"))
+    assert json.loads((tmp_path / "f.json").read_text())["config"]["frames"]["encoding"] == encoding
+    capsys.readouterr()
+    test_file = next((root / "Test" / "4").iterdir())
+    assert main(["classify", str(test_file), "--adapter", str(tmp_path / "head"), "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.startswith(str(test_file))
 
 
 def test_fewshot_command_with_augmented_views(tmp_path):

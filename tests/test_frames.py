@@ -46,6 +46,7 @@ from neuroclip.frames import (
     voxel_grid,
 )
 from neuroclip.frames.draw import save_frames_picture, strip_picture
+from neuroclip.frames.names import encoding_parts
 
 sj_utils = pytest.importorskip("spikingjelly.datasets.utils", reason="spikingjelly is the reference integrator")
 
@@ -597,12 +598,17 @@ def test_every_encoding_has_its_documented_dtype_and_shape():
         "eventbind": (np.uint8, 3),
         "time_surface": (np.uint8, 3),
         "voxel_grid": (np.uint8, 1),
+        "discrimination+voxel_grid": (np.uint8, 1),
     }
     assert set(expected) == set(ENCODINGS)
     for name, (dtype, channels) in expected.items():
+        parts = encoding_parts(name)
         frames = EncodeFrames(name.replace("_", "-"), n_frames=6)(stream)
-        assert frames.dtype == dtype and frames.shape == (6, channels, 9, 12), name
-        assert frames.dtype.name in ENCODINGS[name] and f"[T, {channels}, H, W]" in ENCODINGS[name]
+        assert frames.dtype == dtype and frames.shape == (6 * len(parts), channels, 9, 12), name
+        length = "T" if len(parts) == 1 else f"{len(parts)}T"
+        assert frames.dtype.name in ENCODINGS[name] and f"[{length}, {channels}, H, W]" in ENCODINGS[name]
+        if len(parts) > 1:  # each part's frames, one part after the other
+            np.testing.assert_array_equal(frames, np.concatenate([encode(stream, part, 6) for part in parts]))
     counts = count_frames(stream, n_frames=6, split_by="time")
     np.testing.assert_array_equal(encode(stream, "counts", 6, "time"), counts)
 
@@ -673,7 +679,8 @@ def test_frame_config_carries_every_encoding_parameter_to_the_encoding(nmnist, e
     default = FrameConfig(encoding=encoding, n_frames=4).encode(stream)
     assert np.array_equal(default, expected) == (not used)
     images = clip_frames(stream, config, 32)
-    assert images.shape == (4, 3, 32, 32) and images.dtype == torch.float32
+    assert images.shape == (config.n_images, 3, 32, 32) and images.dtype == torch.float32
+    assert config.n_images == 4 * len(encoding_parts(encoding))
 
 
 def test_frame_config_record_keeps_old_cache_keys_and_names_a_changed_parameter():
@@ -723,7 +730,7 @@ def test_batched_device_framing_equals_the_per_recording_path(nmnist, encoding, 
     streams = nmnist[:7]
     one_by_one = torch.stack([clip_frames(stream, config, 48) for stream in streams])
     batched = clip_frames_batch(streams, config, 48, device="cpu")
-    assert batched.shape == (7, 6, 3, 48, 48)
+    assert batched.shape == (7, config.n_images, 3, 48, 48)
     torch.testing.assert_close(batched, one_by_one, atol=1e-5, rtol=0)
 
 

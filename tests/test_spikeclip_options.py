@@ -3,12 +3,14 @@ student inputs kept in memory, unlabelled recordings in stage B, and the ``neuro
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import pytest
 import torch
 
 from neuroclip.errors import ConfigError
+from neuroclip.frames.names import ENCODINGS
 from neuroclip.processes import Processes
 from neuroclip.spikeclip.config import RUN_SETTINGS, load_stage_config, model_config
 from neuroclip.spikeclip.stages import ImageStudent
@@ -220,3 +222,24 @@ def test_a_stage_refuses_an_init_checkpoint_with_other_frames(tmp_path, model):
     with pytest.raises(ConfigError, match=f"model.{next(iter(model))}") as error:
         _task(_config(tmp_path, init=str(tmp_path / "init.pt"), model=model))
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("encoding", [name for name in ENCODINGS if name != "counts"])
+def test_the_teacher_energy_counts_every_image_of_its_encoding(encoding):
+    """The CLIP teacher's energy baseline runs its image tower once per image of the teacher's frames: T per part of
+    the encoding (a pair of encodings doubles it)."""
+    from neuroclip.clip import load_backbone
+    from neuroclip.frames.clip_input import FrameConfig
+    from neuroclip.spikeclip.config import model_config
+    from neuroclip.spikeclip.energy_report import spikeclip_energy
+    from neuroclip.spikeclip.model import build_spikeclip
+
+    teacher = load_backbone("neuroclip-tiny-vit", None, device="cpu")
+    reports = {}
+    for n_frames in (2, 4):
+        frames = FrameConfig(encoding=encoding, n_frames=n_frames)
+        model = build_spikeclip(dataclasses.replace(model_config("tiny-events"), teacher_frames=frames), teacher)
+        reports[n_frames] = spikeclip_energy(model, [torch.rand(1, 4, 2, 32, 32)], teacher=teacher)
+        assert reports[n_frames]["measured_on"]["teacher_input"][0] == n_frames * len(encoding.split("+"))
+    name = "CLIP teacher neuroclip-tiny-vit"
+    assert reports[4]["baselines"][name]["macs"] == 2 * reports[2]["baselines"][name]["macs"]

@@ -17,6 +17,7 @@ from neuroclip import EventFileError, iter_events, read_events, summarize_file, 
 from neuroclip.errors import ConfigError
 from neuroclip.events import EventStream, make_events
 from neuroclip.events.io import STREAMED, detect_format
+from neuroclip.frames.names import ENCODINGS
 
 from conftest import SAMPLE_DATA, SHARED_DATA
 
@@ -350,7 +351,7 @@ def test_an_option_only_the_whole_read_takes_reads_whole(tmp_path):
 
 
 @pytest.mark.parametrize("which", range(len(STREAMED_FILES)))
-@pytest.mark.parametrize("encoding", ["discrimination", "time_surface", "voxel_grid"])
+@pytest.mark.parametrize("encoding", [name for name in ENCODINGS if name != "counts"])
 def test_clip_input_of_a_file_framed_in_pieces_equals_the_whole_read(files, which, encoding):
     """What classify gives CLIP for a file above the size it streams: the same tensor as after a whole read."""
     from neuroclip.frames.clip_input import FrameConfig, clip_frames, file_clip_frames

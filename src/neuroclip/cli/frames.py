@@ -23,9 +23,9 @@ from neuroclip.cli.options import (
     read_options,
 )
 from neuroclip.errors import ConfigError
-from neuroclip.frames.names import ENCODINGS, NEUROCLIP_FRAMES, check_encoding
+from neuroclip.frames.names import ENCODINGS, NEUROCLIP_FRAMES, check_encoding, encoding_parts
 
-_ENCODING_HELP = f"One of: {', '.join(ENCODINGS)}. The default is NeuroCLIP's."
+_ENCODING_HELP = f"One of: {', '.join(ENCODINGS)}. The default is NeuroCLIP's; a pair (a+b) draws T frames of each."
 # a strip wider than this many frames is unreadable as a picture (and costs memory in proportion)
 MAX_DRAWN_FRAMES = 1000
 
@@ -58,9 +58,9 @@ def frames_command(
     check_split_and_encoding_parameters(split_by, hot_pixel_sigmas, decay_us)
     if context is not None:
         check_encoding_options(context, encoding)
-    if frames > MAX_DRAWN_FRAMES:
-        raise ConfigError(f"--frames {frames}: a picture of more than {MAX_DRAWN_FRAMES} frames cannot be read; "
-                          "draw fewer frames")
+    if frames * len(encoding_parts(encoding)) > MAX_DRAWN_FRAMES:  # a pair of encodings draws T frames of each
+        raise ConfigError(f"--frames {frames} of {encoding}: a picture of more than {MAX_DRAWN_FRAMES} frames cannot "
+                          "be read; draw fewer frames")
     check_output_file(out, "--out", suffixes=(".png", ".gif"))
     from neuroclip.frames.draw import save_frames_picture
     from neuroclip.frames.streamed import encode_recording
@@ -70,5 +70,6 @@ def frames_command(
                                           hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us, format=format,
                                           **read_options(layout, sensor_size))
     written = save_frames_picture(pictures, out)
-    how = "equal time bins over the whole stream" if encoding == "voxel_grid" else f"split by {split_by}"
-    typer.echo(f"wrote {written}: {frames} frames ({encoding}, {how}) of {n_events} events")
+    how = ", then ".join(f"{part}, " + ("equal time bins over the whole stream" if part == "voxel_grid" else
+                                         f"split by {split_by}") for part in encoding_parts(encoding))
+    typer.echo(f"wrote {written}: {len(pictures)} frames ({how}) of {n_events} events")

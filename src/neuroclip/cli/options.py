@@ -23,7 +23,8 @@ TEMPLATE_HELP = ("Prompt template: one with {}, a set (neuroclip, clip-imagenet,
 DEVICE_HELP = "cpu, cuda, cuda:N or mps. Default: cuda if present."
 
 
-ENCODING_HELP = "Event-frame encoding: " + ", ".join(name for name in ENCODINGS if name != "counts") + "."
+ENCODING_HELP = ("Event-frame encoding: " + ", ".join(name for name in ENCODINGS if name != "counts")
+                 + ". A pair (a+b) makes T frames of each part.")
 # the fusions of neuroclip.clip.zeroshot.FUSIONS (a test checks the list), named here without importing torch
 FUSION_HELP = "How frame scores are fused: mean_cosine (NeuroCLIP), concat, mean_feature, max, weighted."
 

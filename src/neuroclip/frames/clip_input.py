@@ -27,7 +27,7 @@ from neuroclip.frames.functional import (
     time_surface_image,
     to_clip_input,
 )
-from neuroclip.frames.names import ENCODINGS, NEUROCLIP_FRAMES, NORMALIZATIONS
+from neuroclip.frames.names import ENCODINGS, NEUROCLIP_FRAMES, NORMALIZATIONS, encoding_parts
 
 # parameters added after feature caches were first written: a cache key records them only when they differ from
 # these defaults, so features cached before stay valid
@@ -40,7 +40,8 @@ class FrameConfig:
     map with threshold 0, bilinear resize to the CLIP input size, x/255 - 0.5.
 
     Per encoding, the parameters used are ``threshold`` (discrimination), ``hot_pixel_sigmas`` (eventclip) and
-    ``decay_us`` (time_surface); see :func:`neuroclip.frames.encode`.
+    ``decay_us`` (time_surface); see :func:`neuroclip.frames.encode`. An encoding that names a pair
+    (``discrimination+voxel_grid``) makes ``n_frames`` frames of each part, :attr:`n_images` in all.
     """
 
     encoding: str = "discrimination"
@@ -72,6 +73,11 @@ class FrameConfig:
         """The T images of ``stream`` in this encoding, before resizing (uint8 ``[T, C, H, W]``)."""
         return encode(stream, self.encoding, self.n_frames, self.split_by, threshold=self.threshold,
                       hot_pixel_sigmas=self.hot_pixel_sigmas, decay_us=self.decay_us)
+
+    @property
+    def n_images(self) -> int:
+        """How many images CLIP encodes per recording: T for each part of the encoding."""
+        return self.n_frames * len(encoding_parts(self.encoding))
 
     def record(self) -> dict:
         """The fields as a dict for result files and cache keys (later parameters only when not at default)."""
@@ -113,17 +119,21 @@ def file_clip_frames(path, config: FrameConfig, size: int, *, mean: Sequence[flo
 def frames_on_device(config: FrameConfig) -> bool:
     """Whether :func:`clip_frames_batch` frames this encoding on the device in one batched pass: every encoding
     (the count-based ones from batched counts; time_surface and voxel_grid by their own batched passes)."""
-    return config.encoding in (*COUNT_ENCODINGS, "time_surface", "voxel_grid")
+    return all(part in (*COUNT_ENCODINGS, "time_surface", "voxel_grid") for part in encoding_parts(config.encoding))
 
 
 def needs_times(config: FrameConfig) -> bool:
     """Whether framing reads the events' timestamps (so packed batches must carry them): the time split, the time
     surface and the voxel grid."""
-    return config.split_by == "time" or config.encoding in ("time_surface", "voxel_grid")
+    return config.split_by == "time" or any(part in ("time_surface", "voxel_grid")
+                                            for part in encoding_parts(config.encoding))
 
 
 def _device_images(batch, config: FrameConfig, device) -> torch.Tensor:
     """The encoding's uint8 images ``[B, T, C, H, W]`` of a batch, made on its device."""
+    if len(parts := encoding_parts(config.encoding)) > 1:
+        return torch.cat([_device_images(batch, dataclasses.replace(config, encoding=part), device)
+                          for part in parts], dim=1)
     if config.encoding == "voxel_grid":
         return batch_voxel_grid_image(batch_voxel_grid(batch, config.n_frames, device=device))
     if config.encoding == "time_surface":

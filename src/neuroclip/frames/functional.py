@@ -62,6 +62,7 @@ from neuroclip.frames.names import (  # noqa: F401 (the names of the frame modul
     ON_LEVEL,
     SPLIT_METHODS,
     check_encoding,
+    encoding_parts,
 )
 
 # --------------------------------------------------------------------------------------------------- parameters
@@ -1158,7 +1159,8 @@ def encode(
     hot_pixel_sigmas: float = 10.0,
     decay_us: float = 50_000.0,
 ) -> np.ndarray:
-    """A stream as the frames of a named encoding (see :data:`ENCODINGS` for each one's dtype and shape).
+    """A stream as the frames of a named encoding (see :data:`ENCODINGS` for each one's dtype and shape; a name
+    joined by ``+`` gives the frames of each part, one part after the other).
 
     Every encoding but ``'voxel_grid'`` splits the stream as :func:`segment_bounds` does; the voxel grid has its own
     time bins (``n_frames`` of them over the whole stream) and ignores ``split_by``. Per encoding, the parameters used
@@ -1167,6 +1169,10 @@ def encode(
     encoding = check_encoding(encoding)
     array, size = event_array(events, sensor_size)
     stream = EventStream.unchecked(array, size)
+    if len(parts := encoding_parts(encoding)) > 1:
+        options = dict(events_per_frame=events_per_frame, window_us=window_us, overlap=overlap, threshold=threshold,
+                       hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us)
+        return np.concatenate([encode(stream, part, n_frames, split_by, **options) for part in parts])
     if encoding == "voxel_grid":
         return voxel_grid_image(voxel_grid(stream, n_bins=n_frames))
     starts, stops = segment_bounds(

@@ -29,6 +29,10 @@ ENCODINGS = {
     "eventbind": "EventBind: white background, ON red, OFF blue, both black; uint8 [T, 3, H, W]",
     "time_surface": "exponential time surface at each frame's end, ON red and OFF blue on black; uint8 [T, 3, H, W]",
     "voxel_grid": "voxel grid with T time bins over the whole stream, grey 128 = no change; uint8 [T, 1, H, W]",
+    # ours: two framings of one recording as one sequence of 2T images (CLIP encodes each image alone, so the
+    # features are those of both encodings side by side); the partner of discrimination was chosen on the
+    # development recordings (scripts/encoding_pairs_dev.py, results/encoding_pairs_dev.json)
+    "discrimination+voxel_grid": "ours: the T discrimination frames, then the T voxel-grid frames; uint8 [2T, 1, H, W]",
 }
 
 # the settings each encoding reads besides T (FrameConfig's and encode's names); it ignores the others: the voxel
@@ -40,6 +44,7 @@ ENCODING_PARAMETERS = {
     "eventbind": ("split_by",),
     "time_surface": ("split_by", "decay_us"),
     "voxel_grid": (),
+    "discrimination+voxel_grid": ("split_by", "threshold"),
 }
 
 
@@ -49,6 +54,12 @@ def check_encoding(encoding: str) -> str:
     if name not in ENCODINGS:
         raise ConfigError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
     return name
+
+
+def encoding_parts(encoding: str) -> tuple[str, ...]:
+    """The encodings whose frames an encoding puts one after the other: itself, or the parts of a name joined by
+    ``+`` (``discrimination+voxel_grid``: T discrimination frames, then T voxel-grid frames)."""
+    return tuple(encoding.split("+"))
 
 
 def check_frame_count(n_frames: int, n_events: int, duration_us: int, split_by: str = "number") -> int:

@@ -31,7 +31,7 @@ from neuroclip.frames.functional import (
     time_surface_image,
     voxel_grid_image,
 )
-from neuroclip.frames.names import check_encoding, check_frame_count
+from neuroclip.frames.names import check_encoding, check_frame_count, encoding_parts
 
 # events per piece of the passes after the first: a few MB of events at a time
 _PIECE_EVENTS = 1 << 20
@@ -157,6 +157,10 @@ def encode_file(path, encoding: str = "discrimination", n_frames: int = 10, spli
     :func:`count_frames_from_file`)."""
     encoding = check_encoding(encoding)
     reading = {"format": format, "sensor_size": sensor_size, "summary": summary, **options}
+    if len(parts := encoding_parts(encoding)) > 1:  # one pass over the file per part
+        parameters = dict(threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us)
+        return np.concatenate([encode_file(path, part, n_frames, split_by, **parameters, **reading)
+                               for part in parts])
     if encoding == "voxel_grid":
         return voxel_grid_image(voxel_grid_from_file(path, n_frames, **reading))
     if encoding == "time_surface":

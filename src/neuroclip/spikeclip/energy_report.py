@@ -69,7 +69,7 @@ def spikeclip_energy(model: SpikeCLIP, batches, teacher=None, presets=None, sent
     size = model.preprocess.size
     if teacher is not None:
         size = teacher.image_size
-        frames = 1 if model.config.modality == "images" else model.config.teacher_frames.n_frames
+        frames = 1 if model.config.modality == "images" else model.config.teacher_frames.n_images
         images = torch.zeros(frames, 3, size, size, device=teacher.device)
         baselines[f"CLIP teacher {teacher.spec.model}"] = dense_macs(lambda: teacher.model.encode_image(images))
     groups = {}
