@@ -71,6 +71,7 @@ FEWSHOT_TABLES = {  # the first cell of a README few-shot table -> its result fi
     "(a) discrimination, 10 draws": "nmnist_heldout_mini_fewshot_10seeds.json",
     "(e) discrimination, T = 40": "nmnist_heldout_mini_fewshot_T40.json",
     "(f) eventbind, T = 40": "nmnist_heldout_mini_fewshot_eventbind_T40.json",
+    "(g) discrimination+voxel_grid": "nmnist_heldout_mini_fewshot_discrimination_voxel_grid.json",
 }
 FEWSHOT_LABELS = {"zero-shot": "zeroshot", "NeuroCLIP adapter (`neuroclip`, as released)": "neuroclip",
                   "NeuroCLIP+ (`neuroclip-plus`, ours)": "neuroclip-plus", "Tip-Adapter": "tip",
@@ -106,14 +107,21 @@ def test_readme_few_shot_table_is_the_stored_results(heading):
             assert shown == stored, (method, k)
 
 
+def _script_choose(module: str):
+    """The ``choose`` rule of a development script in scripts/."""
+    import importlib
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        return importlib.import_module(module).choose
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+
+
 def test_readme_more_frames_runs_use_the_frames_the_development_sweep_chose():
     """The README's held-out T = 40 runs use the T that ``frames_sweep_dev.choose`` picks from the stored sweep, and
     the stored files were run with it."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        from frames_sweep_dev import choose
-    finally:
-        sys.path.remove(str(REPO / "scripts"))
+    choose = _script_choose("frames_sweep_dev")
     sweep = json.loads((REPO / "results" / "frames_sweep_dev.json").read_text())
     chosen = choose(sweep["rows"])
     assert chosen == sweep["chosen_frames"]
@@ -153,6 +161,7 @@ TEN_DRAW_ROWS = {  # the first cell of a README ten-draw NeuroCLIP+ row -> its r
     "(d) time_surface: NeuroCLIP+": "nmnist_heldout_mini_fewshot_time_surface_10seeds.json",
     "(e) discrimination: NeuroCLIP+": "nmnist_heldout_mini_fewshot_T40_10seeds.json",
     "(f) eventbind: NeuroCLIP+": "nmnist_heldout_mini_fewshot_eventbind_T40_10seeds.json",
+    "(g) discrimination+voxel_grid: NeuroCLIP+": "nmnist_heldout_mini_fewshot_discrimination_voxel_grid_10seeds.json",
 }
 
 
@@ -170,3 +179,30 @@ def test_readme_ten_draw_rows_are_the_stored_results(start):
     summary = {(e["method"], e["shots"]): e["top1_mean"] for e in result["summary"]}
     assert zero_shot == round(100 * summary[("zeroshot", 0)], 1)
     assert shown == [round(100 * summary[("neuroclip-plus", k)], 1) for k in result["config"]["shots"]]
+
+
+def test_readme_encoding_pairs_table_is_the_stored_run_and_its_choice():
+    """The README's development table of encoding pairs gives the stored mean over K of every method; the pair the
+    README's held-out runs use is the one ``encoding_pairs_dev.choose`` picks from the stored run, and those runs
+    used it."""
+    choose = _script_choose("encoding_pairs_dev")
+    run = json.loads((REPO / "results" / "encoding_pairs_dev.json").read_text())
+    chosen = choose(run["rows"])
+    assert chosen == run["chosen"] == "discrimination+voxel_grid"
+    for name in ("nmnist_heldout_mini_fewshot_discrimination_voxel_grid",
+                 "nmnist_heldout_mini_fewshot_discrimination_voxel_grid_10seeds"):
+        result = json.loads((REPO / "results" / f"{name}.json").read_text())
+        assert result["config"]["frames"]["encoding"] == chosen
+    means = {(row["encoding"], row["method"]): round(float(np.mean(row["top1"])), 1) for row in run["rows"]}
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| development set, 10 draws | zero-shot"))
+    shown = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip().replace("*", "") for cell in line.strip("|").split("|")]
+        encoding = cells[0].split()[0]
+        shown.append(encoding)
+        expected = [means[(encoding, method)] for method in ("zeroshot", "neuroclip-plus", "tip", "tip-f", "linear")]
+        assert [float(cell) for cell in cells[1:]] == expected, encoding
+    assert shown == list(dict.fromkeys(row["encoding"] for row in run["rows"]))
