@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from neuroclip.frames.names import ENCODINGS
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -45,7 +47,7 @@ def test_gpu_paths_from_json_without_csv_is_one_clear_error(tmp_path):
     assert done.returncode == 2 and "cannot read it as JSON" in done.stderr and "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("encoding", ["discrimination", "eventclip", "voxel_grid", "eventbind", "time_surface"])
+@pytest.mark.parametrize("encoding", [name for name in ENCODINGS if name != "counts"])
 def test_readme_zero_shot_table_is_the_stored_results(encoding):
     """The README's held-out zero-shot row of an encoding gives the top-1 and top-5 of its result files, as they
     are and centred, in that order."""
