@@ -63,6 +63,19 @@ def test_classify_prints_top_k_per_file(capsys):
     assert probabilities[0] >= probabilities[1] > 0
 
 
+def test_classify_says_when_top_k_is_more_than_the_classes(capsys):
+    """--top-k above the number of classes shows every class and says so; the default of 3 says nothing."""
+    path = str(real_file("nmnist/Train/3/00011.bin"))
+    common = ["classify", path, "--classes", "zero,one", "--model", "neuroclip-tiny-vit", "--pretrained", "none",
+              "--device", "cpu"]
+    assert main([*common, "--top-k", "5"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.strip().split(": ", 1)[1].split(", ")) == 2
+    assert captured.err.strip() == "note: --top-k 5 is more than the 2 classes; all 2 are shown"
+    assert main(common) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_simulate_writes_readable_recordings(tmp_path, capsys):
     from PIL import Image
 

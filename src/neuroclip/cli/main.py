@@ -265,6 +265,9 @@ def classify(
             predictions = classify_files(files, settings.classnames, settings.templates, backbone=backbone,
                                          frame_config=config, fusion=fusion, k=top, format=format,
                                          reading=reading, center=center)
+    shown = len(predictions[0].labels) if predictions else top
+    if shown < top and given_options(context, ("top",)):
+        typer.echo(f"note: --top-k {top} is more than the {shown} classes; all {shown} are shown", err=True)
     rows = [{"file": str(path), "top": [{"class": name, "label": int(label), "probability": round(float(p), 6)}
                                         for label, name, p in zip(prediction.labels, prediction.classnames,
                                                                   prediction.probabilities)]}
