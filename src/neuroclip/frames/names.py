@@ -44,8 +44,11 @@ ENCODING_PARAMETERS = {
     "eventbind": ("split_by",),
     "time_surface": ("split_by", "decay_us"),
     "voxel_grid": (),
-    "discrimination+voxel_grid": ("split_by", "threshold"),
 }
+# a pair reads what its parts read
+ENCODING_PARAMETERS |= {name: tuple(dict.fromkeys(setting for part in name.split("+")
+                                                  for setting in ENCODING_PARAMETERS[part]))
+                        for name in ENCODINGS if "+" in name}
 
 
 def check_encoding(encoding: str) -> str:

@@ -157,7 +157,7 @@ def encode_file(path, encoding: str = "discrimination", n_frames: int = 10, spli
     :func:`count_frames_from_file`)."""
     encoding = check_encoding(encoding)
     reading = {"format": format, "sensor_size": sensor_size, "summary": summary, **options}
-    if len(parts := encoding_parts(encoding)) > 1:  # one pass over the file per part
+    if len(parts := encoding_parts(encoding)) > 1:  # each part makes its own passes over the file
         parameters = dict(threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us)
         return np.concatenate([encode_file(path, part, n_frames, split_by, **parameters, **reading)
                                for part in parts])
