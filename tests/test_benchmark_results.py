@@ -21,6 +21,18 @@ def leaves(value):
     return 1
 
 
+def readme_table(header: str) -> list[list[str]]:
+    """The body rows of the README table whose header line starts with ``header``, as stripped cells."""
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
 @pytest.mark.parametrize("stored", sorted((REPO / "results").glob("gpu_paths_*.json")), ids=lambda p: p.stem)
 def test_gpu_paths_csv_is_the_stored_json(stored, tmp_path):
     out = tmp_path / "gpu.csv"
@@ -85,13 +97,8 @@ def test_readme_few_shot_table_is_the_stored_results(heading):
     """Each method row of a README few-shot table gives the mean ± std of its result file's summary, per K."""
     import re
 
-    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {heading} | 1 shot"))
     rows = {}
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
+    for cells in readme_table(f"| {heading} | 1 shot"):
         label = cells[0].replace("**", "")
         if label in FEWSHOT_LABELS:
             rows[FEWSHOT_LABELS[label]] = [[float(v) for v in re.findall(r"[0-9.]+", c.replace("**", ""))]
@@ -143,13 +150,8 @@ def test_readme_frames_sweep_table_is_the_stored_sweep():
     sweep = json.loads((REPO / "results" / "frames_sweep_dev.json").read_text())
     means = {(row["encoding"], row["frames"], row["method"]): round(float(np.mean(row["top1"])), 1)
              for row in sweep["rows"]}
-    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| T | discrimination: zero-shot"))
     shown_frames = []
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
+    for cells in readme_table("| T | discrimination: zero-shot"):
         frames = int(re.match(r"\**(\d+)", cells[0]).group(1))
         shown_frames.append(frames)
         expected = [means[(encoding, frames, method)] for encoding in ("discrimination", "eventbind")
@@ -196,13 +198,9 @@ def test_readme_encoding_pairs_table_is_the_stored_run_and_its_choice():
         result = json.loads((REPO / "results" / f"{name}.json").read_text())
         assert result["config"]["frames"]["encoding"] == chosen
     means = {(row["encoding"], row["method"]): round(float(np.mean(row["top1"])), 1) for row in run["rows"]}
-    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| development set, 10 draws | zero-shot"))
     shown = []
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        cells = [cell.strip().replace("*", "") for cell in line.strip("|").split("|")]
+    for cells in readme_table("| development set, 10 draws | zero-shot"):
+        cells = [cell.replace("*", "") for cell in cells]
         encoding = cells[0].split()[0]
         shown.append(encoding)
         expected = [means[(encoding, method)] for method in ("zeroshot", "neuroclip-plus", "tip", "tip-f", "linear")]
