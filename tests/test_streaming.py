@@ -254,6 +254,28 @@ def _compare_streamed_surfaces_and_grids(streamed, files, which, segment_bounds,
             voxel_grid(whole, n_bins=n_frames).tobytes()
 
 
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_a_file_is_read_once_per_pass_its_costliest_part_needs(files, encoding, monkeypatch):
+    """A multi-GB recording is decoded once per pass: one for count frames and time surfaces, two for the voxel
+    grid, and two for a pair with a voxel grid (both parts fed from the same pieces), after the summary."""
+    import neuroclip.frames.streamed as streamed
+    from neuroclip.frames import encode
+    from neuroclip.frames.names import encoding_parts
+
+    passes, iterate = [], streamed.iter_events
+
+    def counted(*args, **kwargs):
+        passes.append(args[0])
+        return iterate(*args, **kwargs)
+
+    monkeypatch.setattr(streamed, "iter_events", counted)
+    path = streamed_file(files, 0)
+    summary = streamed.summarize_file(path)
+    frames = streamed.encode_file(path, encoding, 5, summary=summary)
+    assert len(passes) == max(2 if part == "voxel_grid" else 1 for part in encoding_parts(encoding))
+    np.testing.assert_array_equal(frames, encode(read_events(path), encoding, 5))
+
+
 def test_frames_of_a_file_refuse_other_splits(files):
     from neuroclip.frames.streamed import encode_file
 

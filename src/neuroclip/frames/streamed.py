@@ -8,6 +8,9 @@ A first pass describes the file (:func:`neuroclip.summarize_file`: events, first
 * time surfaces: one pass keeping each pixel's latest timestamp, read off at each segment's end;
 * the voxel grid: two passes, every event's left-bin share and then every right-bin share, the order in which the
   whole-stream :func:`voxel_grid` adds its float32 sums, so the grids are equal bit for bit.
+
+A pair of encodings (``discrimination+voxel_grid``) feeds both parts from the same passes: two after the summary,
+not three.
 """
 
 from __future__ import annotations
@@ -72,6 +75,105 @@ class _File:
             yield events, segment
 
 
+class _Counts:
+    """Count frames, in one pass: int32 ``[T, 2, H, W]``."""
+
+    passes, uses_segments = 1, True
+
+    def __init__(self, file: _File, n_frames: int):
+        self.n_frames, self.width, self.height = n_frames, file.width, file.height
+        self.frame_size = 2 * file.height * file.width
+        self.frames = np.zeros((n_frames, self.frame_size), np.int32)  # count_frames' dtype
+
+    def feed(self, _pass: int, events: np.ndarray, segment: np.ndarray) -> None:
+        # a piece's segments are non-decreasing: one bincount per segment it holds (np.add.at over the piece took
+        # 4.3-5.1 s against 0.9 s for 30 M DVS128 events of benchmarks/streaming.py's file, 2-core CPU)
+        pixel = _pixel_index(events, self.width, self.height)
+        first = int(segment[0])
+        bounds = np.searchsorted(segment, np.arange(first, int(segment[-1]) + 2))
+        for j, (start, stop) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist()), start=first):
+            if stop > start:
+                self.frames[j] += np.bincount(pixel[start:stop], minlength=self.frame_size).astype(np.int32)
+
+    def result(self) -> np.ndarray:
+        return self.frames.reshape(self.n_frames, 2, self.height, self.width)
+
+
+class _Surface:
+    """Time surfaces, in one pass: float32 ``[T, 2, H, W]``, each pixel's latest timestamp read off at each
+    segment's end."""
+
+    passes, uses_segments = 1, True
+
+    def __init__(self, file: _File, n_frames: int, decay_us: float):
+        self.n_frames, self.width, self.height, self.decay_us = n_frames, file.width, file.height, decay_us
+        frame_size = 2 * file.width * file.height
+        self.surface = np.zeros((n_frames, frame_size), np.float32)
+        self.latest = np.full(frame_size, -1, np.int64)  # each pixel's latest timestamp so far
+        self.t_ref, self.frame = -1, 0  # the last event's time so far; the frame being built
+        # a numba pass where numba imports: the same integers as np.maximum.at, which took 3.9 s against 1.0 s for
+        # the whole read and time surface of 30 M DVS128 events (benchmarks/streaming.py's file, 2-core CPU)
+        self.fast = kernels()
+
+    def feed(self, _pass: int, events: np.ndarray, segment: np.ndarray) -> None:
+        fast_piece = self.fast is not None and events.flags.c_contiguous
+        pixel = None if fast_piece else _pixel_index(events, self.width, self.height)
+        start = 0
+        while self.frame < self.n_frames:
+            end = int(np.searchsorted(segment, self.frame, side="right"))  # this piece's events of frames <= frame
+            if end > start:
+                if fast_piece:
+                    self.fast.raise_latest(events, self.width, self.height, start, end, self.latest)
+                else:
+                    np.maximum.at(self.latest, pixel[start:end], events["t"][start:end])
+                self.t_ref = int(events["t"][end - 1])
+            if end == events.size:
+                return  # the frame may go on in the next piece: it ends at an event with a later segment
+            self.surface[self.frame] = surface_values(self.t_ref, self.latest, self.decay_us)
+            self.frame, start = self.frame + 1, end
+
+    def result(self) -> np.ndarray:
+        while self.frame < self.n_frames:  # frames ending at the last event
+            self.surface[self.frame] = surface_values(self.t_ref, self.latest, self.decay_us)
+            self.frame += 1
+        return self.surface.reshape(self.n_frames, 2, self.height, self.width)
+
+
+class _Voxels:
+    """The voxel grid, in two passes: every event's left-bin share, then every right-bin share (the order of
+    :func:`voxel_grid`'s float32 sums): float32 ``[n_bins, 1, H, W]``."""
+
+    passes, uses_segments = 2, False
+
+    def __init__(self, file: _File, n_bins: int):
+        self.n_bins, self.width, self.height = n_bins, file.width, file.height
+        self.t_first, self.span = file.t_first, file.t_last - file.t_first
+        self.grid = np.zeros(n_bins * file.height * file.width, np.float32)
+
+    def feed(self, pass_: int, events: np.ndarray, _segment) -> None:
+        add_voxel_shares(self.grid, events, self.t_first, self.span, self.n_bins, self.width, self.height,
+                         ("left", "right")[pass_])
+
+    def result(self) -> np.ndarray:
+        return self.grid.reshape(self.n_bins, 1, self.height, self.width)
+
+
+def _run(file: _File, accumulators: list, n_frames: int = 1, split_by: str = "number") -> list[np.ndarray]:
+    """Feed every accumulator the file's pieces, as many passes as the most demanding needs (each pass read once
+    for all of them, so a pair of encodings costs the passes of its costlier part); their results in order."""
+    if file.n_events:
+        for pass_ in range(max(a.passes for a in accumulators)):
+            feeding = [a for a in accumulators if pass_ < a.passes]
+            if any(a.uses_segments for a in feeding):
+                pieces = file.segments(n_frames, split_by)
+            else:
+                pieces = ((events, None) for events in file.pieces())
+            for events, segment in pieces:
+                for accumulator in feeding:
+                    accumulator.feed(pass_, events, segment)
+    return [a.result() for a in accumulators]
+
+
 def count_frames_from_file(path, n_frames: int, split_by: str = "number", *, format: str | None = None,
                            sensor_size=None, summary: dict | None = None, **options) -> np.ndarray:
     """``count_frames(read_events(path), n_frames, split_by)``, computed without holding the recording: int32
@@ -79,20 +181,7 @@ def count_frames_from_file(path, n_frames: int, split_by: str = "number", *, for
     :func:`neuroclip.summarize_file` (with the same options) when the caller has it, which saves the first pass."""
     n_frames = _check_int("n_frames", n_frames, 1)
     file = _File(path, format, sensor_size, options, summary)
-    width, height = file.width, file.height
-    frame_size = 2 * height * width
-    frames = np.zeros((n_frames, frame_size), np.int32)  # count_frames' dtype
-    if file.n_events:
-        for events, segment in file.segments(n_frames, split_by):
-            # a piece's segments are non-decreasing: one bincount per segment it holds (np.add.at over the piece
-            # took 4.3-5.1 s against 0.9 s for 30 M DVS128 events of benchmarks/streaming.py's file, 2-core CPU)
-            pixel = _pixel_index(events, width, height)
-            first = int(segment[0])
-            bounds = np.searchsorted(segment, np.arange(first, int(segment[-1]) + 2))
-            for j, (start, stop) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist()), start=first):
-                if stop > start:
-                    frames[j] += np.bincount(pixel[start:stop], minlength=frame_size).astype(np.int32)
-    return frames.reshape(n_frames, 2, height, width)
+    return _run(file, [_Counts(file, n_frames)], n_frames, split_by)[0]
 
 
 def time_surface_from_file(path, n_frames: int, split_by: str = "number", decay_us: float = 50_000.0, *,
@@ -104,34 +193,7 @@ def time_surface_from_file(path, n_frames: int, split_by: str = "number", decay_
     n_frames = _check_int("n_frames", n_frames, 1)
     decay_us = _check_real("decay_us", decay_us, positive=True)
     file = _File(path, format, sensor_size, options, summary)
-    frame_size = 2 * file.width * file.height
-    surface = np.zeros((n_frames, frame_size), np.float32)
-    latest = np.full(frame_size, -1, np.int64)  # each pixel's latest timestamp so far
-    t_ref, frame = -1, 0  # the last event's time so far; the frame being built
-    # a numba pass where numba imports: the same integers as np.maximum.at, which took 3.9 s against 1.0 s for
-    # the whole read and time surface of 30 M DVS128 events (benchmarks/streaming.py's file, 2-core CPU)
-    fast = kernels()
-    if file.n_events:
-        for events, segment in file.segments(n_frames, split_by):
-            fast_piece = fast is not None and events.flags.c_contiguous
-            pixel = None if fast_piece else _pixel_index(events, file.width, file.height)
-            start = 0
-            while frame < n_frames:
-                end = int(np.searchsorted(segment, frame, side="right"))  # this piece's events of frames <= frame
-                if end > start:
-                    if fast_piece:
-                        fast.raise_latest(events, file.width, file.height, start, end, latest)
-                    else:
-                        np.maximum.at(latest, pixel[start:end], events["t"][start:end])
-                    t_ref = int(events["t"][end - 1])
-                if end == events.size:
-                    break  # the frame may go on in the next piece: it ends at an event with a later segment
-                surface[frame] = surface_values(t_ref, latest, decay_us)
-                frame, start = frame + 1, end
-    while frame < n_frames:  # frames ending at the last event
-        surface[frame] = surface_values(t_ref, latest, decay_us)
-        frame += 1
-    return surface.reshape(n_frames, 2, file.height, file.width)
+    return _run(file, [_Surface(file, n_frames, decay_us)], n_frames, split_by)[0]
 
 
 def voxel_grid_from_file(path, n_bins: int, *, format: str | None = None, sensor_size=None,
@@ -140,13 +202,7 @@ def voxel_grid_from_file(path, n_bins: int, *, format: str | None = None, sensor
     ``[n_bins, 1, H, W]``, equal bit for bit (``summary`` as for :func:`count_frames_from_file`)."""
     n_bins = _check_int("n_bins", n_bins, 1)
     file = _File(path, format, sensor_size, options, summary)
-    grid = np.zeros(n_bins * file.height * file.width, np.float32)
-    if file.n_events:
-        span = file.t_last - file.t_first
-        for side in ("left", "right"):
-            for events in file.pieces():
-                add_voxel_shares(grid, events, file.t_first, span, n_bins, file.width, file.height, side)
-    return grid.reshape(n_bins, 1, file.height, file.width)
+    return _run(file, [_Voxels(file, n_bins)])[0]
 
 
 def encode_file(path, encoding: str = "discrimination", n_frames: int = 10, split_by: str = "number", *,
@@ -154,19 +210,26 @@ def encode_file(path, encoding: str = "discrimination", n_frames: int = 10, spli
                 format: str | None = None, sensor_size=None, summary: dict | None = None, **options) -> np.ndarray:
     """``encode(read_events(path), encoding, n_frames, split_by, ...)`` for a recording larger than memory (split
     by ``'number'`` or ``'time'``): the same images, from the file piece by piece (``summary`` as for
-    :func:`count_frames_from_file`)."""
+    :func:`count_frames_from_file`). A pair of encodings reads the file once for both parts: the passes of its
+    costlier part."""
     encoding = check_encoding(encoding)
-    reading = {"format": format, "sensor_size": sensor_size, "summary": summary, **options}
-    if len(parts := encoding_parts(encoding)) > 1:  # each part makes its own passes over the file
-        parameters = dict(threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us)
-        return np.concatenate([encode_file(path, part, n_frames, split_by, **parameters, **reading)
-                               for part in parts])
-    if encoding == "voxel_grid":
-        return voxel_grid_image(voxel_grid_from_file(path, n_frames, **reading))
-    if encoding == "time_surface":
-        return time_surface_image(time_surface_from_file(path, n_frames, split_by, decay_us, **reading))
-    counts = count_frames_from_file(path, n_frames, split_by, **reading)
-    return images_from_counts(counts, encoding, threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas)
+    n_frames = _check_int("n_frames", n_frames, 1)
+    parts = encoding_parts(encoding)
+    if "time_surface" in parts:
+        decay_us = _check_real("decay_us", decay_us, positive=True)
+    file = _File(path, format, sensor_size, options, summary)
+    accumulators = [_Voxels(file, n_frames) if part == "voxel_grid" else
+                    _Surface(file, n_frames, decay_us) if part == "time_surface" else _Counts(file, n_frames)
+                    for part in parts]
+    images = []
+    for part, frames in zip(parts, _run(file, accumulators, n_frames, split_by)):
+        if part == "voxel_grid":
+            images.append(voxel_grid_image(frames))
+        elif part == "time_surface":
+            images.append(time_surface_image(frames))
+        else:
+            images.append(images_from_counts(frames, part, threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas))
+    return images[0] if len(images) == 1 else np.concatenate(images)
 
 
 def encode_recording(path, encoding: str = "discrimination", n_frames: int = 10, split_by: str = "number", *,
