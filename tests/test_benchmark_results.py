@@ -206,3 +206,55 @@ def test_readme_encoding_pairs_table_is_the_stored_run_and_its_choice():
         expected = [means[(encoding, method)] for method in ("zeroshot", "neuroclip-plus", "tip", "tip-f", "linear")]
         assert [float(cell) for cell in cells[1:]] == expected, encoding
     assert shown == list(dict.fromkeys(row["encoding"] for row in run["rows"]))
+
+
+ABLATION_ROWS = {  # the first cell of a row of the README's NeuroCLIP+ design table -> its stored method
+    "zero-shot": "zeroshot",
+    "Tip-Adapter": "tip",
+    "Tip-Adapter-F": "tip-f",
+    "linear probe": "linear",
+    "**NeuroCLIP+ (recipe without the prior)**": "neuroclip-plus [full]",
+    "ReLU in place of the LIF (frames adapted independently)": "neuroclip-plus [relu]",
+    "no spiking branch (head on the plain frame mean)": "neuroclip-plus [no-bottleneck]",
+    "no fresh frame-subset augmentation": "neuroclip-plus [no-frame-augmentation]",
+    "cache keeps each shot's own key in training": "neuroclip-plus [own-key-in-training]",
+    "zero-shot scale fixed at CLIP's (not fitted to the shots)": "neuroclip-plus [no-calibration]",
+    "no shot cache": "neuroclip-plus [no-cache]",
+    "cache α, β from Tip-Adapter's grid (leave-one-out accuracy), not learned": "neuroclip-plus [grid-cache]",
+    "no training (calibrated zero-shot + cache only)": "neuroclip-plus [training-free]",
+    "head weight λ by 4-fold cross-validation within the shots (cross-entropy), logits = z + c + λ·r":
+        "neuroclip-plus [cv-shrink]",
+    "the same, λ by held-out accuracy (ties by cross-entropy)": "neuroclip-plus [cv-shrink-accuracy]",
+    "head on the per-timestep features, logits averaged over the frames": "neuroclip-plus [per-frame-head]",
+    "400 epochs": "neuroclip-plus [400-epochs]",
+    "100 epochs": "neuroclip-plus [100-epochs]",
+    "learning rate 1e-2": "neuroclip-plus [lr-1e-2]",
+    "8 views of each shot, `--augment counts` (the released rotation, flip, shear)":
+        "neuroclip-plus [8 counts views]",
+    "8 views, `--augment counts-noflip`": "neuroclip-plus [8 counts-noflip views]",
+    "8 views, `--augment events` (shift, rotation, zoom, drop)": "neuroclip-plus [8 events views]",
+}
+
+
+def test_readme_neuroclip_plus_design_table_is_the_stored_ablation():
+    """Every row of the README's development-set design table of NeuroCLIP+ (6 draws) gives its stored method's
+    mean top-1 per K and their mean, for both encodings; the Tip-Adapter rows with views give the stored means."""
+    import re
+
+    run = json.loads((REPO / "results" / "fewshot_plus_ablation_dev.json").read_text())
+    assert run["draws"] == 6 and run["base"] == "no-prior"
+    stored = {(row["encoding"], row["method"]): row["top1"] for row in run["rows"]}
+    rows = readme_table("| development set, 6 draws: K = 1 / 2 / 4 / 8 / 16 (mean)")
+    assert {row[0] for row in rows if "with 8" not in row[0]} == set(ABLATION_ROWS)
+    for label, *cells in rows:
+        for encoding, cell in zip(("discrimination", "eventbind"), cells):
+            if label.startswith("Tip-Adapter / Tip-Adapter-F with 8 "):  # "a / b (means)"
+                kind = label.split("`")[1]
+                shown = [float(v) for v in re.findall(r"[0-9]+\.[0-9]", cell)]
+                assert shown == [round(float(np.mean(stored[(encoding, f"{m} [8 {kind} views]")])), 1)
+                                 for m in ("tip", "tip-f")], (label, encoding)
+                continue
+            top1 = stored[(encoding, ABLATION_ROWS[label])]
+            per_k, mean = cell.split("(")
+            assert [float(v) for v in per_k.split("/")] == [round(v, 1) for v in top1], (label, encoding)
+            assert float(mean.strip("*) ")) == round(float(np.mean(top1)), 1), (label, encoding)
