@@ -4,6 +4,8 @@
     python scripts/fewshot_plus_ablation.py --base no-prior     # results/fewshot_plus_ablation_dev.json
     python scripts/fewshot_plus_ablation.py --base no-prior --update --baselines --variants \
         --views counts counts-noflip events
+    python scripts/fewshot_plus_ablation.py --base no-prior --draws 10 --baselines --variants full 4-heads \
+        --views counts-noflip events --out results/fewshot_plus_ablation_dev_10draws.json
     python scripts/fewshot_plus_ablation.py [--encodings discrimination eventbind] [--draws 6] [--variants full relu]
 
 The 200 development recordings of out/nmnist-heldout (its train and val splits, 20 per digit) are split per draw:
@@ -67,7 +69,9 @@ VARIANTS = {  # NeuroCLIP+ with one part changed (README ablation table)
     "cv-shrink": {"shrink": "cv"},  # lambda (the trained part's weight) by 4-fold CV within the shots, NLL
     "cv-shrink-accuracy": {"shrink": "cv", "shrink_criterion": "accuracy"},
     "per-frame-head": {"head_input": "frames"},  # per-timestep logits averaged instead of the mean feature
+    "4-heads": {},  # the softmax of four heads, trained with different seeds, averaged (HEADS)
 }
+HEADS = {"4-heads": 4}  # variants that average several heads' probabilities, and how many
 BASELINES = ("zeroshot", "tip", "tip-f", "linear", "neuroclip")
 VIEW_METHODS = ("neuroclip-plus", "tip", "tip-f")  # the methods here that take views (the linear probe does not)
 
@@ -105,7 +109,7 @@ def draw(labels: torch.Tensor, k: int, seed: int) -> tuple[np.ndarray, np.ndarra
     return np.concatenate(shots), np.concatenate(rest)
 
 
-def fit(method: str, x, y, weights, scale: float, seed: int, plus: PlusConfig, views=None):
+def fit(method: str, x, y, weights, scale: float, seed: int, plus: PlusConfig, views=None, heads: int = 1):
     if method == "zeroshot":
         return lambda q: zero_shot_logits(q, weights, scale)
     if method == "linear":
@@ -117,11 +121,15 @@ def fit(method: str, x, y, weights, scale: float, seed: int, plus: PlusConfig, v
     if method == "neuroclip":
         trained = train_adapter(x, y, weights, scale, recipe(), seed)
         return lambda q: predict_logits(trained.model, q)
+    if heads > 1:  # the heads' seeds lie 1000 apart, away from other draws' seeds
+        fitted = [fit_neuroclip_plus(x, y, weights, scale, WITHIN_SHOTS, plus, seed + 1000 * h, views=views)
+                  for h in range(heads)]
+        return lambda q: torch.stack([f.logits(q).softmax(1) for f in fitted]).mean(0)
     return fit_neuroclip_plus(x, y, weights, scale, WITHIN_SHOTS, plus, seed, views=views).logits
 
 
 def score_over_draws(method: str, features, labels, weights, scale: float, draws: int, plus: PlusConfig,
-                     views=None) -> tuple[list[float], list[list[float]]]:
+                     views=None, heads: int = 1) -> tuple[list[float], list[list[float]]]:
     """(mean top-1 % per K of :data:`SHOTS`, every draw's top-1 % per K) of ``method`` over ``draws`` draws."""
     means, per_draw = [], []
     for k in SHOTS:
@@ -129,7 +137,7 @@ def score_over_draws(method: str, features, labels, weights, scale: float, draws
         for seed in range(draws):
             shots, rest = draw(labels, k, seed)
             predict = fit(method, features[shots], labels[shots], weights, scale, seed, plus,
-                          None if views is None else views[shots])
+                          None if views is None else views[shots], heads)
             scores.append(float((predict(features[rest]).argmax(1) == labels[rest]).float().mean()))
         means.append(100 * float(np.mean(scores)))
         per_draw.append([round(100 * v, 2) for v in scores])
@@ -163,7 +171,7 @@ def main():
             plus = plus.replace(**VARIANTS[variant]) if variant else plus
             started = time.perf_counter()
             means, per_draw = score_over_draws(method, features, labels, weights, scale, args.draws, plus,
-                                               None if kind is None else views[kind])
+                                               None if kind is None else views[kind], HEADS.get(variant, 1))
             name = method if variant is None else f"{method} [{variant}]"
             name = name if kind is None else f"{method} [8 {kind} views]"
             table.append({"encoding": encoding, "method": name, "shots": list(SHOTS), "top1": means,

@@ -258,3 +258,20 @@ def test_readme_neuroclip_plus_design_table_is_the_stored_ablation():
             per_k, mean = cell.split("(")
             assert [float(v) for v in per_k.split("/")] == [round(v, 1) for v in top1], (label, encoding)
             assert float(mean.strip("*) ")) == round(float(np.mean(top1)), 1), (label, encoding)
+
+
+def test_readme_ten_draw_views_and_heads_figures_are_the_stored_run():
+    """The README's ten-draw figures on views and on averaging four heads are the stored run's means over K."""
+    run = json.loads((REPO / "results" / "fewshot_plus_ablation_dev_10draws.json").read_text())
+    assert run["draws"] == 10 and run["base"] == "no-prior"
+    mean = {(row["encoding"], row["method"]): f"{np.mean(row['top1']):.1f}" for row in run["rows"]}
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    d, e = "discrimination", "eventbind"
+    full, no_flip, events = "neuroclip-plus [full]", "neuroclip-plus [8 counts-noflip views]", \
+        "neuroclip-plus [8 events views]"
+    assert (f"{mean[d, full]} without views against {mean[d, no_flip]} (no flip) and {mean[d, events]} (events) "
+            f"with discrimination frames, {mean[e, full]} against {mean[e, no_flip]} and {mean[e, events]} "
+            f"on eventbind") in text
+    heads = "neuroclip-plus [4-heads]"
+    assert (f"averaging four heads of different seeds gave {mean[d, heads]} against {mean[d, full]} "
+            f"(discrimination) and {mean[e, heads]} against {mean[e, full]} (eventbind) over 10 draws") in text
