@@ -275,3 +275,14 @@ def test_readme_ten_draw_views_and_heads_figures_are_the_stored_run():
     heads = "neuroclip-plus [4-heads]"
     assert (f"averaging four heads of different seeds gave {mean[d, heads]} against {mean[d, full]} "
             f"(discrimination) and {mean[e, heads]} against {mean[e, full]} (eventbind) over 10 draws") in text
+
+
+def test_readme_voxel_grid_development_figures_are_the_stored_run():
+    """The README's development figures for voxel grids alone (the pairs section) are the stored run's means."""
+    run = json.loads((REPO / "results" / "fewshot_plus_ablation_dev_voxel_grid.json").read_text())
+    assert run["draws"] == 10 and run["base"] == "full"
+    mean = {row["method"]: f"{np.mean(row['top1']):.1f}" for row in run["rows"] if row["encoding"] == "voxel_grid"}
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert f"scored a NeuroCLIP+ mean of {mean['neuroclip-plus [full]']} on the same draws" in text
+    assert (f"zero-shot ({mean['zeroshot']}) was above every few-shot method (Tip-Adapter {mean['tip']}, NeuroCLIP+ "
+            f"{mean['neuroclip-plus [full]']}, Tip-Adapter-F {mean['tip-f']}, linear probe {mean['linear']})") in text
