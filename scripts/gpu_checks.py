@@ -8,7 +8,9 @@
    the truncated-normal init (which keeps the guard) beside it; then stage A of the real trainer with AMP;
 4. zero-shot with the bundled ``neuroclip-mini`` on real N-MNIST recordings, GPU (bf16 autocast) against CPU: top-1
    of each and the share of identical predictions, as NeuroCLIP does it and centred on the train split
-   (``--center-on train``); and ``neuroclip classify --device cuda`` end to end, also with ``--center-on``.
+   (``--center-on train``); and ``neuroclip classify --device cuda`` end to end, also with ``--center-on``;
+5. the same zero-shot, GPU against CPU, with every encoding CLIP reads, pairs included (their batched device
+   framing).
 
     python scripts/gpu_checks.py --recordings DIR_WITH_Train_AND_Test --out gpu_checks.json
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -177,6 +180,36 @@ def check_zeroshot(root: Path, work: Path) -> None:
     record("cli_classify_centred_cuda", exit_code=code)
 
 
+def check_encodings(root: Path, work: Path) -> None:
+    """Zero-shot with every encoding CLIP reads (pairs included), GPU (the batched device framing) against CPU: top-1
+    of each, the share of identical predictions and the seconds, on the Test split."""
+    from neuroclip.cache import FeatureCache
+    from neuroclip.clip import load_backbone
+    from neuroclip.clip.evaluate import zeroshot_evaluate
+    from neuroclip.clip.features import FrameConfig
+    from neuroclip.clip.presets import resolve_settings
+    from neuroclip.datasets import get_dataset
+    from neuroclip.frames.names import ENCODINGS
+
+    data = get_dataset("nmnist", root, "test")
+    settings = resolve_settings("nmnist", dataset_classes=list(data.classes))
+    for encoding in (name for name in ENCODINGS if name != "counts"):  # raw counts are not an image
+        frames = FrameConfig(encoding=encoding, threshold=settings.threshold)
+        runs = {}
+        for device in ("cpu", DEVICE):
+            backbone = load_backbone("neuroclip-mini", device=device)
+            started = time.time()
+            with tempfile.TemporaryDirectory(dir=work) as empty:  # a fresh cache: every feature computed here
+                result = zeroshot_evaluate(data, backbone, settings.classnames, settings.templates, frames,
+                                           cache=FeatureCache(empty), batch_size=64, progress=False)
+            runs[device] = (result, time.time() - started)
+        same = float((runs["cpu"][0]["_predictions"]["predictions"] ==
+                      runs[DEVICE][0]["_predictions"]["predictions"]).mean())
+        record(f"zeroshot_encoding_{encoding}", n=runs["cpu"][0]["n_samples"],
+               top1={d: round(r[0]["top1"], 4) for d, r in runs.items()},
+               seconds={d: round(r[1], 1) for d, r in runs.items()}, same_predictions=round(same, 4))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recordings", type=Path, required=True)
@@ -193,7 +226,8 @@ def main() -> None:
     checks = [("devices", check_devices), ("clip_tag", lambda: check_clip_tag(batch)),
               ("text_tower", check_text_tower),
               ("stage_a", lambda: check_stage_a(args.work)),
-              ("zeroshot", lambda: check_zeroshot(args.recordings, args.work))]
+              ("zeroshot", lambda: check_zeroshot(args.recordings, args.work)),
+              ("encodings", lambda: check_encodings(args.recordings, args.work))]
     for name, check in checks:
         try:
             check()
