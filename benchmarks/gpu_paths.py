@@ -97,7 +97,7 @@ def synthetic_streams(count: int, events: int, seed: int = 0) -> list:
 def frames(streams, results):
     from spikingjelly.datasets.utils import integrate_events_by_fixed_frames_number
 
-    from neuroclip.frames.functional import batch_count_frames, stack_events
+    from neuroclip.frames.tensors import batch_count_frames, stack_events
 
     repeated = 40 if SMOKE else 2000
     cases = {f"N-MNIST real x{repeated}": [streams[i % len(streams)] for i in range(repeated)],
@@ -135,13 +135,8 @@ def frames(streams, results):
 def surfaces_and_grids(batch, batch_streams, n_events: int) -> dict:
     """T = 10 time surfaces (split by number) and voxel grids of a batch on the device, against our per-recording
     numpy functions (the path these encodings took before they were batched), checked close first."""
-    from neuroclip.frames.functional import (
-        batch_time_surface,
-        batch_voxel_grid,
-        segment_bounds,
-        time_surface,
-        voxel_grid,
-    )
+    from neuroclip.frames.functional import segment_bounds, time_surface, voxel_grid
+    from neuroclip.frames.tensors import batch_time_surface, batch_voxel_grid
 
     row = {}
     sample = batch_streams[:20]
@@ -476,7 +471,7 @@ def _device_budget(dataset, backbone, frame_config, batch_size: int) -> dict:
     """ms per batch on the device alone: the packed batch's host-to-device copy (from pinned memory when on a GPU),
     the framing (count, encode, resize, normalise) and the tower, each timed apart on one batch."""
     from neuroclip.frames import clip_frames_batch
-    from neuroclip.frames.functional import pack_events
+    from neuroclip.frames.tensors import pack_events
 
     streams = [dataset[i][0] for i in range(batch_size)]
     packed = pack_events(streams, times=frame_config.split_by == "time")

@@ -105,7 +105,7 @@ def _stages(read, collate, repeat: int) -> dict:
 
 def batch_stages(dataset, repeat: int) -> None:
     from neuroclip.events import EventStream, make_events
-    from neuroclip.frames.functional import pack_events, stack_events
+    from neuroclip.frames.tensors import pack_events, stack_events
 
     rng = np.random.default_rng(1)
     n = 1_000_000

@@ -17,7 +17,8 @@ import torch
 
 from neuroclip import read_events
 from neuroclip.clip import load_backbone
-from neuroclip.frames.functional import encode, to_clip_input
+from neuroclip.frames.functional import encode
+from neuroclip.frames.tensors import to_clip_input
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nmnist"
 

@@ -34,7 +34,8 @@ from neuroclip.clip.backbone import (
 from neuroclip.clip.extract import extract_features
 from neuroclip.clip.features import FrameConfig, clip_frames, frame_features
 from neuroclip.datasets.loader import make_loader
-from neuroclip.frames.functional import CLIP_MEAN, CLIP_STD, encode, to_clip_input
+from neuroclip.frames.functional import CLIP_MEAN, CLIP_STD, encode
+from neuroclip.frames.tensors import to_clip_input
 
 ENTRIES = open_clip.list_pretrained()
 TINY = "neuroclip-tiny-vit"  # src/neuroclip/clip/model_configs/neuroclip-tiny-vit.json

@@ -12,8 +12,8 @@ from neuroclip.errors import ConfigError
 from neuroclip.events import EventStream, make_events
 from neuroclip.frames import FrameConfig, clip_frames, clip_frames_batch, count_frames, frames_on_device
 from neuroclip.frames.clip_input import needs_times
-from neuroclip.frames.functional import PackedEvents, batch_count_frames, pack_events, stack_events
 from neuroclip.frames.names import ENCODINGS
+from neuroclip.frames.tensors import PackedEvents, batch_count_frames, pack_events, stack_events
 
 
 def random_stream(rng, n, width, height, span=1_000_000, start=0):
@@ -64,12 +64,8 @@ def test_batched_time_surfaces_and_voxel_grids_equal_the_per_recording_functions
     """Empty, one-event and zero-span samples, samples starting late; stacked and packed batches. Voxel grids are
     equal bit for bit on a CPU; time surfaces to the last bit of float32 exp."""
     from neuroclip.frames import segment_bounds, time_surface, voxel_grid
-    from neuroclip.frames.functional import (
-        batch_time_surface,
-        batch_voxel_grid,
-        batch_voxel_grid_image,
-        voxel_grid_image,
-    )
+    from neuroclip.frames.functional import voxel_grid_image
+    from neuroclip.frames.tensors import batch_time_surface, batch_voxel_grid, batch_voxel_grid_image
 
     rng = np.random.default_rng(11)
     streams = [random_stream(rng, n, 40, 30, start=start) for n, start in ((900, 5), (0, 0), (50, 10**9), (1, 3))]
@@ -194,7 +190,7 @@ def test_packed_events_pin_and_move_to_cuda_without_blocking():
                            batch_count_frames(stack_events(streams), 10, split_by))
     assert torch.equal(on_gpu.unpack().t.cpu(), stack_events(streams).t)
     # the time surface and voxel grid on the GPU: the CPU batch's values (the GPU adds voxel shares in any order)
-    from neuroclip.frames.functional import batch_time_surface, batch_voxel_grid
+    from neuroclip.frames.tensors import batch_time_surface, batch_voxel_grid
 
     torch.testing.assert_close(batch_voxel_grid(on_gpu, 7).cpu(), batch_voxel_grid(pack_events(streams), 7),
                                rtol=1e-5, atol=1e-5)

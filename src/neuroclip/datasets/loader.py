@@ -18,8 +18,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from neuroclip.errors import ConfigError, EventFileError, NeuroclipError
 from neuroclip.frames.clip_input import FrameConfig, clip_frames
-from neuroclip.frames.functional import check_mean_std, pack_events, stack_events
+from neuroclip.frames.functional import check_mean_std
 from neuroclip.frames.names import CLIP_MEAN, CLIP_STD
+from neuroclip.frames.tensors import pack_events, stack_events
 
 
 class SampleError(EventFileError):
@@ -96,7 +97,7 @@ def make_event_loader(dataset, batch_size: int = 32, num_workers: int = 0, *, pi
     sizes). Workers only read; the frames are made batched on the model's device
     (:func:`neuroclip.frames.clip_frames_batch`).
 
-    ``packed``: ``events`` is a :class:`~neuroclip.frames.functional.PackedEvents` instead (the same events in 2 to
+    ``packed``: ``events`` is a :class:`~neuroclip.frames.tensors.PackedEvents` instead (the same events in 2 to
     8 bytes each rather than 17, in one buffer the worker writes straight into shared memory: one pinned copy, one
     transfer); ``times=False`` leaves out the timestamps, which only the ``'time'`` split reads.
     ``prefetch_factor``: as for a torch DataLoader (with workers only)."""

@@ -27,6 +27,7 @@ import torch
 from neuroclip.errors import ConfigError
 from neuroclip.events.augment import EventAugmentConfig, augment_events
 from neuroclip.frames import functional as FF
+from neuroclip.frames.tensors import to_clip_input
 
 # the encodings made of counts alone (frames.images_from_counts), less the raw counts, which are no image
 COUNT_ENCODINGS = tuple(name for name in FF.COUNT_ENCODINGS if name != "counts")
@@ -122,7 +123,7 @@ def augmented_clip_frames(stream, frame_config, image_size: int, draws: list[Aff
     ``std`` are the backbone's, used by ``normalization='clip'``."""
     counts = FF.encode(stream, "counts", frame_config.n_frames, frame_config.split_by)
     views = [_counts_to_images(affine_counts(counts, draw), frame_config) for draw in draws]
-    return FF.to_clip_input(np.stack(views), image_size, frame_config.normalization, mean=mean, std=std)
+    return to_clip_input(np.stack(views), image_size, frame_config.normalization, mean=mean, std=std)
 
 
 def event_view_frames(stream, frame_config, image_size: int, config: EventViewConfig, rng: np.random.Generator, *,

@@ -1,7 +1,8 @@
 """Event frames: NeuroCLIP's event-frame module and the encodings later methods use.
 
 A stream is split into T segments, counted per polarity and pixel into ``[T, 2, H, W]``, encoded as images, and
-turned into CLIP input. Pure functions live in :mod:`neuroclip.frames.functional`; :mod:`neuroclip.frames.transforms`
+turned into CLIP input. Pure numpy functions live in :mod:`neuroclip.frames.functional` (which does not import
+torch), their batched torch forms and CLIP input in :mod:`neuroclip.frames.tensors`; :mod:`neuroclip.frames.transforms`
 wraps them in frozen dataclasses; :mod:`neuroclip.frames.clip_input` holds :class:`FrameConfig`, the one description of
 recording -> CLIP input; :mod:`neuroclip.frames.draw` draws them.
 
@@ -23,8 +24,6 @@ _FROM_FUNCTIONAL = (
     "ENCODINGS",
     "NEUROCLIP_FRAMES",
     "SPLIT_METHODS",
-    "EventBatch",
-    "batch_count_frames",
     "count_frames",
     "discrimination",
     "encode",
@@ -37,13 +36,12 @@ _FROM_FUNCTIONAL = (
     "split_by_number",
     "split_by_time",
     "split_by_window",
-    "stack_events",
     "time_surface",
     "time_surface_image",
-    "to_clip_input",
     "voxel_grid",
     "voxel_grid_image",
 )
+_FROM_TENSORS = ("EventBatch", "batch_count_frames", "stack_events", "to_clip_input")
 _FROM_CLIP_INPUT = ("FrameConfig", "clip_frames", "clip_frames_batch", "frames_on_device", "student_frames")
 _FROM_TRANSFORMS = (
     "Compose",
@@ -64,6 +62,8 @@ _FROM_TRANSFORMS = (
 def __getattr__(name: str):
     if name in _FROM_FUNCTIONAL:
         return getattr(importlib.import_module("neuroclip.frames.functional"), name)
+    if name in _FROM_TENSORS:
+        return getattr(importlib.import_module("neuroclip.frames.tensors"), name)
     if name in _FROM_CLIP_INPUT:
         return getattr(importlib.import_module("neuroclip.frames.clip_input"), name)
     if name in _FROM_TRANSFORMS:
@@ -71,4 +71,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'neuroclip.frames' has no attribute {name!r}")
 
 
-__all__ = sorted([*_FROM_FUNCTIONAL, *_FROM_CLIP_INPUT, *_FROM_TRANSFORMS])
+__all__ = sorted([*_FROM_FUNCTIONAL, *_FROM_TENSORS, *_FROM_CLIP_INPUT, *_FROM_TRANSFORMS])

@@ -15,19 +15,21 @@ from neuroclip.frames.functional import (
     CLIP_MEAN,
     CLIP_STD,
     COUNT_ENCODINGS,
+    encode,
+    images_from_counts,
+    time_surface_image,
+)
+from neuroclip.frames.names import ENCODINGS, NEUROCLIP_FRAMES, NORMALIZATIONS, encoding_parts
+from neuroclip.frames.tensors import (
     EventBatch,
     PackedEvents,
     batch_count_frames,
     batch_time_surface,
     batch_voxel_grid,
     batch_voxel_grid_image,
-    encode,
-    images_from_counts,
     stack_events,
-    time_surface_image,
     to_clip_input,
 )
-from neuroclip.frames.names import ENCODINGS, NEUROCLIP_FRAMES, NORMALIZATIONS, encoding_parts
 
 # parameters added after feature caches were first written: a cache key records them only when they differ from
 # these defaults, so features cached before stay valid

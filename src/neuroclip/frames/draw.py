@@ -9,11 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from neuroclip.errors import ConfigError
-from neuroclip.frames.functional import NEUROCLIP_FRAMES, encode
+from neuroclip.frames.functional import NEUROCLIP_FRAMES, _is_tensor, encode
 from neuroclip.outputs import atomic_write
 
 PICTURE_SUFFIXES = (".png", ".gif")
@@ -24,7 +23,7 @@ _TARGET_TILE_PX = 136  # smallest frame edge on the picture; N-MNIST's 34 px bec
 
 
 def _as_numpy(frames) -> np.ndarray:
-    if isinstance(frames, torch.Tensor):
+    if _is_tensor(frames):  # a tensor can only exist once torch is imported: no import here
         frames = frames.detach().cpu().numpy()
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[1] not in (1, 2, 3):

@@ -21,6 +21,7 @@ import torch
 
 from neuroclip.errors import ConfigError
 from neuroclip.frames import functional as FF
+from neuroclip.frames import tensors as FT
 
 
 def _validate_split(transform) -> None:
@@ -193,7 +194,7 @@ class ToCLIPInput:
             )
 
     def __call__(self, images) -> torch.Tensor:
-        return FF.to_clip_input(images, self.size, self.normalization, self.dtype)
+        return FT.to_clip_input(images, self.size, self.normalization, self.dtype)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,9 +294,9 @@ class NeuroCLIPFrames:
 
     def __call__(self, events, sensor_size=None) -> torch.Tensor:
         counts = FF.count_frames(events, sensor_size, self.n_frames, self.split_by)
-        return FF.to_clip_input(FF.discrimination(counts, self.threshold), self.size, self.normalization, self.dtype)
+        return FT.to_clip_input(FF.discrimination(counts, self.threshold), self.size, self.normalization, self.dtype)
 
-    def batch(self, streams: Sequence | FF.EventBatch, device=None, sensor_size=None) -> torch.Tensor:
+    def batch(self, streams: Sequence | FT.EventBatch, device=None, sensor_size=None) -> torch.Tensor:
         """``[B, T, 3, size, size]`` for a list of streams (or an :class:`EventBatch`), computed on ``device``."""
-        counts = FF.batch_count_frames(streams, self.n_frames, self.split_by, sensor_size=sensor_size, device=device)
-        return FF.to_clip_input(FF.discrimination(counts, self.threshold), self.size, self.normalization, self.dtype)
+        counts = FT.batch_count_frames(streams, self.n_frames, self.split_by, sensor_size=sensor_size, device=device)
+        return FT.to_clip_input(FF.discrimination(counts, self.threshold), self.size, self.normalization, self.dtype)
