@@ -2,7 +2,7 @@
 surfaces and voxel grids in one call per batch, and images as CLIP input.
 
 The per-recording numpy functions are in :mod:`neuroclip.frames.functional`, which does not import torch (so that
-framing a file, ``neuroclip frames`` and ``neuroclip info`` start without it); the functions here give the same
+framing a file and the ``neuroclip frames`` command start without it); the functions here give the same
 frames for a whole batch (each has a test against them), on the CPU or a GPU.
 """
 
