@@ -76,14 +76,16 @@ BASELINES = ("zeroshot", "tip", "tip-f", "linear", "neuroclip")
 VIEW_METHODS = ("neuroclip-plus", "tip", "tip-f")  # the methods here that take views (the linear probe does not)
 
 
-def development_features(root: Path, encoding: str, view_kinds=(), n_frames: int = 10):
+def development_features(root: Path, encoding: str, view_kinds=(), n_frames: int = 10, backbone=None,
+                         cache: Path | None = None):
     """(features [200, T, C], labels, class weights, logit scale, {kind: views [200, 8, T, C]}) of the development
-    recordings, T = ``n_frames``; a split's views are drawn with the split's number as seed (train 0, val 1)."""
-    backbone = load_backbone("neuroclip-mini", "default", device="cpu")
+    recordings, T = ``n_frames``; a split's views are drawn with the split's number as seed (train 0, val 1).
+    ``backbone``: the bundled neuroclip-mini unless given; ``cache``: the feature cache's folder (the user's)."""
+    backbone = backbone or load_backbone("neuroclip-mini", "default", device="cpu")
     train = get_dataset("nmnist", root, "train")
     settings = resolve_settings("nmnist", None, None, None, dataset_classes=list(train.classes))
     frames = FrameConfig(encoding=encoding, n_frames=n_frames, split_by="number", threshold=settings.threshold)
-    parts = [extract_features(get_dataset("nmnist", root, split), backbone, frames, FeatureCache(None),
+    parts = [extract_features(get_dataset("nmnist", root, split), backbone, frames, FeatureCache(cache),
                               progress=False) for split in ("train", "val")]
     features = torch.tensor(np.concatenate([p.features for p in parts]), dtype=torch.float32)
     labels = torch.tensor(np.concatenate([p.labels for p in parts]).astype(np.int64))

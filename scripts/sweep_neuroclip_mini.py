@@ -3,7 +3,8 @@
     python scripts/sweep_neuroclip_mini.py [--device cuda] [--jobs 4] [--only NAME ...]
 
 Each candidate is a full run of scripts/train_neuroclip_mini.py with some MiniTrainConfig fields changed; its weights
-go to out/sweep/NAME.safetensors (never the bundled file) and its development-set accuracies to out/sweep/NAME.json.
+go to out/sweep/NAME.safetensors (never the bundled file) and its development-set accuracies (zero-shot, and
+few-shot NeuroCLIP+ and linear probe over 10 draws) to out/sweep/NAME.json.
 The held-out recordings are never scored here: pick the recipe from this table, then train it with
 train_neuroclip_mini.py and score the held-out set once (--final).
 

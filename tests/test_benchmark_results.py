@@ -286,3 +286,15 @@ def test_readme_voxel_grid_development_figures_are_the_stored_run():
     assert f"scored a NeuroCLIP+ mean of {mean['neuroclip-plus [full]']} on the same draws" in text
     assert (f"zero-shot ({mean['zeroshot']}) was above every few-shot method (Tip-Adapter {mean['tip']}, NeuroCLIP+ "
             f"{mean['neuroclip-plus [full]']}, Tip-Adapter-F {mean['tip-f']}, linear probe {mean['linear']})") in text
+
+
+def test_readme_bundled_model_few_shot_bar_is_the_stored_development_run():
+    """The development few-shot figures the README sets for a new bundled-model recipe (what the training script's
+    ``--fewshot-draws`` measures) are those of the stored run on the same draws: discrimination frames alone."""
+    run = json.loads((REPO / "results" / "encoding_pairs_dev.json").read_text())
+    rows = {row["method"]: row["top1"] for row in run["rows"] if row["encoding"] == "discrimination"}
+    plus, linear = rows["neuroclip-plus"], rows["linear"]
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    per_k = " / ".join(f"{v:.1f}" for v in plus)
+    assert (f"the bundled weights give NeuroCLIP+ {per_k} at 1 / 2 / 4 / 8 / 16 shots (mean {np.mean(plus):.1f}) "
+            f"and the linear probe a mean of {np.mean(linear):.1f}") in text
