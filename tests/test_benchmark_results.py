@@ -298,3 +298,16 @@ def test_readme_bundled_model_few_shot_bar_is_the_stored_development_run():
     per_k = " / ".join(f"{v:.1f}" for v in plus)
     assert (f"the bundled weights give NeuroCLIP+ {per_k} at 1 / 2 / 4 / 8 / 16 shots (mean {np.mean(plus):.1f}) "
             f"and the linear probe a mean of {np.mean(linear):.1f}") in text
+
+
+def test_readme_bundled_model_candidates_table_is_the_stored_sweep():
+    """The README's development few-shot table of neuroclip-mini candidates gives the stored sweep's figures."""
+    rows = {row["name"]: row for row in json.loads(
+        (REPO / "results" / "neuroclip_mini_fewshot_sweep_dev.json").read_text())}
+    shown = {cells[0]: cells[1:] for cells in readme_table("| candidate (the chosen recipe) | dev zero-shot")}
+    for label, name in (("seed 1, 2,000 steps", "hw50-s1"), ("seed 0, 4,000 steps", "hw50-4k-s0")):
+        row = rows[name]
+        assert shown[label][0] == f"{100 * row['dev zero-shot, neuroclip digits']:.1f}"
+        for cell, method in zip(shown[label][1:], ("neuroclip-plus", "linear")):
+            per_k = " / ".join(f"{v:.1f}" for v in row[f"dev few-shot {method}, K = 1/2/4/8/16"])
+            assert cell == f"{per_k} ({row[f'dev few-shot {method}, mean over K']:.1f})", (label, method)
