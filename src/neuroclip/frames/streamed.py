@@ -218,17 +218,18 @@ def encode_file(path, encoding: str = "discrimination", n_frames: int = 10, spli
     if "time_surface" in parts:
         decay_us = _check_real("decay_us", decay_us, positive=True)
     file = _File(path, format, sensor_size, options, summary)
-    accumulators = [_Voxels(file, n_frames) if part == "voxel_grid" else
-                    _Surface(file, n_frames, decay_us) if part == "time_surface" else _Counts(file, n_frames)
-                    for part in parts]
-    images = []
-    for part, frames in zip(parts, _run(file, accumulators, n_frames, split_by)):
+
+    def part_of(part: str):  # (what a part accumulates over the passes, its frames to images)
         if part == "voxel_grid":
-            images.append(voxel_grid_image(frames))
-        elif part == "time_surface":
-            images.append(time_surface_image(frames))
-        else:
-            images.append(images_from_counts(frames, part, threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas))
+            return _Voxels(file, n_frames), voxel_grid_image
+        if part == "time_surface":
+            return _Surface(file, n_frames, decay_us), time_surface_image
+        return _Counts(file, n_frames), lambda counts: images_from_counts(
+            counts, part, threshold=threshold, hot_pixel_sigmas=hot_pixel_sigmas)
+
+    accumulators, to_images = zip(*map(part_of, parts))
+    images = [to_image(frames) for to_image, frames in
+              zip(to_images, _run(file, list(accumulators), n_frames, split_by))]
     return images[0] if len(images) == 1 else np.concatenate(images)
 
 
