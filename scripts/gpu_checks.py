@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
@@ -146,31 +147,45 @@ def check_stage_a(work: Path) -> None:
            best={k: round(v, 4) for k, v in history[result["best"]["epoch"] - 1].items() if isinstance(v, float)})
 
 
+def _zeroshot_cpu_and_device(name: str, data, settings, backbones: dict, caches, **options) -> None:
+    """Record zero-shot of ``data`` with the bundled model on the CPU and on DEVICE: top-1 of each, the seconds,
+    the autocast dtype and the share of identical predictions. ``caches(device)``: that device's feature cache."""
+    from neuroclip.clip.evaluate import zeroshot_evaluate
+
+    runs = {}
+    for device, backbone in backbones.items():
+        started = time.time()
+        with caches(device) as cache:
+            result = zeroshot_evaluate(data, backbone, settings.classnames, settings.templates, cache=cache,
+                                       batch_size=64, progress=False, **options)
+        runs[device] = (result, time.time() - started, str(backbone.amp_dtype))
+    same = float((runs["cpu"][0]["_predictions"]["predictions"] ==
+                  runs[DEVICE][0]["_predictions"]["predictions"]).mean())
+    record(name, n=runs["cpu"][0]["n_samples"], top1={d: round(r[0]["top1"], 4) for d, r in runs.items()},
+           seconds={d: round(r[1], 1) for d, r in runs.items()}, amp={d: r[2] for d, r in runs.items()},
+           same_predictions=round(same, 4))
+
+
+def _bundled_on_both() -> dict:
+    from neuroclip.clip import load_backbone
+
+    return {device: load_backbone("neuroclip-mini", device=device) for device in ("cpu", DEVICE)}
+
+
 def check_zeroshot(root: Path, work: Path) -> None:
     from neuroclip.cache import FeatureCache
     from neuroclip.cli import main
-    from neuroclip.clip import load_backbone
-    from neuroclip.clip.evaluate import zeroshot_evaluate
     from neuroclip.clip.presets import resolve_settings
     from neuroclip.datasets import get_dataset
 
     data = get_dataset("nmnist", root, "test")
     settings = resolve_settings("nmnist", dataset_classes=list(data.classes))
     unlabelled = get_dataset("nmnist", root, "train")
+    backbones = _bundled_on_both()
     for name, center_on in (("zeroshot_neuroclip_mini", None), ("zeroshot_neuroclip_mini_centred", unlabelled)):
-        runs = {}
-        for device in ("cpu", DEVICE):
-            backbone = load_backbone("neuroclip-mini", device=device)
-            started = time.time()
-            result = zeroshot_evaluate(data, backbone, settings.classnames, settings.templates,
-                                       cache=FeatureCache(work / f"cache-{device}"), batch_size=64, progress=False,
-                                       center_on=center_on)
-            runs[device] = (result, time.time() - started, str(backbone.amp_dtype))
-        same = float((runs["cpu"][0]["_predictions"]["predictions"] ==
-                      runs[DEVICE][0]["_predictions"]["predictions"]).mean())
-        record(name, n=runs["cpu"][0]["n_samples"], top1={d: round(r[0]["top1"], 4) for d, r in runs.items()},
-               seconds={d: round(r[1], 1) for d, r in runs.items()}, amp={d: r[2] for d, r in runs.items()},
-               same_predictions=round(same, 4))
+        _zeroshot_cpu_and_device(name, data, settings, backbones,
+                                 lambda device: contextlib.nullcontext(FeatureCache(work / f"cache-{device}")),
+                                 center_on=center_on)
     files = sorted((root / "Test").glob("*/*.bin"))[:3]
     code = main(["classify", *map(str, files), "--classnames", "nmnist", "--model", "neuroclip-mini",
                  "--device", DEVICE])
@@ -184,30 +199,22 @@ def check_encodings(root: Path, work: Path) -> None:
     """Zero-shot with every encoding CLIP reads (pairs included), GPU (the batched device framing) against CPU: top-1
     of each, the share of identical predictions and the seconds, on the Test split."""
     from neuroclip.cache import FeatureCache
-    from neuroclip.clip import load_backbone
-    from neuroclip.clip.evaluate import zeroshot_evaluate
     from neuroclip.clip.features import FrameConfig
     from neuroclip.clip.presets import resolve_settings
     from neuroclip.datasets import get_dataset
     from neuroclip.frames.names import ENCODINGS
 
+    @contextlib.contextmanager
+    def fresh_cache(_device):  # every feature computed in this run, on that device
+        with tempfile.TemporaryDirectory(dir=work) as empty:
+            yield FeatureCache(empty)
+
     data = get_dataset("nmnist", root, "test")
     settings = resolve_settings("nmnist", dataset_classes=list(data.classes))
+    backbones = _bundled_on_both()
     for encoding in (name for name in ENCODINGS if name != "counts"):  # raw counts are not an image
-        frames = FrameConfig(encoding=encoding, threshold=settings.threshold)
-        runs = {}
-        for device in ("cpu", DEVICE):
-            backbone = load_backbone("neuroclip-mini", device=device)
-            started = time.time()
-            with tempfile.TemporaryDirectory(dir=work) as empty:  # a fresh cache: every feature computed here
-                result = zeroshot_evaluate(data, backbone, settings.classnames, settings.templates, frames,
-                                           cache=FeatureCache(empty), batch_size=64, progress=False)
-            runs[device] = (result, time.time() - started)
-        same = float((runs["cpu"][0]["_predictions"]["predictions"] ==
-                      runs[DEVICE][0]["_predictions"]["predictions"]).mean())
-        record(f"zeroshot_encoding_{encoding}", n=runs["cpu"][0]["n_samples"],
-               top1={d: round(r[0]["top1"], 4) for d, r in runs.items()},
-               seconds={d: round(r[1], 1) for d, r in runs.items()}, same_predictions=round(same, 4))
+        _zeroshot_cpu_and_device(f"zeroshot_encoding_{encoding}", data, settings, backbones, fresh_cache,
+                                 frame_config=FrameConfig(encoding=encoding, threshold=settings.threshold))
 
 
 def main() -> None:
