@@ -83,14 +83,11 @@ def dev_fewshot(backbone, work_dir: Path, draws: int) -> dict:
     a model, judged on the development recordings only (the held-out ones are not linked)."""
     from fewshot_plus_ablation import SHOTS, development_features, score_over_draws
 
+    from neuroclip.datasets.nmnist import link_nmnist_split
     from neuroclip.fewshot.plus import PlusConfig
 
     layout = work_dir / "nmnist-development"  # the development recordings only, as an N-MNIST Train folder
-    for path, digit in split_nmnist_by_file_order(NMNIST / "Train", DEVELOPMENT_PER_DIGIT)["Train"]:
-        link = layout / "Train" / str(digit) / path.name
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.exists():
-            link.symlink_to(path.resolve())
+    link_nmnist_split(NMNIST / "Train", layout, DEVELOPMENT_PER_DIGIT, parts=("Train",))
     features, labels, weights, scale, _ = development_features(layout, "discrimination", backbone=backbone,
                                                                cache=work_dir / "feature-cache")
     results = {}

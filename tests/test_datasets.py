@@ -616,6 +616,9 @@ def test_file_order_split_and_its_linked_layout(tmp_path):
     assert threes == sorted(threes) and max(threes) < min(p.name for p, d in parts["Test"] if d == 3)
     assert link_nmnist_split(NMNIST_ROOT / "Train", tmp_path, 20) == {"Train": 200, "Test": 300}
     assert len(NMNIST(tmp_path, split="test")) == 300
+    # the development part alone: no held-out recording is linked
+    assert link_nmnist_split(NMNIST_ROOT / "Train", tmp_path / "dev", 20, parts=("Train",)) == {"Train": 200}
+    assert not (tmp_path / "dev" / "Test").exists() and len(list((tmp_path / "dev" / "Train").glob("*/*"))) == 200
 
 
 def test_nmnist_enforces_its_sensor_size_on_a_corrupted_recording(tmp_path):

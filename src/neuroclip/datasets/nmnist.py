@@ -60,11 +60,14 @@ def split_nmnist_by_file_order(train_folder, first_per_digit: int) -> dict[str, 
     return parts
 
 
-def link_nmnist_split(train_folder, dest, first_per_digit: int) -> dict[str, int]:
-    """Lay :func:`split_nmnist_by_file_order`'s parts out as an N-MNIST folder ``dest/{Train,Test}/<digit>/`` of
-    symbolic links (existing links are kept); returns the number of recordings per part."""
+def link_nmnist_split(train_folder, dest, first_per_digit: int, parts=("Train", "Test")) -> dict[str, int]:
+    """Lay :func:`split_nmnist_by_file_order`'s parts (those in ``parts``: ``("Train",)`` leaves the held-out
+    recordings out) as an N-MNIST folder ``dest/{Train,Test}/<digit>/`` of symbolic links (existing links are kept);
+    returns the number of recordings per part laid out."""
     counts = {}
     for part, samples in split_nmnist_by_file_order(train_folder, first_per_digit).items():
+        if part not in parts:
+            continue
         for path, digit in samples:
             folder = Path(dest) / part / str(digit)
             folder.mkdir(parents=True, exist_ok=True)
