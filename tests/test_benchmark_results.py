@@ -33,6 +33,11 @@ def readme_table(header: str) -> list[list[str]]:
     return rows
 
 
+def readme_text() -> str:
+    """The README as one line, its whitespace runs single spaces: prose figures can be found across line breaks."""
+    return " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+
+
 @pytest.mark.parametrize("stored", sorted((REPO / "results").glob("gpu_paths_*.json")), ids=lambda p: p.stem)
 def test_gpu_paths_csv_is_the_stored_json(stored, tmp_path):
     out = tmp_path / "gpu.csv"
@@ -265,7 +270,7 @@ def test_readme_ten_draw_views_and_heads_figures_are_the_stored_run():
     run = json.loads((REPO / "results" / "fewshot_plus_ablation_dev_10draws.json").read_text())
     assert run["draws"] == 10 and run["base"] == "no-prior"
     mean = {(row["encoding"], row["method"]): f"{np.mean(row['top1']):.1f}" for row in run["rows"]}
-    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    text = readme_text()
     d, e = "discrimination", "eventbind"
     full, no_flip, events = "neuroclip-plus [full]", "neuroclip-plus [8 counts-noflip views]", \
         "neuroclip-plus [8 events views]"
@@ -282,7 +287,7 @@ def test_readme_voxel_grid_development_figures_are_the_stored_run():
     run = json.loads((REPO / "results" / "fewshot_plus_ablation_dev_voxel_grid.json").read_text())
     assert run["draws"] == 10 and run["base"] == "full"
     mean = {row["method"]: f"{np.mean(row['top1']):.1f}" for row in run["rows"] if row["encoding"] == "voxel_grid"}
-    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    text = readme_text()
     assert f"scored a NeuroCLIP+ mean of {mean['neuroclip-plus [full]']} on the same draws" in text
     assert (f"zero-shot ({mean['zeroshot']}) was above every few-shot method (Tip-Adapter {mean['tip']}, NeuroCLIP+ "
             f"{mean['neuroclip-plus [full]']}, Tip-Adapter-F {mean['tip-f']}, linear probe {mean['linear']})") in text
@@ -294,7 +299,7 @@ def test_readme_bundled_model_few_shot_bar_is_the_stored_development_run():
     run = json.loads((REPO / "results" / "encoding_pairs_dev.json").read_text())
     rows = {row["method"]: row["top1"] for row in run["rows"] if row["encoding"] == "discrimination"}
     plus, linear = rows["neuroclip-plus"], rows["linear"]
-    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    text = readme_text()
     per_k = " / ".join(f"{v:.1f}" for v in plus)
     assert (f"the bundled weights give NeuroCLIP+ {per_k} at 1 / 2 / 4 / 8 / 16 shots (mean {np.mean(plus):.1f}) "
             f"and the linear probe a mean of {np.mean(linear):.1f}") in text
