@@ -619,6 +619,9 @@ def test_file_order_split_and_its_linked_layout(tmp_path):
     # the development part alone: no held-out recording is linked
     assert link_nmnist_split(NMNIST_ROOT / "Train", tmp_path / "dev", 20, parts=("Train",)) == {"Train": 200}
     assert not (tmp_path / "dev" / "Test").exists() and len(list((tmp_path / "dev" / "Train").glob("*/*"))) == 200
+    with pytest.raises(ConfigError, match="'Train' and 'Test'"):
+        link_nmnist_split(NMNIST_ROOT / "Train", tmp_path / "bad", 20, parts=("train",))
+    assert not (tmp_path / "bad").exists()
 
 
 def test_nmnist_enforces_its_sensor_size_on_a_corrupted_recording(tmp_path):

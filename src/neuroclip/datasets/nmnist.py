@@ -64,6 +64,8 @@ def link_nmnist_split(train_folder, dest, first_per_digit: int, parts=("Train", 
     """Lay :func:`split_nmnist_by_file_order`'s parts (those in ``parts``: ``("Train",)`` leaves the held-out
     recordings out) as an N-MNIST folder ``dest/{Train,Test}/<digit>/`` of symbolic links (existing links are kept);
     returns the number of recordings per part laid out."""
+    if unknown := set(parts) - {"Train", "Test"}:
+        raise ConfigError(f"parts {sorted(unknown)}: the split has the parts 'Train' and 'Test'")
     counts = {}
     for part, samples in split_nmnist_by_file_order(train_folder, first_per_digit).items():
         if part not in parts:
