@@ -316,3 +316,46 @@ def test_readme_bundled_model_candidates_table_is_the_stored_sweep():
         for cell, method in zip(shown[label][1:], ("neuroclip-plus", "linear")):
             per_k = " / ".join(f"{v:.1f}" for v in row[f"dev few-shot {method}, K = 1/2/4/8/16"])
             assert cell == f"{per_k} ({row[f'dev few-shot {method}, mean over K']:.1f})", (label, method)
+
+
+WITHIN_HELDOUT = {  # a part of the README's within-held-out table -> (its result file, encoding)
+    "(a) discrimination": ("nmnist_heldout_within_fewshot.json", "discrimination"),
+    "(b) eventbind": ("nmnist_heldout_within_fewshot.json", "eventbind"),
+    "(g) discrimination+voxel_grid": ("nmnist_heldout_within_fewshot_discrimination_voxel_grid.json",
+                                      "discrimination+voxel_grid"),
+}
+
+
+def test_readme_within_heldout_table_is_the_stored_run():
+    """The README's few-shot table with the shots drawn from the held-out recordings gives the stored runs' means,
+    the best baseline by mean, and NeuroCLIP+ minus it paired by draw; its prose gives table (a)'s gains over the
+    10-draw run with shots from the development recordings."""
+    shown = {cells[0]: cells[1:] for cells in readme_table("| shots from the held-out recordings, 10 draws")}
+    assert len(shown) == 4 * len(WITHIN_HELDOUT)
+    signed = lambda v: f"{v:+.1f}".replace("-", "−")  # noqa: E731
+    for part, (name, encoding) in WITHIN_HELDOUT.items():
+        run = json.loads((REPO / "results" / name).read_text())
+        assert run["draws"] == 10
+        rows = {row["method"]: row for row in run["rows"] if row["encoding"] == encoding}
+        label = part.split()[0]
+        assert shown[f"{part}: zero-shot"] == [f"{v:.1f}" for v in rows["zeroshot"]["top1"]]
+        plus = rows["neuroclip-plus"]
+        assert shown[f"{label} NeuroCLIP+ (`neuroclip-plus`, ours)"] == [f"{v:.1f}" for v in plus["top1"]]
+        best_cells, gap_cells = [], []
+        for k in range(len(plus["top1"])):
+            best = max(("tip", "tip-f", "linear"), key=lambda m: rows[m]["top1"][k])
+            best_cells.append(f"{rows[best]['top1'][k]:.1f} ({best})")
+            gap = np.array(plus["top1_per_draw"][k]) - np.array(rows[best]["top1_per_draw"][k])
+            gap_cells.append(f"{signed(gap.mean())} ({(gap > 0).sum()}/{(gap == 0).sum()}/{(gap < 0).sum()})")
+        assert shown[f"{label} the best of Tip-Adapter, Tip-Adapter-F and the linear probe"] == best_cells, part
+        assert shown[f"{label} NeuroCLIP+ minus the best baseline"] == gap_cells, part
+    ten = json.loads((REPO / "results" / "nmnist_heldout_mini_fewshot_10seeds.json").read_text())
+    before = {(e["method"], e["shots"]): 100 * e["top1_mean"] for e in ten["summary"]}
+    within = {row["method"]: row["top1"] for row in json.loads(
+        (REPO / "results" / "nmnist_heldout_within_fewshot.json").read_text())["rows"]
+        if row["encoding"] == "discrimination"}
+    gain = {m: [f"{within[m][i] - before[(m, k)]:.1f}" for i, k in ((3, 8), (4, 16))]
+            for m in ("neuroclip-plus", "tip-f", "linear")}
+    assert (f"NeuroCLIP+ gained {gain['neuroclip-plus'][0]} and {gain['neuroclip-plus'][1]} points over the shots "
+            f"from the development recordings, Tip-Adapter-F {gain['tip-f'][0]} and {gain['tip-f'][1]}, the linear "
+            f"probe {gain['linear'][0]} and {gain['linear'][1]}") in readme_text()
