@@ -77,16 +77,17 @@ VIEW_METHODS = ("neuroclip-plus", "tip", "tip-f")  # the methods here that take 
 
 
 def development_features(root: Path, encoding: str, view_kinds=(), n_frames: int = 10, backbone=None,
-                         cache: Path | None = None):
+                         cache: Path | None = None, splits: tuple[str, ...] = ("train", "val")):
     """(features [200, T, C], labels, class weights, logit scale, {kind: views [200, 8, T, C]}) of the development
     recordings, T = ``n_frames``; a split's views are drawn with the split's number as seed (train 0, val 1).
-    ``backbone``: the bundled neuroclip-mini unless given; ``cache``: the feature cache's folder (the user's)."""
+    ``backbone``: the bundled neuroclip-mini unless given; ``cache``: the feature cache's folder (the user's);
+    ``splits``: the development splits unless told (``scripts/fewshot_within_heldout.py`` reads ``("test",)``)."""
     backbone = backbone or load_backbone("neuroclip-mini", "default", device="cpu")
-    train = get_dataset("nmnist", root, "train")
-    settings = resolve_settings("nmnist", None, None, None, dataset_classes=list(train.classes))
+    first = get_dataset("nmnist", root, splits[0])
+    settings = resolve_settings("nmnist", None, None, None, dataset_classes=list(first.classes))
     frames = FrameConfig(encoding=encoding, n_frames=n_frames, split_by="number", threshold=settings.threshold)
     parts = [extract_features(get_dataset("nmnist", root, split), backbone, frames, FeatureCache(cache),
-                              progress=False) for split in ("train", "val")]
+                              progress=False) for split in splits]
     features = torch.tensor(np.concatenate([p.features for p in parts]), dtype=torch.float32)
     labels = torch.tensor(np.concatenate([p.labels for p in parts]).astype(np.int64))
     weights = text_classifier(backbone, list(settings.classnames), list(settings.templates)).float().cpu()
@@ -96,7 +97,7 @@ def development_features(root: Path, encoding: str, view_kinds=(), n_frames: int
         views[kind] = torch.tensor(np.concatenate([
             augmented_view_features(get_dataset("nmnist", root, split), range(len(part.labels)), backbone, frames,
                                     config, seed=number) for number, (split, part) in
-            enumerate(zip(("train", "val"), parts))]))
+            enumerate(zip(splits, parts))]))
     return features, labels, weights, backbone.logit_scale, views
 
 

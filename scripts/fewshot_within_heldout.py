@@ -27,30 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from fewshot_plus_ablation import SHOTS, score_over_draws
+from fewshot_plus_ablation import SHOTS, development_features, score_over_draws
 
-from neuroclip.cache import FeatureCache
-from neuroclip.clip import load_backbone, text_classifier
-from neuroclip.clip.extract import extract_features
-from neuroclip.clip.features import FrameConfig
-from neuroclip.clip.presets import resolve_settings
-from neuroclip.datasets import get_dataset
 from neuroclip.fewshot.plus import PlusConfig
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("zeroshot", "neuroclip", "neuroclip-plus", "tip", "tip-f", "linear")
-
-
-def heldout_features(root: Path, encoding: str, n_frames: int = 10):
-    """(features [300, T, C], labels, class weights, logit scale) of the held-out (test) recordings."""
-    backbone = load_backbone("neuroclip-mini", "default", device="cpu")
-    test = get_dataset("nmnist", root, "test")
-    settings = resolve_settings("nmnist", None, None, None, dataset_classes=list(test.classes))
-    frames = FrameConfig(encoding=encoding, n_frames=n_frames, split_by="number", threshold=settings.threshold)
-    part = extract_features(test, backbone, frames, FeatureCache(), progress=False)
-    weights = text_classifier(backbone, list(settings.classnames), list(settings.templates)).float().cpu()
-    return (torch.tensor(part.features, dtype=torch.float32), torch.tensor(part.labels.astype(np.int64)), weights,
-            backbone.logit_scale)
 
 
 def main():
@@ -63,7 +45,7 @@ def main():
     torch.set_num_threads(1)
     rows = []
     for encoding in args.encodings:
-        features, labels, weights, scale = heldout_features(args.root, encoding)
+        features, labels, weights, scale, _ = development_features(args.root, encoding, splits=("test",))
         per_method = {}
         for method in METHODS:
             started = time.perf_counter()
