@@ -34,6 +34,7 @@ from neuroclip.clip.extract import extract_features
 from neuroclip.clip.features import FrameConfig
 from neuroclip.clip.presets import resolve_settings
 from neuroclip.datasets import get_dataset
+from neuroclip.errors import NeuroclipError
 from neuroclip.fewshot.augment import augmented_view_features, view_config
 from neuroclip.fewshot.baselines import (
     WITHIN_SHOTS,
@@ -83,11 +84,14 @@ def development_features(root: Path, encoding: str, view_kinds=(), n_frames: int
     ``backbone``: the bundled neuroclip-mini unless given; ``cache``: the feature cache's folder (the user's);
     ``splits``: the development splits unless told (``scripts/fewshot_within_heldout.py`` reads ``("test",)``)."""
     backbone = backbone or load_backbone("neuroclip-mini", "default", device="cpu")
-    first = get_dataset("nmnist", root, splits[0])
-    settings = resolve_settings("nmnist", None, None, None, dataset_classes=list(first.classes))
+    try:
+        datasets = [get_dataset("nmnist", root, split) for split in splits]
+    except NeuroclipError as error:  # a missing or partial folder: its message and the command that makes ours
+        raise SystemExit(f"{error}\n(out/nmnist-heldout, the scripts' default --root, is made by: "
+                         "python scripts/make_nmnist_heldout.py)") from None
+    settings = resolve_settings("nmnist", None, None, None, dataset_classes=list(datasets[0].classes))
     frames = FrameConfig(encoding=encoding, n_frames=n_frames, split_by="number", threshold=settings.threshold)
-    parts = [extract_features(get_dataset("nmnist", root, split), backbone, frames, FeatureCache(cache),
-                              progress=False) for split in splits]
+    parts = [extract_features(dataset, backbone, frames, FeatureCache(cache), progress=False) for dataset in datasets]
     features = torch.tensor(np.concatenate([p.features for p in parts]), dtype=torch.float32)
     labels = torch.tensor(np.concatenate([p.labels for p in parts]).astype(np.int64))
     weights = text_classifier(backbone, list(settings.classnames), list(settings.templates)).float().cpu()
@@ -95,9 +99,8 @@ def development_features(root: Path, encoding: str, view_kinds=(), n_frames: int
     for kind in view_kinds:
         config = view_config(kind, 8, encoding)
         views[kind] = torch.tensor(np.concatenate([
-            augmented_view_features(get_dataset("nmnist", root, split), range(len(part.labels)), backbone, frames,
-                                    config, seed=number) for number, (split, part) in
-            enumerate(zip(splits, parts))]))
+            augmented_view_features(dataset, range(len(part.labels)), backbone, frames, config, seed=number)
+            for number, (dataset, part) in enumerate(zip(datasets, parts))]))
     return features, labels, weights, backbone.logit_scale, views
 
 
