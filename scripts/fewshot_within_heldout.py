@@ -1,14 +1,14 @@
-"""Few-shot with the shots drawn from the HELD-OUT recordings too: what a user's own recordings would show.
+"""Few-shot with the shots drawn from the HELD-OUT recordings too, closer to what a user's recordings show.
 
     python scripts/make_nmnist_heldout.py
     python scripts/fewshot_within_heldout.py          # results/nmnist_heldout_within_fewshot.json, ~7 min, 2 cores
 
 The README's held-out few-shot tables draw the shots from the 200 development recordings and score the 300 held-out
 ones. The bundled neuroclip-mini was chosen on those development recordings (its recipe, steps and prompt, by
-zero-shot accuracy), so its zero-shot is better on them than on new recordings (92.5% against 90.3% with
-discrimination frames), and every method that builds on zero-shot calibrates itself on shots where zero-shot looks
-better than it is. A user's recordings, and the recordings the project is also scored on, were never used to choose
-the model: there the shots and the scored recordings are both new to it.
+zero-shot accuracy), and its zero-shot is better on them than on the held-out ones (92.5% against 90.3% with
+discrimination frames): every method that builds on zero-shot calibrates itself on shots where zero-shot looks
+better than on the scored recordings. A user's recordings, and the recordings the project is also scored on, were
+never used to choose the model: there the shots and the scored recordings are both new to it.
 
 This script measures that case with the final recipes, choosing nothing: per draw, K shots per digit are drawn from
 the 300 held-out recordings (``out/nmnist-heldout``'s test split) and the other 30 - K of each digit are scored;
