@@ -34,7 +34,7 @@ from neuroclip.clip.extract import extract_features
 from neuroclip.clip.features import FrameConfig
 from neuroclip.clip.presets import resolve_settings
 from neuroclip.datasets import get_dataset
-from neuroclip.errors import NeuroclipError
+from neuroclip.errors import ConfigError, NeuroclipError
 from neuroclip.fewshot.augment import augmented_view_features, view_config
 from neuroclip.fewshot.baselines import (
     WITHIN_SHOTS,
@@ -45,6 +45,7 @@ from neuroclip.fewshot.baselines import (
 )
 from neuroclip.fewshot.plus import PlusConfig, fit_neuroclip_plus
 from neuroclip.fewshot.train import predict_logits, recipe, train_adapter
+from neuroclip.outputs import atomic_write, check_output_file
 
 REPO = Path(__file__).resolve().parents[1]
 SHOTS = (1, 2, 4, 8, 16)
@@ -102,6 +103,19 @@ def development_features(root: Path, encoding: str, view_kinds=(), n_frames: int
             augmented_view_features(dataset, range(len(part.labels)), backbone, frames, config, seed=number)
             for number, (dataset, part) in enumerate(zip(datasets, parts))]))
     return features, labels, weights, backbone.logit_scale, views
+
+
+def check_out(path: Path) -> None:
+    """Exit with one line if ``path`` cannot take the JSON result (a folder, another suffix, no permission)."""
+    try:
+        check_output_file(path, "--out", (".json",))
+    except ConfigError as error:
+        raise SystemExit(str(error)) from None
+
+
+def write_json(path: Path, document: dict) -> None:
+    """``document`` to ``path`` atomically: an interrupted write leaves the previous file, never half of one."""
+    atomic_write(path, lambda fp: fp.write(json.dumps(document, indent=2).encode()))
 
 
 def draw(labels: torch.Tensor, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -166,6 +180,7 @@ def main():
     parser.add_argument("--update", action="store_true",
                         help="keep the rows of --out that this run does not recompute (same draws)")
     args = parser.parse_args()
+    check_out(args.out)  # before the minutes of work, not after
     torch.set_num_threads(1)
     table = []
     for encoding in args.encodings:
@@ -195,7 +210,7 @@ def main():
         kept = [row for row in previous["rows"] if (row["encoding"], row["method"]) not in done]
         table = kept + table
     document = {"draws": args.draws, "base": args.base, "model": "neuroclip-mini", "rows": table}
-    args.out.write_text(json.dumps(document, indent=2))
+    write_json(args.out, document)
     print(f"-> {args.out}")
 
 

@@ -21,13 +21,12 @@ every draw's score to --out.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from fewshot_plus_ablation import SHOTS, development_features, score_over_draws
+from fewshot_plus_ablation import SHOTS, check_out, development_features, score_over_draws, write_json
 
 from neuroclip.fewshot.plus import PlusConfig
 
@@ -42,6 +41,7 @@ def main():
     parser.add_argument("--draws", type=int, default=10)
     parser.add_argument("--out", type=Path, default=REPO / "results" / "nmnist_heldout_within_fewshot.json")
     args = parser.parse_args()
+    check_out(args.out)  # before the minutes of work, not after
     torch.set_num_threads(1)
     rows = []
     for encoding in args.encodings:
@@ -64,7 +64,7 @@ def main():
                 f"{g.mean():+7.1f} ({(g > 0).sum()}/{(g == 0).sum()}/{(g < 0).sum()})" for g in gap), flush=True)
     document = {"draws": args.draws, "model": "neuroclip-mini", "pool": "held-out (test) recordings",
                 "rows": rows}
-    args.out.write_text(json.dumps(document, indent=2))
+    write_json(args.out, document)
     print(f"-> {args.out}")
 
 
