@@ -19,13 +19,12 @@ read for it.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from fewshot_plus_ablation import SHOTS, development_features, score_over_draws
+from fewshot_plus_ablation import SHOTS, check_out, development_features, score_over_draws, write_json
 
 from neuroclip.fewshot.plus import PlusConfig
 
@@ -52,6 +51,7 @@ def main():
     parser.add_argument("--out", type=Path, default=REPO / "results" / "encoding_pairs_dev.json")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    check_out(args.out)  # before the minutes of work, not after
     torch.set_num_threads(args.threads)
     base, labels, weights, scale, _ = development_features(args.root, BASE)
     registered, *_ = development_features(args.root, f"{BASE}+voxel_grid")
@@ -72,7 +72,7 @@ def main():
     chosen = choose(rows)
     document = {"draws": args.draws, "model": "neuroclip-mini", "frames_per_part": 10, "split_by": "number",
                 "rule": RULE, "chosen": chosen, "rows": rows}
-    args.out.write_text(json.dumps(document, indent=2))
+    write_json(args.out, document)
     print(f"chosen: {chosen} -> {args.out}")
 
 

@@ -15,13 +15,12 @@ sweep was run, after a first look (6 draws at T = 1 to 40) at the same developme
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from fewshot_plus_ablation import SHOTS, development_features, score_over_draws
+from fewshot_plus_ablation import SHOTS, check_out, development_features, score_over_draws, write_json
 
 from neuroclip.fewshot.plus import PlusConfig
 
@@ -55,6 +54,7 @@ def main():
     parser.add_argument("--out", type=Path, default=REPO / "results" / "frames_sweep_dev.json")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    check_out(args.out)  # before the minutes of work, not after
     torch.set_num_threads(args.threads)
     rows = []
     for encoding in args.encodings:
@@ -71,7 +71,7 @@ def main():
     chosen = choose(rows)
     document = {"draws": args.draws, "model": "neuroclip-mini", "split_by": "number", "rule": RULE,
                 "chosen_frames": chosen, "rows": rows}
-    args.out.write_text(json.dumps(document, indent=2))
+    write_json(args.out, document)
     print(f"chosen T = {chosen} -> {args.out}")
 
 

@@ -13,12 +13,11 @@ as they are. 10 draws; bundled neuroclip-mini, T = 10 frames, every encoding CLI
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from fewshot_plus_ablation import development_features
+from fewshot_plus_ablation import check_out, development_features, write_json
 
 from neuroclip.clip import feature_center, fuse_logits
 from neuroclip.frames.names import ENCODINGS
@@ -34,6 +33,7 @@ def main():
     parser.add_argument("--draws", type=int, default=10)
     parser.add_argument("--out", type=Path, default=REPO / "results" / "zeroshot_center_dev.json")
     args = parser.parse_args()
+    check_out(args.out)  # before the minutes of work, not after
     torch.set_num_threads(1)
     rows = []
     for encoding in args.encodings:
@@ -57,7 +57,7 @@ def main():
             rows.append(row)
             print(f"{encoding:<15} N = {n:<3} as is {row['top1_as_is']:5.1f}   centred {row['top1_centred']:5.1f} "
                   f"± {row['std_centred']:.1f}   ({row['top1_centred'] - row['top1_as_is']:+.1f})", flush=True)
-    args.out.write_text(json.dumps({"draws": args.draws, "model": "neuroclip-mini", "rows": rows}, indent=2))
+    write_json(args.out, {"draws": args.draws, "model": "neuroclip-mini", "rows": rows})
     print(f"-> {args.out}")
 
 
