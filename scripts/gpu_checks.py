@@ -10,7 +10,10 @@
    of each and the share of identical predictions, as NeuroCLIP does it and centred on the train split
    (``--center-on train``); and ``neuroclip classify --device cuda`` end to end, also with ``--center-on``;
 5. the same zero-shot, GPU against CPU, with every encoding CLIP reads, pairs included (their batched device
-   framing).
+   framing);
+6. ``neuroclip fewshot`` with every trained method on the GPU against the CPU (1 and 4 shots, one draw): top-1 of
+   each, the seconds; the NeuroCLIP+ head saved on the GPU and read back by ``classify --adapter --device cuda``;
+7. ``neuroclip demo --device cuda`` end to end.
 
     python scripts/gpu_checks.py --recordings DIR_WITH_Train_AND_Test --out gpu_checks.json
 """
@@ -217,6 +220,37 @@ def check_encodings(root: Path, work: Path) -> None:
                                  frame_config=FrameConfig(encoding=encoding, threshold=settings.threshold))
 
 
+def check_fewshot(root: Path, work: Path) -> None:
+    from neuroclip.cli import main
+    from neuroclip.fewshot.plan import METHODS
+
+    methods = [name for name in METHODS if name != "zeroshot"]  # every registered trained method
+    runs = {}
+    for device in ("cpu", DEVICE):
+        out = work / f"fewshot-{device}.json"
+        extra = ["--save-adapter", str(work / "adapter")] if device == DEVICE else []
+        started = time.time()
+        code = main(["fewshot", "--dataset", "nmnist", "--root", str(root), "--shots", "1", "4", "--seeds", "1",
+                     "--method", *methods, "--model", "neuroclip-mini", "--device", device, "--out", str(out),
+                     "--cache-dir", str(work / f"fewshot-cache-{device}"), *extra])
+        seconds = time.time() - started
+        rows = json.loads(out.read_text())["results"] if code == 0 else []
+        runs[device] = {"exit_code": code, "seconds": round(seconds, 1),
+                        "top1": {f"{r['method']}@{r['shots']}": round(r["top1"], 4) for r in rows}}
+    record("fewshot_cpu_and_device", **runs)
+    files = sorted((root / "Test").glob("*/*.bin"))[:3]
+    code = main(["classify", *map(str, files), "--adapter", str(work / "adapter"), "--device", DEVICE])
+    record("cli_classify_adapter_cuda", exit_code=code)
+
+
+def check_demo(work: Path) -> None:
+    from neuroclip.cli import main
+
+    started = time.time()
+    code = main(["demo", "--out", str(work / "demo"), "--device", DEVICE])
+    record("cli_demo_cuda", exit_code=code, seconds=round(time.time() - started, 1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recordings", type=Path, required=True)
@@ -234,7 +268,9 @@ def main() -> None:
               ("text_tower", check_text_tower),
               ("stage_a", lambda: check_stage_a(args.work)),
               ("zeroshot", lambda: check_zeroshot(args.recordings, args.work)),
-              ("encodings", lambda: check_encodings(args.recordings, args.work))]
+              ("encodings", lambda: check_encodings(args.recordings, args.work)),
+              ("fewshot", lambda: check_fewshot(args.recordings, args.work)),
+              ("demo", lambda: check_demo(args.work))]
     for name, check in checks:
         try:
             check()

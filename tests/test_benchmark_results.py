@@ -359,3 +359,44 @@ def test_readme_within_heldout_table_is_the_stored_run():
     assert (f"NeuroCLIP+ gained {gain['neuroclip-plus'][0]} and {gain['neuroclip-plus'][1]} points over the shots "
             f"from the development recordings, Tip-Adapter-F {gain['tip-f'][0]} and {gain['tip-f'][1]}, the linear "
             f"probe {gain['linear'][0]} and {gain['linear'][1]}") in readme_text()
+
+
+def test_readme_third_h200_table_is_the_stored_runs():
+    """The README's table of the third H200 session gives the rates of its stored runs: the first machine's
+    gpu_paths run and, in the order run, the alternating end-to-end runs of the two commits on the second."""
+    shown = {cells[0]: cells[1:] for cells in readme_table("| path | 6c1befc, first machine")}
+    first = json.loads((REPO / "results" / "gpu_paths_h200_6c1befc.json").read_text())
+    ab = json.loads((REPO / "results" / "gpu_end_to_end_ab_h200.json").read_text())
+    nmnist, wide = "end to end zero-shot, N-MNIST real", "end to end zero-shot, 640x480, 1M events"
+
+    def rate(run):
+        with_startup, steady = run["end_to_end_recordings_s_with_startup"], run["end_to_end_recordings_s_steady_state"]
+        return f"{with_startup:,.0f} ({steady:,.0f})"
+
+    def share(runs, key):
+        return f"{min(r[key] for r in runs) * 100:.0f}-{max(r[key] for r in runs) * 100:.0f}%"
+
+    row = shown["end-to-end, 10,000 N-MNIST recordings: recordings/s with start-up (steady state)"]
+    e2e = first[nmnist]
+    assert row[0] == (f"{rate(e2e)}: {e2e['with_startup_over_tower_only'] * 100:.0f}% "
+                      f"({e2e['steady_state_over_tower_only'] * 100:.0f}%) of the tower")
+    for cell, tree in zip(row[1:], ("head", "old")):
+        runs = [ab["runs"][name][nmnist] for name in ab["order"] if name.startswith(tree)]
+        assert cell == (f"{', '.join(rate(r) for r in runs)}: {share(runs, 'with_startup_over_tower_only')} "
+                        f"({share(runs, 'steady_state_over_tower_only')})")
+    row = shown["end-to-end, 1,024 recordings of 640x480 x 1 M events"]
+    e2e = first[wide]
+    assert row[0] == (f"{rate(e2e)}: {e2e['with_startup_over_tower_only'] * 100:.0f}% "
+                      f"({e2e['steady_state_over_tower_only'] * 100:.0f}%)")
+    for cell, tree in zip(row[1:], ("head", "old")):
+        assert cell == ", ".join(rate(ab["runs"][name][wide]) for name in ab["order"] if name.startswith(tree))
+    frames = [first[f"frames, {name}"] for name in ("N-MNIST real x2000", "640x480, 1M events x8")]
+    assert shown["event frames, 2,000 real N-MNIST / 8 x 640x480 1 M events, vs spikingjelly"][0] == " / ".join(
+        f"{f['gpu_mev_s']:,.0f} Mev/s, {f['ratio_vs_spikingjelly']:.0f}x" for f in frames)
+    surfaces = first["time surface and voxel grid, N-MNIST real x2000"]
+    assert shown["batched time surface / voxel grid vs our per-recording numpy, N-MNIST"][0] == " / ".join(
+        f"{surfaces[k]['device_mev_s']:,.0f} Mev/s, {surfaces[k]['ratio']:.0f}x"
+        for k in ("time_surface", "voxel_grid"))
+    timeline = [first[f"timeline, EVT {v}"]["realtime_factor"] for v in ("2.0", "3.0")]
+    assert shown["`classify --window 50ms --stride 25ms`, EVT 2.0 / EVT 3.0 samples"][0] == \
+        f"real-time factor {timeline[0]:.2f} / {timeline[1]:.2f}"
