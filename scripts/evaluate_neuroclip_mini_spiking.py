@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from neuroclip.outputs import atomic_write
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
@@ -194,8 +196,8 @@ def main():
               "energy": "per sample, 45 nm presets; SNN = E_MAC*MACs(real-valued inputs) + E_AC*SOPs; teacher = its "
                         "image tower on 10 frames of 64x64"}
     name = args.name or ("nmnist_heldout_mini_spiking" if args.split == "heldout" else "nmnist_dev_mini_spiking")
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / f"{name}.json").write_text(json.dumps(record, indent=2, default=float))
+    text = json.dumps(record, indent=2, default=float)
+    atomic_write(args.results / f"{name}.json", lambda fp: fp.write(text.encode()))
     print(f"-> {args.results / (name + '.json')}")
     if events_rows and args.split == "heldout":
         teacher_top1 = events_rows[0]["teacher_top1"]

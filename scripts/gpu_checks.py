@@ -31,6 +31,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from neuroclip.errors import ConfigError
+from neuroclip.outputs import atomic_write, check_output_file
+
 RESULTS: dict = {}
 DEVICE = "cuda"  # --device cpu dry-runs the script
 STEPS_SCALE = 1.0
@@ -260,6 +263,10 @@ def main() -> None:
     parser.add_argument("--steps-scale", type=float, default=1.0, help="fraction of the training steps (dry runs)")
     args = parser.parse_args()
     global DEVICE, STEPS_SCALE
+    try:  # before the minutes of checks, not after
+        check_output_file(args.out, "--out", (".json",))
+    except ConfigError as error:
+        raise SystemExit(str(error)) from None
     DEVICE, STEPS_SCALE = args.device, args.steps_scale
     if DEVICE == "cuda" and not torch.cuda.is_available():
         raise SystemExit("gpu_checks.py needs a CUDA GPU (or --device cpu for a dry run)")
@@ -277,7 +284,7 @@ def main() -> None:
         except Exception:  # one failing check must not hide the others' results
             RESULTS[f"{name}_error"] = traceback.format_exc()
             print(RESULTS[f"{name}_error"], flush=True)
-        args.out.write_text(json.dumps(RESULTS, indent=2))
+        atomic_write(args.out, lambda fp: fp.write(json.dumps(RESULTS, indent=2).encode()))  # every check kept
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from neuroclip.outputs import atomic_write
+
 REPO = Path(__file__).resolve().parents[1]
 HANDWRITING = {"handwriting_font_fraction": 0.5, "handwritten_fraction": 0.25}  # the defaults since this sweep
 NO_HANDWRITING_FONTS = {"handwriting_font_fraction": 0.0, "handwritten_fraction": 0.5}
@@ -70,7 +72,7 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda n: run(n, CANDIDATES[n], args.device, args.threads, args.out), names))
-    (args.out / "sweep.json").write_text(json.dumps(rows, indent=1))
+    atomic_write(args.out / "sweep.json", lambda fp: fp.write(json.dumps(rows, indent=1).encode()))
     for row in rows:
         values = {k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in row.items() if k != "name"}
         print(row["name"], json.dumps(values))

@@ -47,7 +47,9 @@ from neuroclip.clip import ZeroShotClassifier
 from neuroclip.clip.backbone import BUNDLED_WEIGHTS, load_bundled
 from neuroclip.clip.features import FrameConfig, frame_features
 from neuroclip.datasets.nmnist import split_nmnist_by_file_order
+from neuroclip.errors import ConfigError
 from neuroclip.events import read_events
+from neuroclip.outputs import atomic_write, check_output_file
 from neuroclip_mini.data import HANDWRITING_FONTS, fetch_handwriting_fonts, font_files
 from neuroclip_mini.train import DEVELOPMENT_PER_DIGIT, MiniTrainConfig, export_bundled, train_mini_clip
 
@@ -133,6 +135,11 @@ def main():
     parser.add_argument("--fewshot-draws", type=int, default=10,
                         help="draws of the development few-shot score (NeuroCLIP+ and the linear probe; 0: skip)")
     args = parser.parse_args()
+    if args.results:  # checked before the hours of training, not after
+        try:
+            check_output_file(args.results, "--results", (".json",))
+        except ConfigError as error:
+            raise SystemExit(str(error)) from None
     fonts = None if args.handwriting_fonts == "none" else Path(args.handwriting_fonts)
     if args.fetch_fonts:
         if fonts is None:
@@ -178,8 +185,7 @@ def main():
         export_bundled(model, args.out, card)
     report = card | {"weights_bytes": args.out.stat().st_size}
     if args.results:
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text(json.dumps(report, indent=1))
+        atomic_write(args.results, lambda fp: fp.write(json.dumps(report, indent=1).encode()))
     print(json.dumps(report, indent=1))
 
 
