@@ -215,6 +215,33 @@ def test_a_neuroclip_plus_head_of_every_encoding_classifies_with_its_own_frames(
     assert capsys.readouterr().out.startswith(str(test_file))
 
 
+def test_fewshot_within_one_folder_of_class_folders(tmp_path, capsys):
+    """fewshot --dataset folder --within all: per seed, half of each class is scored and the shots come from the
+    other half; every method of a seed is scored on the same recordings, zero-shot included."""
+    from conftest import nmnist_files
+
+    root = tmp_path / "mine"
+    for digit in (3, 7):
+        folder = root / f"digit{digit}"
+        folder.mkdir(parents=True)
+        for path in [f for f in nmnist_files() if f.parent.name == str(digit)][:6]:
+            (folder / path.name).symlink_to(path)
+    out = tmp_path / "w.json"
+    code = main(["fewshot", "--dataset", "folder", "--root", str(root), "--within", "all", "--test-fraction", "0.5",
+                 "--shots", "1", "2", "--seeds", "1", "2", "--method", "zeroshot", "--method", "neuroclip-plus",
+                 "--method", "tip", "--classnames", "three,seven", "--model", "neuroclip-tiny-vit", "--pretrained",
+                 "none", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"])
+    assert code == 0, capsys.readouterr().err
+    record = json.loads(out.read_text())
+    rows = {(r["method"], r["shots"], r["seed"]) for r in record["results"]}
+    assert rows == {("zeroshot", 0, 1), ("zeroshot", 0, 2)} | {
+        (m, k, s) for m in ("neuroclip-plus", "tip") for k in (1, 2) for s in (1, 2)}
+    assert {r["n_test"] for r in record["results"]} == {6}  # 3 of each class's 6
+    within = record["config"]["within"]
+    assert within["test_fraction"] == 0.5 and within["n_scored_per_seed"] == 6 and within["n_pool_per_seed"] == 6
+    assert record["config"]["datasets"]["train"]["n_with_features"] == 12  # the split encoded once
+
+
 def test_fewshot_command_with_augmented_views(tmp_path):
     root = nmnist_layout(tmp_path / "nmnist", per_digit=1, train_per_digit=2)
     out = tmp_path / "f.json"

@@ -42,6 +42,7 @@ from neuroclip.fewshot import (
     sample_shots,
     save_adapter,
     smoothed_cross_entropy,
+    split_test_part,
     split_validation,
     summarize,
     train_adapter,
@@ -268,6 +269,59 @@ def test_validation_split_is_disjoint_from_the_shot_pool():
     pool, held = split_validation(labels, 5, seed=0)
     assert not set(pool) & set(held) and sorted(np.concatenate([pool, held])) == list(range(labels.size))
     assert np.bincount(labels[held]).tolist() == [5, 3, 5]  # never more than half of a class
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.5, 0.8])
+def test_a_within_split_test_part_is_stratified_disjoint_and_the_same_size_every_seed(fraction):
+    labels = np.repeat(np.arange(3), [20, 6, 11])
+    sizes = set()
+    parts = []
+    for seed in (1, 2, 3):
+        pool, test = split_test_part(labels, fraction, seed, shots=1)
+        assert not set(pool) & set(test) and sorted(np.concatenate([pool, test])) == list(range(labels.size))
+        counts = np.bincount(labels[test], minlength=3).tolist()
+        assert counts == [max(1, round(fraction * n)) for n in (20, 6, 11)]
+        sizes.add(test.size)
+        parts.append(tuple(test))
+    assert len(sizes) == 1 and len(set(parts)) == 3  # same size, other recordings
+    assert tuple(split_test_part(labels, fraction, 1, shots=1)[1]) == parts[0]  # seeded
+
+
+def test_a_within_split_refuses_a_class_too_small_for_its_shots_and_a_wrong_fraction():
+    labels = np.repeat(np.arange(2), [10, 4])
+    with pytest.raises(ConfigError, match=r"class 'b' has 4 recording\(s\): scoring 2 of them leaves 2 for 3"):
+        split_test_part(labels, 0.5, 1, shots=3, classnames=["a", "b"])
+    for fraction in (0, 1, 1.5, -0.1, True):
+        with pytest.raises(ConfigError, match="between 0 and 1"):
+            split_test_part(labels, fraction, 1)
+
+
+def test_within_split_runs_never_score_a_shot(real, backbone, monkeypatch):
+    """fewshot_within_split hands run_fewshot, per seed, a pool and a test part with no recording in common, the
+    one seed the plan runs, and scores every seed's methods on the same number of recordings."""
+    import neuroclip.fewshot.experiment as experiment
+    from neuroclip.fewshot import fewshot_within_split
+
+    calls = []
+    original = experiment.run_fewshot
+
+    def spy(train_x, train_y, test_x, test_y, *args, **kwargs):
+        calls.append((np.asarray(train_x), np.asarray(test_x), args[2].seeds))
+        return original(train_x, train_y, test_x, test_y, *args, **kwargs)
+
+    monkeypatch.setattr(experiment, "run_fewshot", spy)
+    data = _split_per_digit(real["dataset"], 4, 0)[0]  # 4 real recordings of each digit
+    names, templates = [str(d) for d in range(10)], resolve_templates(None, "nmnist")
+    plan = FewShotPlan(methods=["zeroshot", "tip"], shots=[1, 2], seeds=[1, 2])
+    record = fewshot_within_split(data, backbone, names, templates, plan, progress=False, device="cpu")
+    assert [seeds for _, _, seeds in calls] == [(1,), (2,)]
+    for train_x, test_x, _ in calls:
+        flat_train, flat_test = train_x.reshape(len(train_x), -1), test_x.reshape(len(test_x), -1)
+        assert not any((row == flat_train).all(1).any() for row in flat_test)
+    assert {r["n_test"] for r in record["results"]} == {20}  # 2 of each digit's 4
+    with pytest.raises(ConfigError, match="'paper-test-selection'"):
+        fewshot_within_split(data, backbone, names, templates,
+                             FewShotPlan(methods=["tip"], shots=[1], seeds=[1], protocol="paper-test-selection"))
 
 
 # --------------------------------------------------------------------------------------------------- real N-MNIST

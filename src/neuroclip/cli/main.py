@@ -487,6 +487,12 @@ def fewshot(
                                        "rotation 10 deg, zoom 10%, up to 30% of events dropped, before framing), "
                                        "counts (the released code's rotation, flip and shear of the count frames) or "
                                        "counts-noflip."),
+    within: str | None = typer.Option(None, "--within", help="Score recordings of this split instead of the test "
+                                      "split (ours): per seed, --test-fraction of each class is scored and the "
+                                      "shots are drawn from the rest. One folder of class folders: --dataset folder "
+                                      "--within all."),
+    test_fraction: float | None = typer.Option(None, "--test-fraction", help="With --within: the share of each "
+                                               "class scored per seed (default 0.5)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Recordings per CLIP batch."),
     workers: WorkersOption = None,
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for adapter training."),
@@ -500,7 +506,8 @@ def fewshot(
     from neuroclip.datasets import get_dataset
     from neuroclip.devices import default_workers
     from neuroclip.errors import ConfigError
-    from neuroclip.fewshot import FewShotPlan, fewshot_experiment, format_summary, recipe
+    from neuroclip.fewshot import FewShotPlan, fewshot_experiment, fewshot_within_split, format_summary, recipe
+    from neuroclip.fewshot.experiment import check_within
     from neuroclip.fewshot.plan import RECIPE_METHODS, SAVABLE_METHODS
     from neuroclip.fewshot.protocol import PROTOCOLS, check_methods
     from neuroclip.frames.clip_input import FrameConfig
@@ -530,6 +537,14 @@ def fewshot(
     if save_adapter is not None and not set(methods) & set(SAVABLE_METHODS):
         raise ConfigError(f"--save-adapter saves a NeuroCLIP adapter ({', '.join(SAVABLE_METHODS)}): add --method "
                           "neuroclip-plus or --method neuroclip (or drop --save-adapter)")
+    if within is None and test_fraction is not None:
+        raise ConfigError("--test-fraction sets the share --within scores; add --within SPLIT or drop it")
+    if within is not None:
+        test_fraction = 0.5 if test_fraction is None else test_fraction
+        check_within(protocol, test_fraction)
+        if save_adapter is not None:
+            raise ConfigError("--save-adapter trains on a train split's shots; --within scores inside one split and "
+                              "saves nothing: drop one of them")
     plot = plot or out.with_suffix(".png")
     check_output_file(out, "--out")
     check_output_file(plot, "--plot", suffixes=(".png",))
@@ -543,21 +558,27 @@ def fewshot(
     workers = default_workers(joined) if workers is None else workers
     device = str(joined)
     name = _dataset_name(dataset)
-    train = get_dataset(name, root, "train")
-    val = get_dataset(name, root, "val")
-    test = get_dataset(name, root, "test")
+    train = get_dataset(name, root, within or "train")
     settings = resolve_settings(name, threshold, template, classnames, dataset_classes=list(train.classes))
-    backbone = _load_backbone(model, pretrained, device)
-    record = fewshot_experiment(
-        train, test, backbone, settings.classnames, settings.templates, plan,
-        frame_config=FrameConfig(encoding=encoding, n_frames=frames, split_by=split_by, threshold=settings.threshold,
-                                 normalization=normalization, hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us),
-        cache=FeatureCache(cache_dir), val_dataset=val, batch_size=batch_size, num_workers=workers, device=device,
-        out_json=out,
-        out_csv=csv_out, out_png=plot, save_adapter_to=save_adapter, cpu_threads=threads,
-        extra_config={"command": "neuroclip fewshot", "dataset": name, "root": str(root), "model": model,
-                      "pretrained": backbone.spec.pretrained, "settings": settings.record()},
-    )
+    frame_config = FrameConfig(encoding=encoding, n_frames=frames, split_by=split_by, threshold=settings.threshold,
+                               normalization=normalization, hot_pixel_sigmas=hot_pixel_sigmas, decay_us=decay_us)
+    shared = dict(frame_config=frame_config, cache=FeatureCache(cache_dir), batch_size=batch_size,
+                  num_workers=workers, device=device, out_json=out, out_csv=csv_out, out_png=plot,
+                  cpu_threads=threads)
+    extra = {"command": "neuroclip fewshot", "dataset": name, "root": str(root), "model": model,
+             "settings": settings.record()}
+    if within is not None:
+        backbone = _load_backbone(model, pretrained, device)
+        record = fewshot_within_split(train, backbone, settings.classnames, settings.templates, plan,
+                                      test_fraction=test_fraction, **shared,
+                                      extra_config=extra | {"pretrained": backbone.spec.pretrained})
+    else:
+        val = get_dataset(name, root, "val")
+        test = get_dataset(name, root, "test")
+        backbone = _load_backbone(model, pretrained, device)
+        record = fewshot_experiment(train, test, backbone, settings.classnames, settings.templates, plan,
+                                    val_dataset=val, save_adapter_to=save_adapter, **shared,
+                                    extra_config=extra | {"pretrained": backbone.spec.pretrained})
     if record is not None:
         typer.echo(format_summary(record["results"]))
         typer.echo(f"-> {out}, {plot}")

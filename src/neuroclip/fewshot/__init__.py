@@ -10,7 +10,7 @@ from neuroclip.fewshot.adapter import (
     TimestepBatchNorm1d,
 )
 from neuroclip.fewshot.augment import AugmentConfig, EventViewConfig, augmented_view_features, view_provider
-from neuroclip.fewshot.experiment import adapter_info, classify_with_adapter, fewshot_experiment
+from neuroclip.fewshot.experiment import adapter_info, classify_with_adapter, fewshot_experiment, fewshot_within_split
 from neuroclip.fewshot.persist import AdapterFileError, load_adapter, predict_with_adapter, save_adapter
 from neuroclip.fewshot.plan import METHODS, PROTOCOLS, BaselineConfigs, FewShotPlan
 from neuroclip.fewshot.plus import NeuroCLIPPlusClassifier, PlusConfig, fit_neuroclip_plus
@@ -23,7 +23,7 @@ from neuroclip.fewshot.report import (
     summarize,
     write_results,
 )
-from neuroclip.fewshot.sampling import sample_shots, split_validation
+from neuroclip.fewshot.sampling import sample_shots, split_test_part, split_validation
 from neuroclip.fewshot.train import (
     TRAIN_PRESETS,
     OptimConfig,
@@ -58,6 +58,7 @@ __all__ = [
     "classify_with_adapter",
     "describe_config",
     "fewshot_experiment",
+    "fewshot_within_split",
     "fit_neuroclip_plus",
     "format_summary",
     "load_adapter",
@@ -70,6 +71,7 @@ __all__ = [
     "sample_shots",
     "save_adapter",
     "smoothed_cross_entropy",
+    "split_test_part",
     "split_validation",
     "summarize",
     "train_adapter",

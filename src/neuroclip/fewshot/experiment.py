@@ -24,7 +24,7 @@ from neuroclip.fewshot.plan import SAVABLE_METHODS, FewShotPlan, check_methods
 from neuroclip.fewshot.plus import fit_neuroclip_plus
 from neuroclip.fewshot.protocol import feature_rows, run_fewshot
 from neuroclip.fewshot.report import describe_config, plot_accuracy_vs_shots, result_record, write_results
-from neuroclip.fewshot.sampling import check_shots_available
+from neuroclip.fewshot.sampling import check_shots_available, check_test_fraction, split_test_part
 from neuroclip.fewshot.train import cpu_thread_limit, train_adapter
 
 
@@ -106,20 +106,13 @@ def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[s
         train_positions=positions)
 
     carved = protocol == "validation" and val is None  # a validation part carved from the train split
-    description = describe_config(
-        config, plan.baselines,
-        plan=plan.record() | {"train_config": config.to_dict()},
-        protocol=protocol, methods=list(plan.methods), shots=list(plan.shots), seeds=list(plan.seeds),
+    description = _describe(
+        plan, config, backbone, classnames, templates, frame_config, extra_config,
         val_per_class=plan.val_per_class if carved else None,
         validation_seed=plan.val_seed if carved else None,
         datasets={"train": _dataset_description(train_dataset, train),
                   "test": _dataset_description(test_dataset, test),
-                  "validation": None if val is None else _dataset_description(val_dataset, val)},
-        classnames=list(classnames), templates=list(templates), frames=dataclasses.asdict(frame_config),
-        backbone=backbone.spec.identity() | {"weights_fingerprint": backbone.fingerprint(),
-                                            "image_size": backbone.image_size, "logit_scale": backbone.logit_scale},
-        augment=None if plan.augment is None else dataclasses.asdict(plan.augment),
-    ) | (extra_config or {})
+                  "validation": None if val is None else _dataset_description(val_dataset, val)})
     if save_adapter_to is not None:
         with cpu_thread_limit(cpu_threads):
             saved = _train_and_save(save_adapter_to, plan, train_dataset, train, train_labels, positions, val,
@@ -127,6 +120,97 @@ def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[s
                                     device)
         description["saved_adapter"] = [str(p) for p in saved]
         description["saved_method"] = _saved_method(plan.methods)
+    return _write(results, description, out_json, out_csv, out_png, model_name)
+
+
+# the protocols that select on nothing but the shots: the only ones a within-split run offers (a validation part or
+# test selection would take recordings from the part being scored)
+WITHIN_PROTOCOLS = ("shots", "last-epoch")
+
+
+def check_within(protocol: str, test_fraction: float) -> None:
+    """One line for a within-split run that cannot run: a protocol outside :data:`WITHIN_PROTOCOLS` or a test
+    fraction outside (0, 1)."""
+    if protocol not in WITHIN_PROTOCOLS:
+        raise ConfigError(f"protocol {protocol!r} selects on recordings beside the shots, which a within-split run "
+                          f"scores; use one of {', '.join(WITHIN_PROTOCOLS)}")
+    check_test_fraction(test_fraction)
+
+
+def fewshot_within_split(dataset, backbone, classnames: list[str], templates: list[str],
+                         plan: FewShotPlan = FewShotPlan(), *, test_fraction: float = 0.5, frame_config=None,
+                         cache=None, batch_size: int = 32, num_workers: int = 0, device=None, progress: bool = True,
+                         out_json=None, out_csv=None, out_png=None, extra_config: dict | None = None,
+                         cpu_threads: int | None = None) -> dict | None:
+    """A few-shot experiment inside one labelled split (ours): for a user whose recordings are one folder of class
+    folders, with no separate test split.
+
+    Each seed scores its own part of the split, ``test_fraction`` of every class drawn with that seed
+    (:func:`~neuroclip.fewshot.sampling.split_test_part`), and draws every number of shots from the rest, so no
+    recording is both a shot and scored. Zero-shot is scored on each seed's part too, and every method of a seed on
+    the same recordings, so :func:`~neuroclip.fewshot.report.paired_differences` pairs them as in
+    :func:`fewshot_experiment`; the seeds' spread now also covers which recordings were scored. The rest as there
+    (result record and files), except that only the protocols of :data:`WITHIN_PROTOCOLS` apply and no adapter is
+    saved. Every recording of the split is encoded once (through ``cache``)."""
+    from neuroclip.clip import text_classifier
+    from neuroclip.clip.extract import extract_features
+    from neuroclip.clip.features import FrameConfig
+    from neuroclip.processes import current_processes
+
+    frame_config = frame_config or FrameConfig()
+    if len(classnames) < 2:
+        raise ConfigError("few-shot classification needs at least 2 class names")
+    check_within(plan.protocol, test_fraction)
+    names = list(getattr(dataset, "classes", None) or classnames)  # the folders' names in messages
+    names = names if len(names) == len(classnames) else list(classnames)
+
+    def split(labels):  # every seed's (pool, test part), checked against the largest number of shots
+        _check_labels("scored", labels, classnames)
+        return {seed: split_test_part(labels, test_fraction, seed, len(classnames), max(plan.shots), names)
+                for seed in plan.seeds}
+
+    # a split that lists its labels (every neuroclip.datasets split) is checked before anything is encoded
+    parts = split(np.asarray(dataset.labels, dtype=np.int64)) if hasattr(dataset, "labels") else None
+    whole = extract_features(dataset, backbone, frame_config, cache, batch_size=batch_size, num_workers=num_workers,
+                             progress=progress)
+    labels = whole.labels.astype(np.int64)  # in index order, as the features
+    parts = parts or split(labels)
+    if not current_processes().main:
+        return None
+    class_weights = text_classifier(backbone, list(classnames), list(templates))
+    model_name = backbone.spec.model
+    provider = None if plan.augment is None else view_provider(dataset, backbone, frame_config, plan.augment, seed=0)
+    results = []
+    for seed, (pool, test) in parts.items():
+        views = None if provider is None else (lambda chosen, pool=pool: provider(pool[np.asarray(chosen)]))
+        results += run_fewshot(whole.features[pool], labels[pool], whole.features[test], labels[test], class_weights,
+                               backbone.logit_scale, dataclasses.replace(plan, seeds=(seed,)), model_name=model_name,
+                               views=views, device=device, progress=progress, cpu_threads=cpu_threads)
+    description = _describe(
+        plan, plan.recipe_for(model_name), backbone, classnames, templates, frame_config, extra_config,
+        datasets={"train": _dataset_description(dataset, whole), "test": _dataset_description(dataset, whole),
+                  "validation": None},
+        within={"test_fraction": test_fraction, "n_scored_per_seed": int(next(iter(parts.values()))[1].size),
+                "n_pool_per_seed": int(next(iter(parts.values()))[0].size),
+                "rule": "per seed, round(test_fraction * n) of each class's n recordings (at least 1) are scored "
+                        "and the shots drawn from the rest (neuroclip.fewshot.sampling.split_test_part)"})
+    return _write(results, description, out_json, out_csv, out_png, model_name)
+
+
+def _describe(plan: FewShotPlan, config, backbone, classnames, templates, frame_config, extra_config, **fields):
+    """A run's ``config`` record: the plan, its recipe, the backbone, prompts and frames, plus ``fields``."""
+    return describe_config(
+        config, plan.baselines,
+        plan=plan.record() | {"train_config": config.to_dict()},
+        protocol=plan.protocol, methods=list(plan.methods), shots=list(plan.shots), seeds=list(plan.seeds),
+        classnames=list(classnames), templates=list(templates), frames=dataclasses.asdict(frame_config),
+        backbone=backbone.spec.identity() | {"weights_fingerprint": backbone.fingerprint(),
+                                            "image_size": backbone.image_size, "logit_scale": backbone.logit_scale},
+        augment=None if plan.augment is None else dataclasses.asdict(plan.augment), **fields,
+    ) | (extra_config or {})
+
+
+def _write(results, description, out_json, out_csv, out_png, model_name) -> dict:
     record = write_results(results, out_json, description, out_csv) if out_json is not None else \
         result_record(results, description)
     if out_png is not None:

@@ -61,3 +61,30 @@ def split_validation(labels, per_class: int, seed: int = 0, n_classes: int | Non
         validation.append(np.sort(held))
         pool.append(np.setdiff1d(positions, held))
     return np.concatenate(pool), np.concatenate(validation)
+
+
+def check_test_fraction(fraction) -> None:
+    """The share of a split scored by :func:`split_test_part` lies strictly between 0 and 1."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise ConfigError(f"the test fraction must lie between 0 and 1 (exclusive), got {fraction!r}")
+
+
+def split_test_part(labels, fraction: float, seed: int, n_classes: int | None = None, shots: int = 1,
+                    classnames=None):
+    """(pool, test) positions for scoring within one split: ``max(1, round(fraction * n))`` of each class's ``n``
+    recordings, drawn with ``seed``, are scored, and the shots come from the rest, which must hold ``shots`` per
+    class. Every seed scores the same number of recordings per class, so runs pair seed by seed."""
+    check_test_fraction(fraction)
+    rng = np.random.default_rng([int(seed), 0x7E57])  # a stream apart from the shot draws of the same seed
+    pool, test = [], []
+    for label, positions in enumerate(_class_positions(labels, n_classes)):
+        scored = max(1, round(fraction * positions.size))
+        if positions.size - scored < shots:
+            name = repr(classnames[label]) if classnames is not None else label
+            raise ConfigError(f"class {name} has {positions.size} recording(s): scoring {scored} of them leaves "
+                              f"{positions.size - scored} for {shots} shot(s); lower --shots or --test-fraction, "
+                              "or add recordings")
+        held = np.sort(rng.choice(positions, size=scored, replace=False))
+        test.append(held)
+        pool.append(np.setdiff1d(positions, held))
+    return np.concatenate(pool), np.concatenate(test)
