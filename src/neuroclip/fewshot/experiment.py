@@ -180,12 +180,22 @@ def fewshot_within_split(dataset, backbone, classnames: list[str], templates: li
     class_weights = text_classifier(backbone, list(classnames), list(templates))
     model_name = backbone.spec.model
     provider = None if plan.augment is None else view_provider(dataset, backbone, frame_config, plan.augment, seed=0)
+    bar = None
+    if progress:  # one bar over every seed's rows (run_fewshot's own would restart at each seed)
+        from tqdm.auto import tqdm
+
+        trained = sum(m != "zeroshot" for m in plan.methods)
+        per_seed = len(plan.shots) * trained + int("zeroshot" in plan.methods)
+        bar = tqdm(total=len(plan.seeds) * per_seed, desc="few-shot runs", leave=False)
     results = []
     for seed, (pool, test) in parts.items():
         views = None if provider is None else (lambda chosen, pool=pool: provider(pool[np.asarray(chosen)]))
         results += run_fewshot(whole.features[pool], labels[pool], whole.features[test], labels[test], class_weights,
                                backbone.logit_scale, dataclasses.replace(plan, seeds=(seed,)), model_name=model_name,
-                               views=views, device=device, progress=progress, cpu_threads=cpu_threads)
+                               views=views, device=device, cpu_threads=cpu_threads,
+                               on_result=None if bar is None else (lambda row: bar.update(1)))
+    if bar is not None:
+        bar.close()
     description = _describe(
         plan, plan.recipe_for(model_name), backbone, classnames, templates, frame_config, extra_config,
         datasets={"train": _dataset_description(dataset, whole), "test": _dataset_description(dataset, whole),
