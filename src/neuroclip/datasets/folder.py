@@ -53,7 +53,8 @@ class FolderDataset(EventDataset):
         else:
             if not (root / "train").is_dir() or not (root / "test").is_dir():
                 raise ConfigError(f"split {split!r} needs {root}/train/<class>/ and {root}/test/<class>/; for one "
-                                  "folder of class folders use split='all' (every recording)")
+                                  "folder of class folders use split='all' (every recording; neuroclip fewshot "
+                                  "--within all draws the shots and the scored recordings from it)")
             class_root = root / "train"
         if classes is None:
             classes = sorted(entry.name for entry in os.scandir(class_root) if entry.is_dir())
