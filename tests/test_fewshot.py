@@ -319,6 +319,7 @@ def test_within_split_runs_never_score_a_shot(real, backbone, monkeypatch):
         flat_train, flat_test = train_x.reshape(len(train_x), -1), test_x.reshape(len(test_x), -1)
         assert not any((row == flat_train).all(1).any() for row in flat_test)
     assert {r["n_test"] for r in record["results"]} == {20}  # 2 of each digit's 4
+    assert all(r["test_part"] == r["seed"] for r in record["results"])
     with pytest.raises(ConfigError, match="'paper-test-selection'"):
         fewshot_within_split(data, backbone, names, templates,
                              FewShotPlan(methods=["tip"], shots=[1], seeds=[1], protocol="paper-test-selection"))
@@ -839,6 +840,24 @@ def test_paired_differences_sees_a_real_gap_and_not_a_null_one():
     assert 0.04 < gap["low"] and gap["seeds_ahead"] == 3
     null = paired_differences(rows, "c", "b")[0]
     assert null["low"] < 0 < null["high"]
+
+
+def test_paired_differences_draw_each_seeds_own_recordings_independently():
+    """Seeds that scored their own recordings (a within-split run's rows carry ``test_part``) are independent test
+    sets. With the same differences in all nine, nine seeds that scored the same recordings (counts drawn once for
+    all) vary like one test set, and nine own sets, drawn with replacement, like sqrt(81 / 17) = 2.18 times less:
+    the mean of the squared multinomial counts of 9 draws from 9 seeds is 17 / 9."""
+    rng = np.random.default_rng(2)
+    a = rng.random(300) < 0.8
+    b = a.copy()
+    b[:60] = ~b[:60]  # the same 60 flipped recordings in every seed
+    seeds = range(1, 10)
+    shared = rows_with_hits("a", 4, {s: a for s in seeds}) + rows_with_hits("b", 4, {s: b for s in seeds})
+    own = [row | {"test_part": row["seed"]} for row in shared]
+    width = {name: (lambda e: e["high"] - e["low"])(paired_differences(rows, "a", "b")[0])
+             for name, rows in (("shared", shared), ("own", own))}
+    assert paired_differences(own, "a", "b")[0]["difference"] == paired_differences(shared, "a", "b")[0]["difference"]
+    assert 1.8 < width["shared"] / width["own"] < 2.6, width
 
 
 def test_paired_differences_refuse_what_they_cannot_compare():

@@ -190,10 +190,11 @@ def fewshot_within_split(dataset, backbone, classnames: list[str], templates: li
     results = []
     for seed, (pool, test) in parts.items():
         views = None if provider is None else (lambda chosen, pool=pool: provider(pool[np.asarray(chosen)]))
-        results += run_fewshot(whole.features[pool], labels[pool], whole.features[test], labels[test], class_weights,
-                               backbone.logit_scale, dataclasses.replace(plan, seeds=(seed,)), model_name=model_name,
-                               views=views, device=device, cpu_threads=cpu_threads,
-                               on_result=None if bar is None else (lambda row: bar.update(1)))
+        rows = run_fewshot(whole.features[pool], labels[pool], whole.features[test], labels[test], class_weights,
+                           backbone.logit_scale, dataclasses.replace(plan, seeds=(seed,)), model_name=model_name,
+                           views=views, device=device, cpu_threads=cpu_threads,
+                           on_result=None if bar is None else (lambda row: bar.update(1)))
+        results += [row | {"test_part": int(seed)} for row in rows]  # the seed that drew the scored recordings
     if bar is not None:
         bar.close()
     description = _describe(

@@ -78,7 +78,8 @@ def paired_differences(results: Sequence[dict], method: str, other: str, *, leve
     held-out runs (``scripts/paired_interval_coverage.py``, 200 cases) the 95% interval held the true difference
     in 94% of cases with three seeds and 98% with ten. Zero-shot (one row per seed, shots = 0) pairs with every
     number of shots. Needs the rows' ``correct`` field, which :func:`~neuroclip.fewshot.protocol.run_fewshot`
-    writes."""
+    writes. Rows with a ``test_part`` (:func:`~neuroclip.fewshot.experiment.fewshot_within_split`: each seed scored
+    its own recordings) get their recordings' counts drawn independently per seed."""
     if not 0 < level < 1:
         raise ConfigError(f"level must be in (0, 1), got {level!r}")
     if resamples < 1:
@@ -102,13 +103,20 @@ def paired_differences(results: Sequence[dict], method: str, other: str, *, leve
             raise ConfigError(f"{method} and {other} at {shots} shots were scored on different test sets")
         delta = np.stack([mine[s].astype(np.float64) - theirs[s] for s in seeds])  # [S, N]
         n_seeds, n_test = delta.shape
-        samples, chunk = [], max(1, min(256, 2 ** 22 // n_test))  # at most ~32 MB of drawn counts at a time
+        # a within-split run's seeds scored other recordings each: their counts are drawn independently
+        own_parts = any("test_part" in r for r in results if r["method"] in (method, other))
+        cells = n_test * (n_seeds if own_parts else 1)
+        samples, chunk = [], max(1, min(256, 2 ** 22 // cells))  # at most ~32 MB of drawn counts at a time
         for start in range(0, resamples, chunk):
             count = min(chunk, resamples - start)
             # recordings drawn: Poisson(1) counts per recording (the Poisson bootstrap), much faster than a
             # multinomial draw over many recordings and the same interval for any test set of useful size
-            weights = rng.poisson(1.0, size=(count, n_test)).astype(np.float64)
-            per_seed = delta @ weights.T / np.maximum(weights.sum(1), 1.0)  # [S, count]
+            if own_parts:
+                weights = rng.poisson(1.0, size=(count, n_seeds, n_test)).astype(np.float64)
+                per_seed = ((weights * delta).sum(2) / np.maximum(weights.sum(2), 1.0)).T  # [S, count]
+            else:
+                weights = rng.poisson(1.0, size=(count, n_test)).astype(np.float64)
+                per_seed = delta @ weights.T / np.maximum(weights.sum(1), 1.0)  # [S, count]
             drawn = rng.integers(n_seeds, size=(count, n_seeds))  # seeds drawn
             samples.append(per_seed[drawn, np.arange(count)[:, None]].mean(1))
         samples = np.concatenate(samples)
