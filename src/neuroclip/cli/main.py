@@ -565,20 +565,17 @@ def fewshot(
     shared = dict(frame_config=frame_config, cache=FeatureCache(cache_dir), batch_size=batch_size,
                   num_workers=workers, device=device, out_json=out, out_csv=csv_out, out_png=plot,
                   cpu_threads=threads)
-    extra = {"command": "neuroclip fewshot", "dataset": name, "root": str(root), "model": model,
-             "settings": settings.record()}
+    if within is None:  # the other splits are found before the model loads
+        val, test = get_dataset(name, root, "val"), get_dataset(name, root, "test")
+    backbone = _load_backbone(model, pretrained, device)
+    shared["extra_config"] = {"command": "neuroclip fewshot", "dataset": name, "root": str(root), "model": model,
+                              "pretrained": backbone.spec.pretrained, "settings": settings.record()}
     if within is not None:
-        backbone = _load_backbone(model, pretrained, device)
         record = fewshot_within_split(train, backbone, settings.classnames, settings.templates, plan,
-                                      test_fraction=test_fraction, **shared,
-                                      extra_config=extra | {"pretrained": backbone.spec.pretrained})
+                                      test_fraction=test_fraction, **shared)
     else:
-        val = get_dataset(name, root, "val")
-        test = get_dataset(name, root, "test")
-        backbone = _load_backbone(model, pretrained, device)
         record = fewshot_experiment(train, test, backbone, settings.classnames, settings.templates, plan,
-                                    val_dataset=val, save_adapter_to=save_adapter, **shared,
-                                    extra_config=extra | {"pretrained": backbone.spec.pretrained})
+                                    val_dataset=val, save_adapter_to=save_adapter, **shared)
     if record is not None:
         typer.echo(format_summary(record["results"]))
         typer.echo(f"-> {out}, {plot}")

@@ -197,12 +197,12 @@ def fewshot_within_split(dataset, backbone, classnames: list[str], templates: li
         results += [row | {"test_part": int(seed)} for row in rows]  # the seed that drew the scored recordings
     if bar is not None:
         bar.close()
+    pool, test = next(iter(parts.values()))  # every seed's parts have these sizes
     description = _describe(
         plan, plan.recipe_for(model_name), backbone, classnames, templates, frame_config, extra_config,
         datasets={"train": _dataset_description(dataset, whole), "test": _dataset_description(dataset, whole),
                   "validation": None},
-        within={"test_fraction": test_fraction, "n_scored_per_seed": int(next(iter(parts.values()))[1].size),
-                "n_pool_per_seed": int(next(iter(parts.values()))[0].size),
+        within={"test_fraction": test_fraction, "n_scored_per_seed": int(test.size), "n_pool_per_seed": int(pool.size),
                 "rule": "per seed, round(test_fraction * n) of each class's n recordings (at least 1) are scored "
                         "and the shots drawn from the rest (neuroclip.fewshot.sampling.split_test_part)"})
     return _write(results, description, out_json, out_csv, out_png, model_name)
