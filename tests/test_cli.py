@@ -217,7 +217,10 @@ def test_a_neuroclip_plus_head_of_every_encoding_classifies_with_its_own_frames(
 
 def test_fewshot_within_one_folder_of_class_folders(tmp_path, capsys):
     """fewshot --dataset folder --within all: per seed, half of each class is scored and the shots come from the
-    other half; every method of a seed is scored on the same recordings, zero-shot included."""
+    other half; every method of a seed is scored on the same recordings, zero-shot included. --save-adapter keeps
+    the first seed's NeuroCLIP+ head at the largest shots, and classify --adapter reads it."""
+    from neuroclip.fewshot import load_adapter
+
     from conftest import nmnist_files
 
     root = tmp_path / "mine"
@@ -230,7 +233,8 @@ def test_fewshot_within_one_folder_of_class_folders(tmp_path, capsys):
     code = main(["fewshot", "--dataset", "folder", "--root", str(root), "--within", "all", "--test-fraction", "0.5",
                  "--shots", "1", "2", "--seeds", "1", "2", "--method", "zeroshot", "--method", "neuroclip-plus",
                  "--method", "tip", "--classnames", "three,seven", "--model", "neuroclip-tiny-vit", "--pretrained",
-                 "none", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"])
+                 "none", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--device", "cpu",
+                 "--save-adapter", str(tmp_path / "head")])
     assert code == 0, capsys.readouterr().err
     record = json.loads(out.read_text())
     rows = {(r["method"], r["shots"], r["seed"]) for r in record["results"]}
@@ -240,6 +244,14 @@ def test_fewshot_within_one_folder_of_class_folders(tmp_path, capsys):
     within = record["config"]["within"]
     assert within["test_fraction"] == 0.5 and within["n_scored_per_seed"] == 6 and within["n_pool_per_seed"] == 6
     assert record["config"]["datasets"]["train"]["n_with_features"] == 12  # the split encoded once
+    metadata = load_adapter(tmp_path / "head")[1]["metadata"]
+    assert (metadata["method"], metadata["shots"], metadata["seed"]) == ("neuroclip-plus", 2, 1)
+    assert metadata["within"]["test_part"] == 1 and len(metadata["training_recordings"]) == 4
+    assert record["config"]["saved_method"] == "neuroclip-plus"
+    capsys.readouterr()
+    recording = next((root / "digit7").iterdir())
+    assert main(["classify", str(recording), "--adapter", str(tmp_path / "head"), "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.startswith(str(recording))
 
 
 def test_fewshot_command_with_augmented_views(tmp_path):

@@ -325,6 +325,39 @@ def test_within_split_runs_never_score_a_shot(real, backbone, monkeypatch):
                              FewShotPlan(methods=["tip"], shots=[1], seeds=[1], protocol="paper-test-selection"))
 
 
+def test_a_within_split_run_saves_the_head_its_first_row_scored(real, backbone, tmp_path):
+    """fewshot_within_split(save_adapter_to=...) saves the NeuroCLIP+ head of the first seed at the largest shots:
+    trained on recordings of that seed's pool, never on its scored part, and scoring that part recording for
+    recording as the run's row did."""
+    from neuroclip.fewshot import fewshot_within_split
+    from neuroclip.fewshot.plus import PlusConfig
+    from neuroclip.fewshot.protocol import BaselineConfigs
+    from neuroclip.fewshot.report import unpack_hits
+    from neuroclip.fewshot.sampling import split_test_part
+
+    data = _split_per_digit(real["dataset"], 4, 0)[0]  # 4 real recordings of each digit
+    names, templates = [str(d) for d in range(10)], resolve_templates(None, "nmnist")
+    plan = FewShotPlan(methods=["zeroshot", "neuroclip-plus"], shots=[1, 2], seeds=[3, 1],
+                       baselines=BaselineConfigs(plus=PlusConfig(epochs=5)))
+    record = fewshot_within_split(data, backbone, names, templates, plan, progress=False, device="cpu",
+                                  save_adapter_to=tmp_path / "head", cpu_threads=1)
+    assert record["config"]["saved_method"] == "neuroclip-plus"
+    assert record["config"]["saved_adapter"][0].endswith("head.safetensors")
+    metadata = load_adapter(tmp_path / "head")[1]["metadata"]
+    assert metadata["shots"] == 2 and metadata["seed"] == 3
+    assert metadata["within"] == {"test_part": 3, "test_fraction": 0.5, "n_scored": 20}
+    paths, labels = zip(*((str(path), label) for path, label in data.samples))
+    pool, scored = split_test_part(np.asarray(labels), 0.5, 3, 10, 2)
+    trained_on = set(metadata["training_recordings"])
+    assert len(trained_on) == 20 and trained_on <= {paths[i] for i in pool}
+    assert not trained_on & {paths[i] for i in scored}
+    row = next(r for r in record["results"] if (r["method"], r["shots"], r["seed"]) == ("neuroclip-plus", 2, 3))
+    streams = [data[int(i)][0] for i in scored]
+    logits = predict_with_adapter(tmp_path / "head", frame_features(streams, backbone, FrameConfig()))
+    hits = logits.argmax(1).numpy() == np.asarray(labels)[scored]
+    assert hits.tolist() == unpack_hits(row["correct"], scored.size).tolist()
+
+
 # --------------------------------------------------------------------------------------------------- real N-MNIST
 
 

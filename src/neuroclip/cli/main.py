@@ -479,7 +479,8 @@ def fewshot(
                                                                          "trained at the largest shot count, first "
                                                                          "seed (under paper-test-selection, its "
                                                                          "last epoch: a saved head never sees the "
-                                                                         "test split)."),
+                                                                         "test split; with --within, the head that "
+                                                                         "seed's row scored)."),
     augment_views: int = typer.Option(0, "--augment-views", min=0, help="Augmented views per shot, encoded once "
                                       "(0 = off, the default); the trained methods and Tip-Adapter use them, the "
                                       "linear probe does not."),
@@ -542,9 +543,6 @@ def fewshot(
     if within is not None:
         test_fraction = 0.5 if test_fraction is None else test_fraction
         check_within(protocol, test_fraction)
-        if save_adapter is not None:
-            raise ConfigError("--save-adapter trains on a train split's shots; --within scores inside one split and "
-                              "saves nothing: drop one of them")
     plot = plot or out.with_suffix(".png")
     check_output_file(out, "--out")
     check_output_file(plot, "--plot", suffixes=(".png",))
@@ -572,7 +570,7 @@ def fewshot(
                               "pretrained": backbone.spec.pretrained, "settings": settings.record()}
     if within is not None:
         record = fewshot_within_split(train, backbone, settings.classnames, settings.templates, plan,
-                                      test_fraction=test_fraction, **shared)
+                                      test_fraction=test_fraction, save_adapter_to=save_adapter, **shared)
     else:
         record = fewshot_experiment(train, test, backbone, settings.classnames, settings.templates, plan,
                                     val_dataset=val, save_adapter_to=save_adapter, **shared)

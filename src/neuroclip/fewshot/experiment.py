@@ -115,8 +115,8 @@ def fewshot_experiment(train_dataset, test_dataset, backbone, classnames: list[s
                   "validation": None if val is None else _dataset_description(val_dataset, val)})
     if save_adapter_to is not None:
         with cpu_thread_limit(cpu_threads):
-            saved = _train_and_save(save_adapter_to, plan, train_dataset, train, train_labels, positions, val,
-                                    class_weights, backbone, config, frame_config, classnames, templates, views,
+            saved = _train_and_save(save_adapter_to, plan, train_dataset, train.features, train_labels, positions,
+                                    val, class_weights, backbone, config, frame_config, classnames, templates, views,
                                     device)
         description["saved_adapter"] = [str(p) for p in saved]
         description["saved_method"] = _saved_method(plan.methods)
@@ -140,8 +140,8 @@ def check_within(protocol: str, test_fraction: float) -> None:
 def fewshot_within_split(dataset, backbone, classnames: list[str], templates: list[str],
                          plan: FewShotPlan = FewShotPlan(), *, test_fraction: float = 0.5, frame_config=None,
                          cache=None, batch_size: int = 32, num_workers: int = 0, device=None, progress: bool = True,
-                         out_json=None, out_csv=None, out_png=None, extra_config: dict | None = None,
-                         cpu_threads: int | None = None) -> dict | None:
+                         out_json=None, out_csv=None, out_png=None, save_adapter_to=None,
+                         extra_config: dict | None = None, cpu_threads: int | None = None) -> dict | None:
     """A few-shot experiment inside one labelled split (ours): for a user whose recordings are one folder of class
     folders, with no separate test split.
 
@@ -150,8 +150,10 @@ def fewshot_within_split(dataset, backbone, classnames: list[str], templates: li
     recording is both a shot and scored. Zero-shot is scored on each seed's part too, and every method of a seed on
     the same recordings, so :func:`~neuroclip.fewshot.report.paired_differences` pairs them as in
     :func:`fewshot_experiment`; the seeds' spread now also covers which recordings were scored. The rest as there
-    (result record and files), except that only the protocols of :data:`WITHIN_PROTOCOLS` apply and no adapter is
-    saved. Every recording of the split is encoded once (through ``cache``)."""
+    (result record and files), except that only the protocols of :data:`WITHIN_PROTOCOLS` apply.
+    ``save_adapter_to`` saves the head of the first seed's run at the largest number of shots, the one its row
+    scored: its shots come from that seed's pool, and its metadata names the seed that drew the scored part
+    (``within``). Every recording of the split is encoded once (through ``cache``)."""
     from neuroclip.clip import text_classifier
     from neuroclip.clip.extract import extract_features
     from neuroclip.clip.features import FrameConfig
@@ -197,7 +199,7 @@ def fewshot_within_split(dataset, backbone, classnames: list[str], templates: li
         results += [row | {"test_part": int(seed)} for row in rows]  # the seed that drew the scored recordings
     if bar is not None:
         bar.close()
-    pool, test = next(iter(parts.values()))  # every seed's parts have these sizes
+    first, (pool, test) = next(iter(parts.items()))  # every seed's parts have these sizes
     description = _describe(
         plan, plan.recipe_for(model_name), backbone, classnames, templates, frame_config, extra_config,
         datasets={"train": _dataset_description(dataset, whole), "test": _dataset_description(dataset, whole),
@@ -205,6 +207,17 @@ def fewshot_within_split(dataset, backbone, classnames: list[str], templates: li
         within={"test_fraction": test_fraction, "n_scored_per_seed": int(test.size), "n_pool_per_seed": int(pool.size),
                 "rule": "per seed, round(test_fraction * n) of each class's n recordings (at least 1) are scored "
                         "and the shots drawn from the rest (neuroclip.fewshot.sampling.split_test_part)"})
+    if save_adapter_to is not None:  # the head of the first seed's row at the largest shots, drawn from its pool
+        views = None if provider is None else (lambda chosen: provider(pool[np.asarray(chosen)]))
+        with cpu_thread_limit(cpu_threads):
+            saved = _train_and_save(
+                save_adapter_to, dataclasses.replace(plan, seeds=(first,)), dataset, whole.features[pool],
+                labels[pool], None, None, class_weights, backbone, plan.recipe_for(model_name), frame_config,
+                classnames, templates, views, device, dataset_indices=pool,
+                extra_metadata={"within": {"test_part": int(first), "test_fraction": test_fraction,
+                                           "n_scored": int(test.size)}})
+        description["saved_adapter"] = [str(p) for p in saved]
+        description["saved_method"] = _saved_method(plan.methods)
     return _write(results, description, out_json, out_csv, out_png, model_name)
 
 
@@ -254,21 +267,23 @@ def _saved_method(methods) -> str:
     return savable[0]
 
 
-def _train_and_save(path, plan: FewShotPlan, train_dataset, train, labels, positions, val, class_weights, backbone,
-                    config, frame_config, classnames, templates, views, device):
+def _train_and_save(path, plan: FewShotPlan, train_dataset, features, labels, positions, val, class_weights,
+                    backbone, config, frame_config, classnames, templates, views, device, dataset_indices=None,
+                    extra_metadata: dict | None = None):
     """Train the plan's first savable head at its largest number of shots with its first seed, on the same shots
-    :func:`run_fewshot` draws for that run, and save it. ``labels`` label the whole train split; the rows of
-    ``train.features`` are its ``positions`` (None: all of it)."""
+    :func:`run_fewshot` draws for that run, and save it. ``labels`` label the recordings the shots are drawn from;
+    the rows of ``features`` are their ``positions`` (None: all of them). ``dataset_indices`` maps those recordings
+    to ``train_dataset``'s indices (None: the same), for the recording names the metadata lists."""
     method, protocol, baselines = _saved_method(plan.methods), plan.protocol, plan.baselines
-    rows = feature_rows(positions, labels.size, train.features.shape[0])
+    rows = feature_rows(positions, labels.size, features.shape[0])
     n_classes = class_weights.shape[0]
     pool, held = plan.pool(labels, n_classes, validation_given=val is not None)
     selection = WITHIN_SHOTS if protocol == "shots" else None
     if protocol == "validation":
-        selection = (val.features, val.labels) if val is not None else (train.features[rows(held)], labels[held])
+        selection = (val.features, val.labels) if val is not None else (features[rows(held)], labels[held])
     k, seed = max(plan.shots), plan.seeds[0]
     chosen = plan.draw(labels, pool, k, seed, n_classes)
-    shot_features = train.features[rows(chosen)]
+    shot_features = features[rows(chosen)]
     shot_views = None if views is None else views(chosen)
     held_out = None if isinstance(selection, str) else selection
     if method == "neuroclip-plus":
@@ -292,9 +307,10 @@ def _train_and_save(path, plan: FewShotPlan, train_dataset, train, labels, posit
         "train_config": saved_config, "shots": k, "seed": seed,
         "selected_on": "validation" if held_out is not None else "none (last epoch)",
         "selected_epoch": selected_epoch,
-        "training_recordings": _recording_names(train_dataset, chosen),
-    }
-    return save_adapter(path, model.cpu(), metadata, n_frames=train.features.shape[1])
+        "training_recordings": _recording_names(
+            train_dataset, chosen if dataset_indices is None else np.asarray(dataset_indices)[chosen]),
+    } | (extra_metadata or {})
+    return save_adapter(path, model.cpu(), metadata, n_frames=features.shape[1])
 
 
 def adapter_info(path) -> dict:
