@@ -7,15 +7,18 @@
     python scripts/fewshot_plus_ablation.py --base no-prior --draws 10 --baselines --variants full 4-heads \
         --views counts-noflip events --out results/fewshot_plus_ablation_dev_10draws.json
     python scripts/fewshot_plus_ablation.py [--encodings discrimination eventbind] [--draws 6] [--variants full relu]
+    python scripts/fewshot_plus_ablation.py --weights out/sweep/hw50-4k-s0.safetensors --draws 10 \
+        --baselines zeroshot tip tip-f linear --variants full --out results/fewshot_plus_ablation_dev_hw50_4k.json
 
 The 200 development recordings of out/nmnist-heldout (its train and val splits, 20 per digit) are split per draw:
 K shots per digit drawn at random, the other 20 - K of each digit scored. Every method sees only its shots (the
 default ``shots`` protocol). Prints mean top-1 (%) over the draws at K = 1, 2, 4, 8, 16 for the baselines and for
 NeuroCLIP+ with one part changed at a time (from ``--base``, the final recipe unless told), and writes them to
---out (JSON, with every draw's score). Bundled neuroclip-mini, T = 10 frames; features come from the feature
-cache (the same one ``neuroclip fewshot`` fills). ``--views`` rows train with 8 augmented views of each shot
-(``neuroclip fewshot --augment KIND --augment-views 8``; encoded here, about a minute per kind and encoding on a
-CPU) for NeuroCLIP+ and for the baselines that take views (Tip-Adapter, Tip-Adapter-F).
+--out (JSON, with every draw's score). Bundled neuroclip-mini (``--weights``: another export of it, e.g. a
+candidate of scripts/sweep_neuroclip_mini.py), T = 10 frames; features come from the feature cache (the same one
+``neuroclip fewshot`` fills; its entries are keyed by the weights). ``--views`` rows train with 8 augmented views
+of each shot (``neuroclip fewshot --augment KIND --augment-views 8``; encoded here, about a minute per kind and
+encoding on a CPU) for NeuroCLIP+ and for the baselines that take views (Tip-Adapter, Tip-Adapter-F).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import torch
 
 from neuroclip.cache import FeatureCache
 from neuroclip.clip import load_backbone, text_classifier
+from neuroclip.clip.backbone import load_bundled
 from neuroclip.clip.extract import extract_features
 from neuroclip.clip.features import FrameConfig
 from neuroclip.clip.presets import resolve_settings
@@ -176,15 +180,27 @@ def main():
                              "fewshot_plus_ablation_dev.json, before the prior on the head)")
     parser.add_argument("--views", nargs="*", default=[], choices=["events", "counts", "counts-noflip"],
                         help="also run NeuroCLIP+, Tip-Adapter and Tip-Adapter-F with 8 views of each shot")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="another neuroclip-mini export (.safetensors) in place of the bundled weights")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "fewshot_plus_ablation_dev.json")
     parser.add_argument("--update", action="store_true",
                         help="keep the rows of --out that this run does not recompute (same draws)")
     args = parser.parse_args()
     check_out(args.out)  # before the minutes of work, not after
+    backbone = None
+    if args.weights is not None:
+        if not args.weights.is_file():
+            raise SystemExit(f"--weights {args.weights}: no such file (an export of scripts/train_neuroclip_mini.py "
+                             "or scripts/sweep_neuroclip_mini.py)")
+        try:
+            backbone = load_bundled(torch.device("cpu"), path=args.weights)
+        except NeuroclipError as error:
+            raise SystemExit(f"--weights: {error}") from None
     torch.set_num_threads(1)
     table = []
     for encoding in args.encodings:
-        features, labels, weights, scale, views = development_features(args.root, encoding, args.views)
+        features, labels, weights, scale, views = development_features(args.root, encoding, args.views,
+                                                                       backbone=backbone)
         methods = [(m, None, None) for m in args.baselines] + [("neuroclip-plus", v, None) for v in args.variants]
         methods += [(m, None, kind) for kind in args.views for m in VIEW_METHODS]
         for method, variant, kind in methods:
@@ -203,6 +219,8 @@ def main():
         previous = json.loads(args.out.read_text())
         if previous.get("draws") != args.draws:
             raise SystemExit(f"--update: {args.out} has {previous.get('draws')} draws, this run {args.draws}")
+        if previous.get("weights") != (None if args.weights is None else args.weights.name):
+            raise SystemExit(f"--update: {args.out} was run with other weights ({previous.get('weights')})")
         if previous.get("base", "full") != args.base:
             raise SystemExit(f"--update: {args.out} starts from {previous.get('base', 'full')!r}, this run from "
                              f"{args.base!r}")
@@ -210,6 +228,8 @@ def main():
         kept = [row for row in previous["rows"] if (row["encoding"], row["method"]) not in done]
         table = kept + table
     document = {"draws": args.draws, "base": args.base, "model": "neuroclip-mini", "rows": table}
+    if args.weights is not None:  # a candidate's export, by file name and the fingerprint of its weights
+        document |= {"weights": args.weights.name, "weights_fingerprint": backbone.fingerprint()}
     write_json(args.out, document)
     print(f"-> {args.out}")
 

@@ -400,3 +400,25 @@ def test_readme_third_h200_table_is_the_stored_runs():
     timeline = [first[f"timeline, EVT {v}"]["realtime_factor"] for v in ("2.0", "3.0")]
     assert shown["`classify --window 50ms --stride 25ms`, EVT 2.0 / EVT 3.0 samples"][0] == \
         f"real-time factor {timeline[0]:.2f} / {timeline[1]:.2f}"
+
+
+def test_readme_candidate_baselines_table_is_the_stored_runs():
+    """The README's table of every baseline for the 4,000-step neuroclip-mini candidate gives the stored run's
+    figures, and the bundled column the frames sweep's T = 10 rows (the same development draws)."""
+    sweep = json.loads((REPO / "results" / "frames_sweep_dev.json").read_text())
+    candidate = json.loads((REPO / "results" / "fewshot_plus_ablation_dev_hw50_4k.json").read_text())
+    assert candidate["weights"] == "hw50-4k-s0.safetensors" and candidate["draws"] == sweep["draws"] == 10
+    names = {"zeroshot": "zero-shot", "neuroclip-plus": "NeuroCLIP+", "tip": "Tip-Adapter", "tip-f": "Tip-Adapter-F",
+             "linear": "linear probe"}
+    shown = {cells[0]: cells[1:] for cells in readme_table("| development, 10 draws | bundled: seed 0, 2,000 steps")}
+    assert len(shown) == 2 * len(names)
+
+    def cell(values):
+        return " / ".join(f"{v:.1f}" for v in values) + f" ({np.mean(values):.1f})"
+
+    for encoding in ("discrimination", "eventbind"):
+        bundled = {r["method"]: r["top1"] for r in sweep["rows"] if r["encoding"] == encoding and r["frames"] == 10}
+        stronger = {r["method"].removesuffix(" [full]"): r["top1"] for r in candidate["rows"]
+                    if r["encoding"] == encoding}
+        for method, name in names.items():
+            assert shown[f"{encoding}: {name}"] == [cell(bundled[method]), cell(stronger[method])], (encoding, method)
