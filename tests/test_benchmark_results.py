@@ -422,3 +422,28 @@ def test_readme_candidate_baselines_table_is_the_stored_runs():
                     if r["encoding"] == encoding}
         for method, name in names.items():
             assert shown[f"{encoding}: {name}"] == [cell(bundled[method]), cell(stronger[method])], (encoding, method)
+
+
+def test_readme_comparison_size_table_is_the_stored_runs():
+    """The README's table of the recordings and draws a comparison would need gives comparison_size on the stored
+    ten-draw runs, against the best baseline by mean at each K."""
+    from neuroclip.fewshot import comparison_size
+
+    names = {"tip": "Tip-Adapter", "tip-f": "Tip-Adapter-F", "linear": "linear"}
+    shown = {cells[0]: cells[1:] for cells in readme_table("| NeuroCLIP+ against the best baseline, 10 draws")}
+    for label, name in (("(a) discrimination", "nmnist_heldout_mini_fewshot_10seeds.json"),
+                        ("(b) eventbind, against the linear probe",
+                         "nmnist_heldout_mini_fewshot_eventbind_10seeds.json")):
+        results = json.loads((REPO / "results" / name).read_text())["results"]
+        means = {(r["method"], r["shots"]): [] for r in results}
+        for r in results:
+            means[(r["method"], r["shots"])].append(r["top1"])
+        for cell, k in zip(shown[label], (1, 2, 4, 8, 16), strict=True):
+            best = max(names, key=lambda m: np.mean(means[(m, k)]))
+            entry = next(e for e in comparison_size(results, "neuroclip-plus", best) if e["shots"] == k)
+            figures = f"{entry['recordings_needed']:,} / {entry['draws_needed']:,}"
+            difference = f"{100 * entry['difference']:+.1f}".replace("-", "−")
+            expected = f"{figures} ({difference}, {names[best]})" if label.startswith("(a)") else \
+                f"{figures} ({difference})"
+            assert best == "linear" or label.startswith("(a)")
+            assert cell == expected, (label, k)

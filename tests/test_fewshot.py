@@ -325,6 +325,39 @@ def test_within_split_runs_never_score_a_shot(real, backbone, monkeypatch):
                              FewShotPlan(methods=["tip"], shots=[1], seeds=[1], protocol="paper-test-selection"))
 
 
+def test_comparison_size_gives_the_recordings_and_draws_a_difference_needs():
+    """comparison_size on hand-made rows: two seeds of 100 test recordings where the method gets 10 and 30 more
+    right than the other (and nothing else differs): difference 0.2, per-recording variance within a draw
+    w = (0.1 - 0.01 + 0.3 - 0.09) / 2 = 0.15, draw variance 0.02 (own test parts: 0.02 - w / 100 = 0.0185), so with
+    z = 1.96 a 95% interval needs 1.96^2 * 0.15 / 0.04 = 14.4 -> 15 recordings and 1.92 -> 2 draws."""
+    from neuroclip.fewshot import comparison_size
+    from neuroclip.fewshot.report import pack_hits
+
+    def rows(method, extra, **fields):
+        return [{"method": method, "shots": 4, "seed": seed, "protocol": "shots", "n_test": 100,
+                 "correct": pack_hits(np.arange(100) < 50 + extra * gain), **fields}
+                for seed, gain in ((1, 10), (2, 30))]
+
+    results = rows("neuroclip-plus", 1) + rows("tip", 0)
+    entry, = comparison_size(results, "neuroclip-plus", "tip")
+    assert entry["difference"] == pytest.approx(0.2) and entry["disagreement"] == pytest.approx(0.2)
+    assert entry["draw_sd"] == pytest.approx(0.02 ** 0.5)
+    assert (entry["recordings_needed"], entry["draws_needed"]) == (15, 2)
+    own, = comparison_size(rows("neuroclip-plus", 1, test_part=1) + rows("tip", 0, test_part=1), "neuroclip-plus",
+                           "tip")
+    assert own["draw_sd"] == pytest.approx(0.0185 ** 0.5) and own["draws_needed"] == 2  # 1.78 -> 2
+    # the reverse comparison needs the same; no difference: nothing decides it; one seed: no draw spread
+    reversed_, = comparison_size(results, "tip", "neuroclip-plus")
+    assert reversed_["difference"] == pytest.approx(-0.2) and reversed_["recordings_needed"] == 15
+    same, = comparison_size(rows("neuroclip-plus", 0) + rows("tip", 0), "neuroclip-plus", "tip")
+    assert same["recordings_needed"] is None and same["draws_needed"] is None
+    one_seed, = comparison_size([r for r in results if r["seed"] == 1], "neuroclip-plus", "tip")
+    assert one_seed["draw_sd"] is None and one_seed["draws_needed"] is None
+    assert one_seed["recordings_needed"] == 35  # 1.96^2 * 0.09 / 0.01 = 34.6
+    with pytest.raises(ConfigError, match="level"):
+        comparison_size(results, "neuroclip-plus", "tip", level=1.0)
+
+
 def test_a_within_split_run_saves_the_head_its_first_row_scored(real, backbone, tmp_path):
     """fewshot_within_split(save_adapter_to=...) saves the NeuroCLIP+ head of the first seed at the largest shots:
     trained on recordings of that seed's pool, never on its scored part, and scoring that part recording for

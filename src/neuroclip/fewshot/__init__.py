@@ -16,6 +16,7 @@ from neuroclip.fewshot.plan import METHODS, PROTOCOLS, BaselineConfigs, FewShotP
 from neuroclip.fewshot.plus import NeuroCLIPPlusClassifier, PlusConfig, fit_neuroclip_plus
 from neuroclip.fewshot.protocol import run_fewshot
 from neuroclip.fewshot.report import (
+    comparison_size,
     describe_config,
     format_summary,
     paired_differences,
@@ -64,6 +65,7 @@ __all__ = [
     "load_adapter",
     "neuroclip_epochs",
     "paired_differences",
+    "comparison_size",
     "plot_accuracy_vs_shots",
     "predict_with_adapter",
     "recipe",

@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,6 +66,29 @@ def _hits_by_seed(results: Sequence[dict], method: str, shots: int, protocol) ->
     return {int(r["seed"]): unpack_hits(r["correct"], int(r["n_test"])) for r in rows}
 
 
+def _paired_hits(results: Sequence[dict], method: str, other: str):
+    """Per number of shots of ``method``'s trained rows: (shots, protocol, ``method`` minus ``other`` hit by hit
+    ``[seeds, test recordings]`` over their common seeds, whether each seed scored its own recordings (a
+    within-split run's ``test_part``))."""
+    rows = [r for r in results if r["method"] == method and r["shots"] > 0]
+    if not rows:
+        raise ConfigError(f"no trained rows of method {method!r} to compare; the file has "
+                          f"{', '.join(dict.fromkeys(r['method'] for r in results))}")
+    if not any(r["method"] == other for r in results):
+        raise ConfigError(f"no rows of method {other!r} to compare with; the file has "
+                          f"{', '.join(dict.fromkeys(r['method'] for r in results))}")
+    own_parts = any("test_part" in r for r in results if r["method"] in (method, other))
+    for shots, protocol in dict.fromkeys((r["shots"], r.get("protocol")) for r in rows):
+        mine = _hits_by_seed(results, method, shots, protocol)
+        theirs = _hits_by_seed(results, other, shots, protocol)
+        seeds = sorted(set(mine) & set(theirs))
+        if not seeds:
+            continue
+        if len({mine[s].size for s in seeds} | {theirs[s].size for s in seeds}) != 1:
+            raise ConfigError(f"{method} and {other} at {shots} shots were scored on different test sets")
+        yield shots, protocol, np.stack([mine[s].astype(np.float64) - theirs[s] for s in seeds]), own_parts
+
+
 def paired_differences(results: Sequence[dict], method: str, other: str, *, level: float = 0.95,
                        resamples: int = 4000, seed: int = 0) -> list[dict]:
     """``method`` minus ``other`` in top-1, per number of shots of ``method``, paired by seed (the same shots) and
@@ -84,27 +108,10 @@ def paired_differences(results: Sequence[dict], method: str, other: str, *, leve
         raise ConfigError(f"level must be in (0, 1), got {level!r}")
     if resamples < 1:
         raise ConfigError(f"resamples must be at least 1, got {resamples!r}")
-    rows = [r for r in results if r["method"] == method and r["shots"] > 0]
-    if not rows:
-        raise ConfigError(f"no trained rows of method {method!r} to compare; the file has "
-                          f"{', '.join(dict.fromkeys(r['method'] for r in results))}")
-    if not any(r["method"] == other for r in results):
-        raise ConfigError(f"no rows of method {other!r} to compare with; the file has "
-                          f"{', '.join(dict.fromkeys(r['method'] for r in results))}")
     rng = np.random.default_rng(seed)
     entries = []
-    for shots, protocol in dict.fromkeys((r["shots"], r.get("protocol")) for r in rows):
-        mine = _hits_by_seed(results, method, shots, protocol)
-        theirs = _hits_by_seed(results, other, shots, protocol)
-        seeds = sorted(set(mine) & set(theirs))
-        if not seeds:
-            continue
-        if len({mine[s].size for s in seeds} | {theirs[s].size for s in seeds}) != 1:
-            raise ConfigError(f"{method} and {other} at {shots} shots were scored on different test sets")
-        delta = np.stack([mine[s].astype(np.float64) - theirs[s] for s in seeds])  # [S, N]
+    for shots, protocol, delta, own_parts in _paired_hits(results, method, other):
         n_seeds, n_test = delta.shape
-        # a within-split run's seeds scored other recordings each: their counts are drawn independently
-        own_parts = any("test_part" in r for r in results if r["method"] in (method, other))
         cells = n_test * (n_seeds if own_parts else 1)
         samples, chunk = [], max(1, min(256, 2 ** 22 // cells))  # at most ~32 MB of drawn counts at a time
         for start in range(0, resamples, chunk):
@@ -127,6 +134,49 @@ def paired_differences(results: Sequence[dict], method: str, other: str, *, leve
                         "level": level, "n_seeds": n_seeds, "n_test": n_test,
                         "seeds_ahead": int((per_seed_difference > 0).sum()),
                         "seeds_behind": int((per_seed_difference < 0).sum())})
+    return entries
+
+
+def comparison_size(results: Sequence[dict], method: str, other: str, *, level: float = 0.95) -> list[dict]:
+    """How large a paired comparison of ``method`` and ``other`` would have to be for its ``level`` interval to
+    exclude 0, were the observed mean difference the true one: planning figures from a normal approximation, not a
+    test (ours). Per number of shots of ``method``:
+
+    * ``difference``: the mean paired difference over the common seeds (as :func:`paired_differences`);
+    * ``disagreement``: the share of test recordings that exactly one of the two got right (mean over seeds);
+    * ``draw_sd``: the spread of the difference from draw to draw: the per-seed differences' standard deviation
+      (where each draw scored its own recordings, less the part their chance explains; None with one seed);
+    * ``recordings_needed``: scored recordings needed however many draws, z^2 w / difference^2 (w: the
+      per-recording variance of the paired difference within a draw; summed over the draws where each draw scores
+      its own recordings);
+    * ``draws_needed``: draws of shots needed however many recordings are scored, z^2 draw_sd^2 / difference^2;
+    * ``n_seeds``, ``n_test``: what the figures came from.
+
+    Any design needs more than both: S draws scored on one test set of N recordings suffice when draw_sd^2 / S +
+    w / N <= (difference / z)^2. draw_sd, measured on one test set, holds some of that set's chance too, so
+    ``draws_needed`` errs high; three seeds give a rough figure. None where the difference is 0."""
+    from statistics import NormalDist
+
+    if not 0 < level < 1:
+        raise ConfigError(f"level must be in (0, 1), got {level!r}")
+    z2 = NormalDist().inv_cdf(0.5 + level / 2) ** 2
+    entries = []
+    for shots, protocol, delta, own_parts in _paired_hits(results, method, other):
+        n_seeds, n_test = delta.shape
+        per_seed = delta.mean(1)
+        difference = float(per_seed.mean())
+        within = float(delta.var(1).mean())  # w: per recording, within a draw
+        tau2 = None
+        if n_seeds > 1:
+            tau2 = float(per_seed.var(ddof=1))
+            tau2 = max(0.0, tau2 - within / n_test) if own_parts else tau2
+        decided = difference != 0
+        entries.append({
+            "shots": shots, "protocol": protocol, "difference": difference,
+            "disagreement": float((delta != 0).mean()), "draw_sd": None if tau2 is None else math.sqrt(tau2),
+            "recordings_needed": math.ceil(z2 * within / difference ** 2) if decided else None,
+            "draws_needed": max(1, math.ceil(z2 * tau2 / difference ** 2)) if decided and tau2 is not None else None,
+            "level": level, "n_seeds": n_seeds, "n_test": n_test})
     return entries
 
 
