@@ -9,6 +9,8 @@
     python scripts/fewshot_plus_ablation.py [--encodings discrimination eventbind] [--draws 6] [--variants full relu]
     python scripts/fewshot_plus_ablation.py --weights out/sweep/hw50-4k-s0.safetensors --draws 10 \
         --baselines zeroshot tip tip-f linear --variants full --out results/fewshot_plus_ablation_dev_hw50_4k.json
+    python scripts/fewshot_plus_ablation.py --width 512 --draws 10 --baselines zeroshot tip --variants full \
+        --out results/fewshot_plus_ablation_dev_width512.json
 
 The 200 development recordings of out/nmnist-heldout (its train and val splits, 20 per digit) are split per draw:
 K shots per digit drawn at random, the other 20 - K of each digit scored. Every method sees only its shots (the
@@ -18,7 +20,10 @@ NeuroCLIP+ with one part changed at a time (from ``--base``, the final recipe un
 candidate of scripts/sweep_neuroclip_mini.py), T = 10 frames; features come from the feature cache (the same one
 ``neuroclip fewshot`` fills; its entries are keyed by the weights). ``--views`` rows train with 8 augmented views
 of each shot (``neuroclip fewshot --augment KIND --augment-views 8``; encoded here, about a minute per kind and
-encoding on a CPU) for NeuroCLIP+ and for the baselines that take views (Tip-Adapter, Tip-Adapter-F).
+encoding on a CPU) for NeuroCLIP+ and for the baselines that take views (Tip-Adapter, Tip-Adapter-F). ``--width N``
+maps the features and class weights isometrically into N dimensions (a random orthonormal map, seeded by N; every
+cosine, so zero-shot and Tip-Adapter, unchanged): whether the recipe, designed at neuroclip-mini's width of 128,
+depends on the width of a larger CLIP's embedding as such.
 """
 
 from __future__ import annotations
@@ -109,6 +114,17 @@ def development_features(root: Path, encoding: str, view_kinds=(), n_frames: int
     return features, labels, weights, backbone.logit_scale, views
 
 
+def widened(features, weights, views: dict, width: int):
+    """``features`` [N, T, C], ``weights`` [K, C] and every view [N, V, T, C] mapped into ``width`` dimensions by
+    a random matrix with orthonormal columns (seeded by ``width``): every cosine stays as it was."""
+    if width < features.shape[-1]:
+        raise SystemExit(f"--width {width}: an isometric map needs at least the model's {features.shape[-1]} "
+                         "dimensions")
+    generator = torch.Generator().manual_seed(width)
+    isometry, _ = torch.linalg.qr(torch.randn(width, features.shape[-1], generator=generator))  # [width, C]
+    return features @ isometry.T, weights @ isometry.T, {kind: v @ isometry.T for kind, v in views.items()}
+
+
 def check_out(path: Path) -> None:
     """Exit with one line if ``path`` cannot take the JSON result (a folder, another suffix, no permission)."""
     try:
@@ -182,6 +198,8 @@ def main():
                         help="also run NeuroCLIP+, Tip-Adapter and Tip-Adapter-F with 8 views of each shot")
     parser.add_argument("--weights", type=Path, default=None,
                         help="another neuroclip-mini export (.safetensors) in place of the bundled weights")
+    parser.add_argument("--width", type=int, default=None,
+                        help="map the features isometrically into this many dimensions (at least the model's)")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "fewshot_plus_ablation_dev.json")
     parser.add_argument("--update", action="store_true",
                         help="keep the rows of --out that this run does not recompute (same draws)")
@@ -201,6 +219,8 @@ def main():
     for encoding in args.encodings:
         features, labels, weights, scale, views = development_features(args.root, encoding, args.views,
                                                                        backbone=backbone)
+        if args.width is not None:
+            features, weights, views = widened(features, weights, views, args.width)
         methods = [(m, None, None) for m in args.baselines] + [("neuroclip-plus", v, None) for v in args.variants]
         methods += [(m, None, kind) for kind in args.views for m in VIEW_METHODS]
         for method, variant, kind in methods:
@@ -221,6 +241,8 @@ def main():
             raise SystemExit(f"--update: {args.out} has {previous.get('draws')} draws, this run {args.draws}")
         if previous.get("weights") != (None if args.weights is None else args.weights.name):
             raise SystemExit(f"--update: {args.out} was run with other weights ({previous.get('weights')})")
+        if previous.get("width") != args.width:
+            raise SystemExit(f"--update: {args.out} was run at width {previous.get('width')}, this run {args.width}")
         if previous.get("base", "full") != args.base:
             raise SystemExit(f"--update: {args.out} starts from {previous.get('base', 'full')!r}, this run from "
                              f"{args.base!r}")
@@ -228,6 +250,8 @@ def main():
         kept = [row for row in previous["rows"] if (row["encoding"], row["method"]) not in done]
         table = kept + table
     document = {"draws": args.draws, "base": args.base, "model": "neuroclip-mini", "rows": table}
+    if args.width is not None:
+        document["width"] = args.width
     if args.weights is not None:  # a candidate's export, by file name and the fingerprint of its weights
         document |= {"weights": args.weights.name, "weights_fingerprint": backbone.fingerprint()}
     write_json(args.out, document)

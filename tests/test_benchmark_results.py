@@ -447,3 +447,39 @@ def test_readme_comparison_size_table_is_the_stored_runs():
                 f"{figures} ({difference})"
             assert best == "linear" or label.startswith("(a)")
             assert cell == expected, (label, k)
+
+
+def test_readme_width_table_is_the_stored_runs_and_the_map_keeps_every_cosine():
+    """The README's NeuroCLIP+-by-width table gives the stored runs (width 128: the frames sweep's T = 10 rows, the
+    same draws); zero-shot and Tip-Adapter score exactly as at width 128, since the map keeps every cosine."""
+    import importlib
+
+    import torch
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        widened = importlib.import_module("fewshot_plus_ablation").widened
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    features, weights = torch.randn(6, 3, 128), torch.randn(10, 128)
+    wide, wide_weights, views = widened(features, weights, {"events": features[:, None]}, 512)
+    assert wide.shape == (6, 3, 512) and views["events"].shape == (6, 1, 3, 512)
+    torch.testing.assert_close(wide @ wide_weights.T, features @ weights.T, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(wide.norm(dim=-1), features.norm(dim=-1), atol=1e-4, rtol=1e-4)
+
+    sweep = json.loads((REPO / "results" / "frames_sweep_dev.json").read_text())
+    runs = {n: json.loads((REPO / "results" / f"fewshot_plus_ablation_dev_width{n}.json").read_text())
+            for n in (512, 1024)}
+    shown = {cells[0]: cells[1:] for cells in readme_table("| NeuroCLIP+, development, 10 draws | width 128")}
+
+    def cell(values):
+        return " / ".join(f"{v:.1f}" for v in values) + f" ({np.mean(values):.1f})"
+
+    for encoding in ("discrimination", "eventbind"):
+        narrow = {r["method"]: r["top1"] for r in sweep["rows"] if r["encoding"] == encoding and r["frames"] == 10}
+        wider = [{r["method"].removesuffix(" [full]"): r["top1"] for r in runs[n]["rows"] if r["encoding"] == encoding}
+                 for n in (512, 1024)]
+        assert all(run["width"] == n and run["draws"] == 10 for n, run in runs.items())
+        assert shown[encoding] == [cell(narrow["neuroclip-plus"])] + [cell(w["neuroclip-plus"]) for w in wider]
+        for method in ("zeroshot", "tip"):
+            assert all(w[method] == pytest.approx(narrow[method], abs=1e-9) for w in wider), (encoding, method)
