@@ -4,9 +4,9 @@
    write them as N-MNIST ``.bin`` files and read them back.
 2. Zero-shot: recognise the test recordings with a CLIP (by default the bundled ``neuroclip-mini``, which works
    offline) reading T = 10 event frames, NeuroCLIP's way.
-3. Few-shot: train NeuroCLIP's spiking adapter and Tip-Adapter on 1 and 4 recordings per digit from a separate
-   pool (other fonts), and score them on the same test recordings; and zero-shot with the bundled fully spiking
-   CLIP ``neuroclip-mini-spiking`` (SpikeCLIP distilled from neuroclip-mini).
+3. Few-shot: train NeuroCLIP's spiking adapter, NeuroCLIP+ (ours) and Tip-Adapter on 1 and 4 recordings per digit
+   from a separate pool (other fonts), and score them on the same test recordings; and zero-shot with the bundled
+   fully spiking CLIP ``neuroclip-mini-spiking`` (SpikeCLIP distilled from neuroclip-mini).
 
 The fonts are matplotlib's. The bundled model saw them as still 2D images in training (never as events), so the
 simulated recordings are easy for it; the demo shows the pipeline, not a benchmark.
@@ -118,12 +118,14 @@ def run_demo(out: Path, model: str = "neuroclip-mini", pretrained: str | None = 
     zero_shot = classifier.logits(test_features).argmax(-1)
     labels = torch.tensor(test_labels)
     rows = [("zero-shot (no training recordings)", 0, float((zero_shot == labels).float().mean()), None)]
-    plan = FewShotPlan(methods=("neuroclip", "tip"), shots=(1, 4), seeds=(1, 2, 3), protocol="last-epoch")
+    plan = FewShotPlan(methods=("neuroclip", "neuroclip-plus", "tip"), shots=(1, 4), seeds=(1, 2, 3),
+                       protocol="last-epoch")
     results = run_fewshot(pool_features, np.asarray(pool_labels), test_features, np.asarray(test_labels),
                           classifier.class_weights, backbone.logit_scale, plan, model_name=model,
                           device=str(backbone.device))
     for row in summarize(results):
-        label = {"neuroclip": "NeuroCLIP spiking adapter", "tip": "Tip-Adapter"}.get(row["method"], row["method"])
+        label = {"neuroclip": "NeuroCLIP spiking adapter", "neuroclip-plus": "NeuroCLIP+ (ours)",
+                 "tip": "Tip-Adapter"}.get(row["method"], row["method"])
         rows.append((label, row["shots"], row["top1_mean"], row["top1_std"]))
     spiking = spiking_row(test, labels, names, echo, device=str(backbone.device))
     if spiking is not None:
