@@ -943,6 +943,8 @@ def test_paired_differences_refuse_what_they_cannot_compare():
 
 
 def test_the_table_script_prints_the_paired_comparison(tmp_path):
+    from neuroclip.fewshot import comparison_size
+
     rng = np.random.default_rng(2)
     rows = rows_with_hits("zeroshot", 0, {1: rng.random(50) < 0.5, 2: rng.random(50) < 0.5})
     rows += rows_with_hits("neuroclip-plus", 1, {1: rng.random(50) < 0.7, 2: rng.random(50) < 0.7})
@@ -959,6 +961,13 @@ def test_the_table_script_prints_the_paired_comparison(tmp_path):
                              capture_output=True, text=True)
     assert missing.returncode != 0 and "no trained rows of method 'tip'" in missing.stderr
     assert "Traceback" not in missing.stderr
+    sized = subprocess.run([sys.executable, str(script), str(tmp_path / "r.json"), "--compare", "neuroclip-plus",
+                            "--size"], capture_output=True, text=True, check=True).stdout
+    size = comparison_size(rows, "neuroclip-plus", "linear")[0]
+    assert f"| linear | {size['recordings_needed']:,} / {size['draws_needed']:,} (" in sized
+    alone = subprocess.run([sys.executable, str(script), str(tmp_path / "r.json"), "--size"], capture_output=True,
+                           text=True)
+    assert alone.returncode == 2 and "--compare" in alone.stderr and "Traceback" not in alone.stderr
 
 
 def test_the_interval_coverage_simulation_runs_and_reports_each_number_of_draws():
