@@ -182,6 +182,10 @@ def fewshot_within_split(dataset, backbone, classnames: list[str], templates: li
     class_weights = text_classifier(backbone, list(classnames), list(templates))
     model_name = backbone.spec.model
     provider = None if plan.augment is None else view_provider(dataset, backbone, frame_config, plan.augment, seed=0)
+
+    def pool_views(pool):  # views of shots drawn by position in ``pool``
+        return None if provider is None else (lambda chosen: provider(pool[np.asarray(chosen)]))
+
     bar = None
     if progress:  # one bar over every seed's rows (run_fewshot's own would restart at each seed)
         from tqdm.auto import tqdm
@@ -191,10 +195,9 @@ def fewshot_within_split(dataset, backbone, classnames: list[str], templates: li
         bar = tqdm(total=len(plan.seeds) * per_seed, desc="few-shot runs", leave=False)
     results = []
     for seed, (pool, test) in parts.items():
-        views = None if provider is None else (lambda chosen, pool=pool: provider(pool[np.asarray(chosen)]))
         rows = run_fewshot(whole.features[pool], labels[pool], whole.features[test], labels[test], class_weights,
                            backbone.logit_scale, dataclasses.replace(plan, seeds=(seed,)), model_name=model_name,
-                           views=views, device=device, cpu_threads=cpu_threads,
+                           views=pool_views(pool), device=device, cpu_threads=cpu_threads,
                            on_result=None if bar is None else (lambda row: bar.update(1)))
         results += [row | {"test_part": int(seed)} for row in rows]  # the seed that drew the scored recordings
     if bar is not None:
@@ -208,12 +211,11 @@ def fewshot_within_split(dataset, backbone, classnames: list[str], templates: li
                 "rule": "per seed, round(test_fraction * n) of each class's n recordings (at least 1) are scored "
                         "and the shots drawn from the rest (neuroclip.fewshot.sampling.split_test_part)"})
     if save_adapter_to is not None:  # the head of the first seed's row at the largest shots, drawn from its pool
-        views = None if provider is None else (lambda chosen: provider(pool[np.asarray(chosen)]))
         with cpu_thread_limit(cpu_threads):
             saved = _train_and_save(
                 save_adapter_to, dataclasses.replace(plan, seeds=(first,)), dataset, whole.features[pool],
                 labels[pool], None, None, class_weights, backbone, plan.recipe_for(model_name), frame_config,
-                classnames, templates, views, device, dataset_indices=pool,
+                classnames, templates, pool_views(pool), device, dataset_indices=pool,
                 extra_metadata={"within": {"test_part": int(first), "test_fraction": test_fraction,
                                            "n_scored": int(test.size)}})
         description["saved_adapter"] = [str(p) for p in saved]

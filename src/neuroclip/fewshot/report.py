@@ -66,6 +66,11 @@ def _hits_by_seed(results: Sequence[dict], method: str, shots: int, protocol) ->
     return {int(r["seed"]): unpack_hits(r["correct"], int(r["n_test"])) for r in rows}
 
 
+def _check_level(level: float) -> None:
+    if not 0 < level < 1:
+        raise ConfigError(f"level must be in (0, 1), got {level!r}")
+
+
 def _paired_hits(results: Sequence[dict], method: str, other: str):
     """Per number of shots of ``method``'s trained rows: (shots, protocol, ``method`` minus ``other`` hit by hit
     ``[seeds, test recordings]`` over their common seeds, whether each seed scored its own recordings (a
@@ -104,8 +109,7 @@ def paired_differences(results: Sequence[dict], method: str, other: str, *, leve
     number of shots. Needs the rows' ``correct`` field, which :func:`~neuroclip.fewshot.protocol.run_fewshot`
     writes. Rows with a ``test_part`` (:func:`~neuroclip.fewshot.experiment.fewshot_within_split`: each seed scored
     its own recordings) get their recordings' counts drawn independently per seed."""
-    if not 0 < level < 1:
-        raise ConfigError(f"level must be in (0, 1), got {level!r}")
+    _check_level(level)
     if resamples < 1:
         raise ConfigError(f"resamples must be at least 1, got {resamples!r}")
     rng = np.random.default_rng(seed)
@@ -157,8 +161,7 @@ def comparison_size(results: Sequence[dict], method: str, other: str, *, level: 
     ``draws_needed`` errs high; three seeds give a rough figure. None where the difference is 0."""
     from statistics import NormalDist
 
-    if not 0 < level < 1:
-        raise ConfigError(f"level must be in (0, 1), got {level!r}")
+    _check_level(level)
     z2 = NormalDist().inv_cdf(0.5 + level / 2) ** 2
     entries = []
     for shots, protocol, delta, own_parts in _paired_hits(results, method, other):
