@@ -37,30 +37,28 @@ def table(record: dict, path: str) -> str:
     return "\n".join(lines)
 
 
-def comparison(record: dict, method: str) -> str:
+def pairs_table(record: dict, method: str, title: str, first_column: str, pair, cell) -> str:
+    """``title`` and a table of METHOD against every other method of ``record``: one row per other method, one
+    column per number of shots of METHOD; ``pair(results, method, other)`` gives one entry per number of shots
+    (a dict with ``shots``), which ``cell`` shows."""
     results = record["results"]
     shots = sorted({r["shots"] for r in results if r["method"] == method and r["shots"] > 0})
-    others = [m for m in dict.fromkeys(r["method"] for r in results) if m != method]
-    lines = [f"{method} minus each method, top-1 points, mean over seeds [95% interval over seeds and test "
-             "recordings]", "", "| minus | " + " | ".join(f"{k} shot{'s' if k > 1 else ''}" for k in shots) + " |",
+    lines = [title, "", f"| {first_column} | " + " | ".join(f"{k} shot{'s' if k > 1 else ''}" for k in shots) + " |",
              "|---" * (len(shots) + 1) + "|"]
-    for other in others:
-        cells = {e["shots"]: e for e in paired_differences(results, method, other)}
-        lines.append(f"| {other} | " + " | ".join(
-            f"{100 * cells[k]['difference']:+.1f} [{100 * cells[k]['low']:+.1f}, {100 * cells[k]['high']:+.1f}]"
-            if k in cells else "–" for k in shots) + " |")
+    for other in [m for m in dict.fromkeys(r["method"] for r in results) if m != method]:
+        cells = {e["shots"]: e for e in pair(results, method, other)}
+        lines.append(f"| {other} | " + " | ".join(cell(cells[k]) if k in cells else "–" for k in shots) + " |")
     return "\n".join(lines)
 
 
-def sizes(record: dict, method: str) -> str:
-    results = record["results"]
-    shots = sorted({r["shots"] for r in results if r["method"] == method and r["shots"] > 0})
-    others = [m for m in dict.fromkeys(r["method"] for r in results) if m != method]
-    lines = [f"{method} against each method: scored recordings / draws of shots a 95% interval would need to exclude "
-             "0, were the observed difference the true one (each at least; disagreement: recordings exactly one got "
-             "right)", "", "| against | " + " | ".join(f"{k} shot{'s' if k > 1 else ''}" for k in shots) + " |",
-             "|---" * (len(shots) + 1) + "|"]
+def comparison(record: dict, method: str) -> str:
+    return pairs_table(
+        record, method, f"{method} minus each method, top-1 points, mean over seeds [95% interval over seeds and test "
+        "recordings]", "minus", paired_differences,
+        lambda e: f"{100 * e['difference']:+.1f} [{100 * e['low']:+.1f}, {100 * e['high']:+.1f}]")
 
+
+def sizes(record: dict, method: str) -> str:
     def cell(entry):
         if entry["recordings_needed"] is None:
             return "never (no difference)"
@@ -68,10 +66,10 @@ def sizes(record: dict, method: str) -> str:
         return (f"{entry['recordings_needed']:,} / {draws} ({100 * entry['difference']:+.1f}; "
                 f"{100 * entry['disagreement']:.1f}% disagree)")
 
-    for other in others:
-        cells = {e["shots"]: e for e in comparison_size(results, method, other)}
-        lines.append(f"| {other} | " + " | ".join(cell(cells[k]) if k in cells else "–" for k in shots) + " |")
-    return "\n".join(lines)
+    return pairs_table(
+        record, method, f"{method} against each method: scored recordings / draws of shots a 95% interval would need "
+        "to exclude 0, were the observed difference the true one (each at least; disagreement: recordings exactly one "
+        "got right)", "against", comparison_size, cell)
 
 
 def main():
