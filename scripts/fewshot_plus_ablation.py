@@ -114,12 +114,16 @@ def development_features(root: Path, encoding: str, view_kinds=(), n_frames: int
     return features, labels, weights, backbone.logit_scale, views
 
 
+def check_width(width: int, model_width: int) -> None:
+    """Exit with one line if an isometric map cannot take ``model_width`` dimensions into ``width``."""
+    if width < model_width:
+        raise SystemExit(f"--width {width}: an isometric map needs at least the model's {model_width} dimensions")
+
+
 def widened(features, weights, views: dict, width: int):
     """``features`` [N, T, C], ``weights`` [K, C] and every view [N, V, T, C] mapped into ``width`` dimensions by
     a random matrix with orthonormal columns (seeded by ``width``): every cosine stays as it was."""
-    if width < features.shape[-1]:
-        raise SystemExit(f"--width {width}: an isometric map needs at least the model's {features.shape[-1]} "
-                         "dimensions")
+    check_width(width, features.shape[-1])
     generator = torch.Generator().manual_seed(width)
     isometry, _ = torch.linalg.qr(torch.randn(width, features.shape[-1], generator=generator))  # [width, C]
     return features @ isometry.T, weights @ isometry.T, {kind: v @ isometry.T for kind, v in views.items()}
@@ -205,8 +209,9 @@ def main():
                         help="keep the rows of --out that this run does not recompute (same draws)")
     args = parser.parse_args()
     check_out(args.out)  # before the minutes of work, not after
-    backbone = None
-    if args.weights is not None:
+    if args.weights is None:
+        backbone = load_backbone("neuroclip-mini", "default", device="cpu")
+    else:
         if not args.weights.is_file():
             raise SystemExit(f"--weights {args.weights}: no such file (an export of scripts/train_neuroclip_mini.py "
                              "or scripts/sweep_neuroclip_mini.py)")
@@ -214,6 +219,8 @@ def main():
             backbone = load_bundled(torch.device("cpu"), path=args.weights)
         except NeuroclipError as error:
             raise SystemExit(f"--weights: {error}") from None
+    if args.width is not None:
+        check_width(args.width, backbone.embed_dim)
     torch.set_num_threads(1)
     table = []
     for encoding in args.encodings:
