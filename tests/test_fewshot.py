@@ -970,6 +970,20 @@ def test_the_table_script_prints_the_paired_comparison(tmp_path):
     assert alone.returncode == 2 and "--compare" in alone.stderr and "Traceback" not in alone.stderr
 
 
+@pytest.mark.parametrize("options, words", [(["--weights", "{dir}/nope.safetensors"], ["--weights", "no such file"]),
+                                            (["--width", "64"], ["--width 64", "128"])])
+def test_the_ablation_script_refuses_bad_weights_and_widths_in_one_line_before_any_work(tmp_path, options, words):
+    """scripts/fewshot_plus_ablation.py: a missing --weights file or a --width under the model's is one line, before
+    any recording is read (no --root exists here) and before --out is written."""
+    script = REPO_ROOT / "scripts" / "fewshot_plus_ablation.py"
+    done = subprocess.run([sys.executable, str(script), "--root", str(tmp_path / "no-root"), "--out",
+                           str(tmp_path / "a.json"), *[o.format(dir=tmp_path) for o in options]],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and all(w in done.stderr for w in words), done.stderr
+    assert not (tmp_path / "a.json").exists()
+
+
 def test_the_interval_coverage_simulation_runs_and_reports_each_number_of_draws():
     script = REPO_ROOT / "scripts" / "paired_interval_coverage.py"
     out = subprocess.run([sys.executable, str(script), "--seeds", "2", "3", "--simulations", "2"],
